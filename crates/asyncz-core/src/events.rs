@@ -1,0 +1,197 @@
+//! Scheduler events: the spec's codes with the same bit values, the four event shapes, and
+//! listener masks. Listeners are plain callbacks; one that panics is logged and skipped.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::Value;
+
+/// The scheduler was started.
+pub const SCHEDULER_STARTED: u32 = 1;
+/// Alias of [`SCHEDULER_STARTED`] (upstream keeps both names).
+pub const SCHEDULER_START: u32 = SCHEDULER_STARTED;
+/// The scheduler was shut down.
+pub const SCHEDULER_SHUTDOWN: u32 = 2;
+/// Task processing was paused.
+pub const SCHEDULER_PAUSED: u32 = 4;
+/// Task processing was resumed.
+pub const SCHEDULER_RESUMED: u32 = 8;
+/// An executor was added.
+pub const EXECUTOR_ADDED: u32 = 16;
+/// An executor was removed.
+pub const EXECUTOR_REMOVED: u32 = 32;
+/// A store was added.
+pub const STORE_ADDED: u32 = 64;
+/// A store was removed.
+pub const STORE_REMOVED: u32 = 128;
+/// All tasks were removed from one store or from all of them.
+pub const ALL_TASKS_REMOVED: u32 = 256;
+/// A task was added to a store.
+pub const TASK_ADDED: u32 = 512;
+/// A task was removed from a store.
+pub const TASK_REMOVED: u32 = 1024;
+/// A task was modified.
+pub const TASK_MODIFIED: u32 = 2048;
+/// A run of a task finished successfully.
+pub const TASK_EXECUTED: u32 = 4096;
+/// A run of a task failed (error or panic).
+pub const TASK_ERROR: u32 = 8192;
+/// A run was skipped because it was later than `mistrigger_grace_time`.
+pub const TASK_MISSED: u32 = 16384;
+/// A task was handed to its executor.
+pub const TASK_SUBMITTED: u32 = 32768;
+/// A task was not submitted because it already runs `max_instances` times.
+pub const TASK_MAX_INSTANCES: u32 = 65536;
+/// Every event code.
+pub const ALL_EVENTS: u32 = 131071;
+
+/// The name of an event code, for logs and display.
+pub fn code_name(code: u32) -> &'static str {
+    match code {
+        SCHEDULER_STARTED => "SCHEDULER_STARTED",
+        SCHEDULER_SHUTDOWN => "SCHEDULER_SHUTDOWN",
+        SCHEDULER_PAUSED => "SCHEDULER_PAUSED",
+        SCHEDULER_RESUMED => "SCHEDULER_RESUMED",
+        EXECUTOR_ADDED => "EXECUTOR_ADDED",
+        EXECUTOR_REMOVED => "EXECUTOR_REMOVED",
+        STORE_ADDED => "STORE_ADDED",
+        STORE_REMOVED => "STORE_REMOVED",
+        ALL_TASKS_REMOVED => "ALL_TASKS_REMOVED",
+        TASK_ADDED => "TASK_ADDED",
+        TASK_REMOVED => "TASK_REMOVED",
+        TASK_MODIFIED => "TASK_MODIFIED",
+        TASK_EXECUTED => "TASK_EXECUTED",
+        TASK_ERROR => "TASK_ERROR",
+        TASK_MISSED => "TASK_MISSED",
+        TASK_SUBMITTED => "TASK_SUBMITTED",
+        TASK_MAX_INSTANCES => "TASK_MAX_INSTANCES",
+        _ => "UNKNOWN",
+    }
+}
+
+/// A scheduler-wide event (start, shutdown, pause, stores and executors coming and going).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SchedulerEvent {
+    /// The event code.
+    pub code: u32,
+    /// The store or executor alias the event is about, if any.
+    pub alias: Option<String>,
+}
+
+/// An event about one task (added, removed, modified).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TaskEvent {
+    /// The event code.
+    pub code: u32,
+    /// The task id.
+    pub task_id: String,
+    /// The store alias holding the task.
+    pub store: Option<String>,
+}
+
+/// Whether a submission came from the engine loop or from an explicit `run_task`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SubmissionSource {
+    /// The engine found the task due.
+    Scheduled,
+    /// An operator called `run_task`.
+    Manual,
+}
+
+/// A task was handed to its executor ([`TASK_SUBMITTED`]) or skipped ([`TASK_MAX_INSTANCES`]).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TaskSubmissionEvent {
+    /// The event code.
+    pub code: u32,
+    /// The task id.
+    pub task_id: String,
+    /// The store alias holding the task.
+    pub store: Option<String>,
+    /// The run times submitted, oldest first.
+    pub scheduled_run_times: Vec<DateTime<Utc>>,
+    /// How many further due run times were folded into this submission by coalescing.
+    pub coalesced_run_count: u64,
+    /// Engine loop or manual run.
+    pub source: SubmissionSource,
+}
+
+/// The outcome of one run ([`TASK_EXECUTED`], [`TASK_ERROR`], [`TASK_MISSED`]).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TaskExecutionEvent {
+    /// The event code.
+    pub code: u32,
+    /// The task id.
+    pub task_id: String,
+    /// The store alias holding the task.
+    pub store: Option<String>,
+    /// The run time this outcome belongs to.
+    pub scheduled_run_time: DateTime<Utc>,
+    /// What the function returned, on success.
+    pub return_value: Option<Value>,
+    /// The error text, or the panic message, on failure.
+    pub exception: Option<String>,
+    /// Where the failure came from (`panic` or `error`), when there is one.
+    pub traceback: Option<String>,
+}
+
+/// Any scheduler event.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+#[non_exhaustive]
+pub enum Event {
+    /// See [`SchedulerEvent`].
+    Scheduler(SchedulerEvent),
+    /// See [`TaskEvent`].
+    Task(TaskEvent),
+    /// See [`TaskSubmissionEvent`].
+    Submission(TaskSubmissionEvent),
+    /// See [`TaskExecutionEvent`].
+    Execution(TaskExecutionEvent),
+}
+
+impl Event {
+    /// The event code (one bit).
+    pub fn code(&self) -> u32 {
+        match self {
+            Event::Scheduler(e) => e.code,
+            Event::Task(e) => e.code,
+            Event::Submission(e) => e.code,
+            Event::Execution(e) => e.code,
+        }
+    }
+
+    /// The task id, for task events.
+    pub fn task_id(&self) -> Option<&str> {
+        match self {
+            Event::Scheduler(_) => None,
+            Event::Task(e) => Some(&e.task_id),
+            Event::Submission(e) => Some(&e.task_id),
+            Event::Execution(e) => Some(&e.task_id),
+        }
+    }
+
+    /// The code's name, e.g. `TASK_EXECUTED`.
+    pub fn name(&self) -> &'static str {
+        code_name(self.code())
+    }
+
+    pub(crate) fn scheduler(code: u32, alias: Option<&str>) -> Self {
+        Event::Scheduler(SchedulerEvent {
+            code,
+            alias: alias.map(str::to_owned),
+        })
+    }
+
+    pub(crate) fn task(code: u32, task_id: &str, store: Option<&str>) -> Self {
+        Event::Task(TaskEvent {
+            code,
+            task_id: task_id.to_owned(),
+            store: store.map(str::to_owned),
+        })
+    }
+}
+
+/// Identifies a listener, for [`crate::Scheduler::remove_listener`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ListenerId(pub(crate) u64);

@@ -1,0 +1,377 @@
+//! The [`Executor`] contract and the [`Job`] an executor runs. A job carries everything one
+//! submission needs: the function, its args, the run times, the grace time, the clock and the
+//! event sink; `Job::run` does the shared part (grace check, panic capture, events), so an
+//! executor only decides *where* a job runs. The `max_instances` slot is held by the job and
+//! released when the job is dropped, so it cannot leak on error, panic or cancellation.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::panic::AssertUnwindSafe;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use futures::FutureExt;
+
+use crate::clock::Clock;
+use crate::events::{Event, TaskExecutionEvent, TASK_ERROR, TASK_EXECUTED, TASK_MISSED};
+use crate::function::{CallContext, FunctionRegistry, TaskFunction, TaskOutput};
+use crate::{Error, Map, Result, Value};
+
+/// What an executor receives when the scheduler starts it.
+#[derive(Clone)]
+pub struct ExecutorContext {
+    /// The alias the executor is registered under.
+    pub alias: String,
+    /// Registered functions.
+    pub functions: Arc<FunctionRegistry>,
+    /// The runtime the scheduler runs on; spawn async work here.
+    pub runtime: tokio::runtime::Handle,
+}
+
+impl fmt::Debug for ExecutorContext {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ExecutorContext")
+            .field("alias", &self.alias)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Runs jobs.
+#[async_trait]
+pub trait Executor: fmt::Debug + Send + Sync + 'static {
+    /// The plugin alias of this executor type (`tokio`, `threadpool`, ...).
+    fn kind(&self) -> &'static str;
+
+    /// Prepares the executor.
+    async fn start(&self, ctx: ExecutorContext) -> Result<()>;
+
+    /// Stops accepting jobs. With `wait`, returns once running jobs are done; without, returns
+    /// promptly (cancelling what can be cancelled).
+    async fn shutdown(&self, wait: bool) -> Result<()>;
+
+    /// Takes a job. Returns once the job is accepted (or, for an inline executor, run).
+    ///
+    /// # Behavior
+    /// - The job reports its own events through [`Job::run`] / [`Job::run_blocking`].
+    /// - An error means the job was not run; the scheduler logs it.
+    async fn send_task(&self, job: Job) -> Result<()>;
+
+    /// Whether closure tasks can run here (a process pool runs registered functions only).
+    fn supports_closures(&self) -> bool {
+        true
+    }
+}
+
+/// Where events go; a handle to the scheduler's dispatcher.
+#[derive(Clone)]
+pub struct EventSink(Arc<dyn Fn(Event) + Send + Sync>);
+
+impl EventSink {
+    /// A sink calling `f` for each event.
+    pub fn new(f: impl Fn(Event) + Send + Sync + 'static) -> Self {
+        EventSink(Arc::new(f))
+    }
+    /// Emits one event.
+    pub fn emit(&self, event: Event) {
+        (self.0)(event)
+    }
+}
+
+impl fmt::Debug for EventSink {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("EventSink")
+    }
+}
+
+/// Counts running instances per task, across every executor of a scheduler.
+#[derive(Debug, Default)]
+pub struct Instances {
+    running: Mutex<HashMap<String, u32>>,
+}
+
+impl Instances {
+    /// Takes one slot for `task_id`, or fails with [`Error::MaximumInstances`].
+    pub fn try_acquire(self: &Arc<Self>, task_id: &str, max_instances: u32) -> Result<InstanceGuard> {
+        let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
+        let count = running.entry(task_id.to_owned()).or_insert(0);
+        if *count >= max_instances {
+            return Err(Error::MaximumInstances {
+                task_id: task_id.to_owned(),
+                max_instances,
+            });
+        }
+        *count += 1;
+        Ok(InstanceGuard {
+            instances: Arc::clone(self),
+            task_id: task_id.to_owned(),
+        })
+    }
+
+    /// How many runs of `task_id` are in flight.
+    pub fn running(&self, task_id: &str) -> u32 {
+        self.running
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(task_id)
+            .copied()
+            .unwrap_or(0)
+    }
+}
+
+/// One `max_instances` slot; released on drop.
+#[derive(Debug)]
+pub struct InstanceGuard {
+    instances: Arc<Instances>,
+    task_id: String,
+}
+
+impl Drop for InstanceGuard {
+    fn drop(&mut self) {
+        let mut running = self
+            .instances
+            .running
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if let Some(count) = running.get_mut(&self.task_id) {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                running.remove(&self.task_id);
+            }
+        }
+    }
+}
+
+/// One submission of a task: run the function once per run time, reporting each outcome.
+pub struct Job {
+    pub(crate) task_id: String,
+    pub(crate) store_alias: String,
+    pub(crate) function_name: Option<String>,
+    pub(crate) function: TaskFunction,
+    pub(crate) args: Vec<Value>,
+    pub(crate) kwargs: Map,
+    pub(crate) run_times: Vec<DateTime<Utc>>,
+    pub(crate) mistrigger_grace_time: Option<Duration>,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) sink: EventSink,
+    pub(crate) after: Vec<Event>,
+    pub(crate) _guard: InstanceGuard,
+}
+
+impl fmt::Debug for Job {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Job")
+            .field("task_id", &self.task_id)
+            .field("function", &self.function_name)
+            .field("run_times", &self.run_times)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Job {
+    /// The task id.
+    pub fn task_id(&self) -> &str {
+        &self.task_id
+    }
+    /// The store alias.
+    pub fn store_alias(&self) -> &str {
+        &self.store_alias
+    }
+    /// The registered function name (`None` for closures).
+    pub fn function_name(&self) -> Option<&str> {
+        self.function_name.as_deref()
+    }
+    /// The function body.
+    pub fn function(&self) -> &TaskFunction {
+        &self.function
+    }
+    /// True when the function is async.
+    pub fn is_async(&self) -> bool {
+        self.function.is_async()
+    }
+    /// Positional arguments.
+    pub fn args(&self) -> &[Value] {
+        &self.args
+    }
+    /// Keyword arguments.
+    pub fn kwargs(&self) -> &Map {
+        &self.kwargs
+    }
+    /// The run times to run, oldest first.
+    pub fn run_times(&self) -> &[DateTime<Utc>] {
+        &self.run_times
+    }
+
+    /// How late a run is, when it is later than the grace time allows.
+    fn missed_by(&self, run_time: DateTime<Utc>) -> Option<chrono::Duration> {
+        let grace = self.mistrigger_grace_time?;
+        let late = self.clock.now() - run_time;
+        let grace = chrono::Duration::from_std(grace).unwrap_or(chrono::Duration::MAX);
+        (late > grace).then_some(late)
+    }
+
+    fn context(&self, run_time: DateTime<Utc>) -> CallContext {
+        CallContext {
+            task_id: self.task_id.clone(),
+            scheduled_run_time: run_time,
+            args: self.args.clone(),
+            kwargs: self.kwargs.clone(),
+        }
+    }
+
+    /// Reports the outcome of one run, computed elsewhere (e.g. by a worker process).
+    pub fn report(&self, run_time: DateTime<Utc>, outcome: RunOutcome) {
+        let (code, return_value, exception, traceback) = match outcome {
+            RunOutcome::Returned(v) => (TASK_EXECUTED, Some(v), None, None),
+            RunOutcome::Failed(e) => (TASK_ERROR, None, Some(e), Some("error".to_owned())),
+            RunOutcome::Panicked(m) => (TASK_ERROR, None, Some(m), Some("panic".to_owned())),
+            RunOutcome::Missed => (TASK_MISSED, None, None, None),
+        };
+        match code {
+            TASK_EXECUTED => tracing::info!(target: "asyncz.executors", task = %self.task_id, %run_time, "task executed successfully"),
+            TASK_MISSED => {}
+            _ => tracing::error!(target: "asyncz.executors", task = %self.task_id, %run_time, error = exception.as_deref().unwrap_or(""), "task failed"),
+        }
+        self.sink.emit(Event::Execution(TaskExecutionEvent {
+            code,
+            task_id: self.task_id.clone(),
+            store: Some(self.store_alias.clone()),
+            scheduled_run_time: run_time,
+            return_value,
+            exception,
+            traceback,
+        }));
+    }
+
+    /// Runs every run time on the current task. Async functions are awaited; sync functions
+    /// are called inline (executors put sync work on a blocking thread with
+    /// [`Job::run_blocking`] instead).
+    pub async fn run(self) {
+        for &run_time in &self.run_times {
+            if let Some(late) = self.missed_by(run_time) {
+                tracing::warn!(target: "asyncz.executors", task = %self.task_id, %run_time, late_by = %late, "run time of task was missed");
+                self.report(run_time, RunOutcome::Missed);
+                continue;
+            }
+            let ctx = self.context(run_time);
+            let outcome = match &self.function {
+                TaskFunction::Async(f) => {
+                    match AssertUnwindSafe(async { f(ctx).await }).catch_unwind().await {
+                        Ok(output) => RunOutcome::from(output),
+                        Err(panic) => RunOutcome::Panicked(panic_message(panic.as_ref())),
+                    }
+                }
+                TaskFunction::Sync(f) => call_sync(f.as_ref(), ctx),
+            };
+            self.report(run_time, outcome);
+        }
+        self.finish();
+    }
+
+    /// Runs every run time on this (blocking) thread. Async functions are driven to completion
+    /// with `runtime` when given (so they can use tokio timers and I/O), else with a minimal
+    /// executor.
+    pub fn run_blocking(self, runtime: Option<&tokio::runtime::Handle>) {
+        for &run_time in &self.run_times {
+            if let Some(late) = self.missed_by(run_time) {
+                tracing::warn!(target: "asyncz.executors", task = %self.task_id, %run_time, late_by = %late, "run time of task was missed");
+                self.report(run_time, RunOutcome::Missed);
+                continue;
+            }
+            let ctx = self.context(run_time);
+            let outcome = match &self.function {
+                TaskFunction::Sync(f) => call_sync(f.as_ref(), ctx),
+                TaskFunction::Async(f) => {
+                    let result = std::panic::catch_unwind(AssertUnwindSafe(|| match runtime {
+                        Some(handle) => handle.block_on(f(ctx)),
+                        None => futures::executor::block_on(f(ctx)),
+                    }));
+                    match result {
+                        Ok(output) => RunOutcome::from(output),
+                        Err(panic) => RunOutcome::Panicked(panic_message(panic.as_ref())),
+                    }
+                }
+            };
+            self.report(run_time, outcome);
+        }
+        self.finish();
+    }
+
+    /// Emits the events that follow the job (a finished task's `TASK_REMOVED`) and releases
+    /// its instance slot. Call it when a job ends without [`Job::run`].
+    pub fn finish(self) {
+        for event in &self.after {
+            self.sink.emit(event.clone());
+        }
+    }
+}
+
+fn call_sync(f: &(dyn Fn(CallContext) -> TaskOutput + Send + Sync), ctx: CallContext) -> RunOutcome {
+    match std::panic::catch_unwind(AssertUnwindSafe(|| f(ctx))) {
+        Ok(output) => RunOutcome::from(output),
+        Err(panic) => RunOutcome::Panicked(panic_message(panic.as_ref())),
+    }
+}
+
+/// The outcome of one run.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RunOutcome {
+    /// Returned this value.
+    Returned(Value),
+    /// Returned an error with this text.
+    Failed(String),
+    /// Panicked with this message.
+    Panicked(String),
+    /// Started too late (beyond `mistrigger_grace_time`).
+    Missed,
+}
+
+impl From<TaskOutput> for RunOutcome {
+    fn from(output: TaskOutput) -> Self {
+        match output {
+            Ok(v) => RunOutcome::Returned(v),
+            Err(e) => RunOutcome::Failed(e.0),
+        }
+    }
+}
+
+/// The message of a panic payload.
+pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        format!("panicked: {s}")
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        format!("panicked: {s}")
+    } else {
+        "panicked with a non-string payload".to_owned()
+    }
+}
+
+/// Runs jobs inline, in `send_task` itself: deterministic, for tests and debugging
+/// (spec: `DebugExecutor`).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct DebugExecutor;
+
+impl DebugExecutor {
+    /// A debug executor.
+    pub fn new() -> Self {
+        DebugExecutor
+    }
+}
+
+#[async_trait]
+impl Executor for DebugExecutor {
+    fn kind(&self) -> &'static str {
+        "debug"
+    }
+    async fn start(&self, _ctx: ExecutorContext) -> Result<()> {
+        Ok(())
+    }
+    async fn shutdown(&self, _wait: bool) -> Result<()> {
+        Ok(())
+    }
+    async fn send_task(&self, job: Job) -> Result<()> {
+        job.run().await;
+        Ok(())
+    }
+}

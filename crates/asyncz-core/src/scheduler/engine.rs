@@ -1,0 +1,238 @@
+//! The engine loop (spec: `process_tasks`): under the store lock, for each store, submit due
+//! tasks with their (bounded, coalesced) run times, compute the next fire time from the last
+//! run time, write the task back or remove it when finished; then sleep precisely until the
+//! earliest next run time of any store, or until woken by a change.
+
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+use super::{Inner, Scheduler, SchedulerState, LOG};
+use crate::events::{
+    Event, SubmissionSource, TaskExecutionEvent, TaskSubmissionEvent, TASK_ERROR,
+    TASK_MAX_INSTANCES, TASK_REMOVED, TASK_SUBMITTED,
+};
+use crate::executor::Job;
+use crate::task::{RunTimes, Task};
+use crate::{Error, Result};
+
+/// The loop spawned by `start`. Holds the scheduler weakly, so dropping every `Scheduler`
+/// handle ends it.
+pub(crate) async fn run(weak: Weak<Inner>) {
+    loop {
+        let (wakeup, clock, next) = {
+            let Some(inner) = weak.upgrade() else { return };
+            if inner.state() == SchedulerState::Stopped {
+                return;
+            }
+            let scheduler = Scheduler { inner };
+            let next = scheduler.process_due().await;
+            (
+                Arc::clone(&scheduler.inner.wakeup),
+                Arc::clone(&scheduler.inner.clock),
+                next,
+            )
+        };
+        match next {
+            Some(deadline) => {
+                tokio::select! {
+                    _ = wakeup.notified() => {}
+                    _ = clock.sleep_until(deadline) => {}
+                }
+            }
+            None => wakeup.notified().await,
+        }
+    }
+}
+
+impl Scheduler {
+    /// Runs one round of the engine now: submits every due task and returns how long until
+    /// the next one is due (`None`: nothing scheduled, or paused). The engine loop calls this
+    /// by itself; tests call it to step time deterministically with a manual clock.
+    pub async fn process_tasks(&self) -> Option<Duration> {
+        let next = self.process_due().await?;
+        let now = self.inner.clock.now();
+        Some((next - now).to_std().unwrap_or(Duration::ZERO))
+    }
+
+    /// One round; returns the next wakeup time.
+    pub(crate) async fn process_due(&self) -> Option<DateTime<Utc>> {
+        if self.inner.state() != SchedulerState::Running {
+            return None;
+        }
+        let (tz, retry, logger) = {
+            let s = super::read(&self.inner.settings);
+            (s.timezone, s.store_retry_interval, s.logger_name.clone())
+        };
+        let _guard = self.inner.store_lock.lock().await;
+        // Re-check under the lock: a shutdown may have won the race for it.
+        if self.inner.state() != SchedulerState::Running {
+            return None;
+        }
+        let now = self.inner.clock.now();
+        let retry_at = now + chrono::Duration::from_std(retry).unwrap_or(chrono::Duration::seconds(10));
+        let mut next_wakeup: Option<DateTime<Utc>> = None;
+        let earliest = |t: DateTime<Utc>, next: &mut Option<DateTime<Utc>>| {
+            if next.is_none_or(|n| t < n) {
+                *next = Some(t);
+            }
+        };
+        for (alias, store) in self.stores_snapshot() {
+            let due = match store.get_due_tasks(now).await {
+                Ok(due) => due,
+                Err(e) => {
+                    tracing::warn!(target: LOG, logger = %logger, store = %alias, error = %e, "error getting due tasks from the store; retrying later");
+                    earliest(retry_at, &mut next_wakeup);
+                    continue;
+                }
+            };
+            for task in due {
+                self.process_task(task, &alias, store.as_ref(), tz, now).await;
+            }
+            match store.get_next_run_time().await {
+                Ok(Some(t)) => earliest(t, &mut next_wakeup),
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!(target: LOG, logger = %logger, store = %alias, error = %e, "error getting the next run time from the store; retrying later");
+                    earliest(retry_at, &mut next_wakeup);
+                }
+            }
+        }
+        next_wakeup
+    }
+
+    async fn process_task(
+        &self,
+        mut task: Task,
+        alias: &str,
+        store: &dyn crate::store::Store,
+        tz: chrono_tz::Tz,
+        now: DateTime<Utc>,
+    ) {
+        if self.lookup_executor(&task.executor).is_err() {
+            tracing::error!(target: LOG, task = %task.id, executor = %task.executor, "executor lookup failed for task; removing it from the store");
+            if store.delete_task(&task.id).await.is_ok() {
+                self.dispatch_event(Event::task(TASK_REMOVED, &task.id, Some(alias)));
+            }
+            return;
+        }
+        let run_times = task.run_times(tz, now);
+        let Some(&last) = run_times.run_times.last() else {
+            return;
+        };
+        let next = task.trigger.next_fire_time(tz, Some(last), now);
+        let finished = next.is_none();
+        let after = if finished {
+            vec![Event::task(TASK_REMOVED, &task.id, Some(alias))]
+        } else {
+            Vec::new()
+        };
+        // Persist the new schedule before the job can run, so a crash never replays it.
+        if finished {
+            if let Err(e) = store.delete_task(&task.id).await {
+                tracing::error!(target: LOG, task = %task.id, error = %e, "cannot remove finished task");
+            }
+        } else {
+            let mut updated = task.clone();
+            updated.next_run_time = next;
+            if let Err(e) = store.update_task(&updated).await {
+                tracing::error!(target: LOG, task = %task.id, error = %e, "cannot store the next run time of task");
+            }
+        }
+        task.store_alias = alias.to_owned();
+        let _ = self
+            .submit(&task, run_times, SubmissionSource::Scheduled, after)
+            .await;
+    }
+
+    /// Hands `run_times` of `task` to its executor, emitting `TASK_SUBMITTED` or
+    /// `TASK_MAX_INSTANCES`. `after` events are emitted once the job is over (or at once when
+    /// it could not be submitted).
+    pub(crate) async fn submit(
+        &self,
+        task: &Task,
+        run_times: RunTimes,
+        source: SubmissionSource,
+        after: Vec<Event>,
+    ) -> Result<()> {
+        let emit_after = |s: &Scheduler| {
+            for e in &after {
+                s.dispatch_event(e.clone());
+            }
+        };
+        let submission = |code| {
+            Event::Submission(TaskSubmissionEvent {
+                code,
+                task_id: task.id.clone(),
+                store: Some(task.store_alias.clone()),
+                scheduled_run_times: run_times.run_times.clone(),
+                coalesced_run_count: run_times.coalesced_run_count,
+                source,
+            })
+        };
+        let guard = match self.inner.instances.try_acquire(&task.id, task.max_instances) {
+            Ok(guard) => guard,
+            Err(e) => {
+                tracing::warn!(target: LOG, task = %task.id, max_instances = task.max_instances, "execution of task skipped: maximum number of running instances reached");
+                self.dispatch_event(submission(TASK_MAX_INSTANCES));
+                emit_after(self);
+                return Err(e);
+            }
+        };
+        let prepared = self.lookup_executor(&task.executor).and_then(|executor| {
+            if matches!(task.callable, crate::function::Callable::Closure { .. })
+                && !executor.supports_closures()
+            {
+                return Err(Error::invalid(
+                    "executor",
+                    format!("executor '{}' runs registered functions only; task '{}' is a closure", task.executor, task.id),
+                ));
+            }
+            let function = self.inner.functions.resolve(&task.callable)?;
+            Ok((executor, function))
+        });
+        let (executor, function) = match prepared {
+            Ok(p) => p,
+            Err(e) => {
+                drop(guard);
+                self.dispatch_event(submission(TASK_SUBMITTED));
+                for &t in &run_times.run_times {
+                    self.dispatch_event(Event::Execution(TaskExecutionEvent {
+                        code: TASK_ERROR,
+                        task_id: task.id.clone(),
+                        store: Some(task.store_alias.clone()),
+                        scheduled_run_time: t,
+                        return_value: None,
+                        exception: Some(e.to_string()),
+                        traceback: Some("error".to_owned()),
+                    }));
+                }
+                tracing::error!(target: LOG, task = %task.id, error = %e, "cannot run task");
+                emit_after(self);
+                return Err(e);
+            }
+        };
+        self.dispatch_event(submission(TASK_SUBMITTED));
+        let job = Job {
+            task_id: task.id.clone(),
+            store_alias: task.store_alias.clone(),
+            function_name: task.callable.reference().map(str::to_owned),
+            function,
+            args: task.args.clone(),
+            kwargs: task.kwargs.clone(),
+            run_times: run_times.run_times.clone(),
+            mistrigger_grace_time: task.mistrigger_grace_time,
+            clock: Arc::clone(&self.inner.clock),
+            sink: self.event_sink(),
+            after: after.clone(),
+            _guard: guard,
+        };
+        if let Err(e) = executor.send_task(job).await {
+            tracing::error!(target: LOG, task = %task.id, executor = %task.executor, error = %e, "error submitting task to executor");
+            emit_after(self);
+            return Err(e);
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,104 @@
+//! The [`Store`] contract: where tasks live between runs. Memory, file, SQL, Redis and MongoDB
+//! stores implement it; third-party crates can too, and check themselves with asyncz-testkit.
+
+use std::fmt;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+
+use crate::function::FunctionRegistry;
+use crate::plugins::PluginRegistry;
+use crate::task::Task;
+use crate::Result;
+
+/// What a store receives when the scheduler starts it.
+#[derive(Clone)]
+pub struct StoreContext {
+    /// The alias the store is registered under (set it on the tasks it rebuilds).
+    pub alias: String,
+    /// Trigger factories, to rebuild triggers from their state.
+    pub plugins: Arc<PluginRegistry>,
+    /// Registered functions.
+    pub functions: Arc<FunctionRegistry>,
+    /// The scheduler's time zone.
+    pub timezone: Tz,
+}
+
+impl fmt::Debug for StoreContext {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StoreContext")
+            .field("alias", &self.alias)
+            .field("timezone", &self.timezone)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Keeps tasks. All methods may be called concurrently; the scheduler serialises the
+/// read-modify-write of its engine loop itself.
+#[async_trait]
+pub trait Store: fmt::Debug + Send + Sync + 'static {
+    /// The plugin alias of this store type (`memory`, `sql`, ...).
+    fn kind(&self) -> &'static str;
+
+    /// True when tasks outlive the process. Closure tasks are refused by persistent stores
+    /// (the scheduler checks this at add time).
+    fn is_persistent(&self) -> bool;
+
+    /// Prepares the store (connect, create tables, ...).
+    ///
+    /// # Behavior
+    /// - Called once per scheduler start, before any other method.
+    async fn start(&self, ctx: StoreContext) -> Result<()>;
+
+    /// Releases resources. Tasks stay stored (except in a memory store, which keeps them in
+    /// memory until dropped).
+    async fn shutdown(&self) -> Result<()>;
+
+    /// The task with this id.
+    ///
+    /// # Behavior
+    /// - A missing id is `Ok(None)`, not an error.
+    async fn lookup_task(&self, task_id: &str) -> Result<Option<Task>>;
+
+    /// Tasks whose next run time is at or before `now`.
+    ///
+    /// # Behavior
+    /// - Sorted by next run time, ascending (ties in any stable order).
+    /// - Paused tasks (no next run time) are never due.
+    async fn get_due_tasks(&self, now: DateTime<Utc>) -> Result<Vec<Task>>;
+
+    /// The earliest next run time of any task.
+    ///
+    /// # Behavior
+    /// - Paused tasks are ignored; `None` when no task is scheduled.
+    async fn get_next_run_time(&self) -> Result<Option<DateTime<Utc>>>;
+
+    /// Every task.
+    ///
+    /// # Behavior
+    /// - Scheduled tasks sorted by next run time, then paused tasks last.
+    async fn get_all_tasks(&self) -> Result<Vec<Task>>;
+
+    /// Adds a task.
+    ///
+    /// # Behavior
+    /// - An existing id is [`crate::Error::ConflictId`] and leaves the stored task unchanged.
+    async fn add_task(&self, task: &Task) -> Result<()>;
+
+    /// Replaces the stored task with the same id.
+    ///
+    /// # Behavior
+    /// - A missing id is [`crate::Error::TaskLookup`].
+    async fn update_task(&self, task: &Task) -> Result<()>;
+
+    /// Deletes a task.
+    ///
+    /// # Behavior
+    /// - A missing id is [`crate::Error::TaskLookup`].
+    async fn delete_task(&self, task_id: &str) -> Result<()>;
+
+    /// Deletes every task.
+    async fn remove_all_tasks(&self) -> Result<()>;
+}

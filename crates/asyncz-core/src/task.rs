@@ -1,0 +1,460 @@
+//! [`Task`]: a callable, its arguments, its trigger and its scheduling options, plus the
+//! immutable [`TaskInfo`] snapshot operators see, and the versioned [`TaskState`] that
+//! persistent stores keep.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use serde::{Deserialize, Serialize};
+
+use crate::function::Callable;
+use crate::plugins::PluginRegistry;
+use crate::trigger::{Trigger, TriggerContext};
+use crate::{Error, Map, Result, Value};
+
+/// At most this many missed run times are handed to an executor in one submission; older
+/// ones are counted in `coalesced_run_count`. A task a year behind on a 1-second interval
+/// must not allocate 31 million entries.
+pub const MAX_RUN_TIMES_PER_SUBMISSION: usize = 1000;
+
+/// The scheduler-facing state of a task.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
+#[serde(rename_all = "lowercase")]
+pub enum ScheduleState {
+    /// Added before the scheduler started; committed to its store at start.
+    Pending,
+    /// In a store, with no next run time.
+    Paused,
+    /// In a store, with a next run time.
+    Scheduled,
+}
+
+impl ScheduleState {
+    /// `pending`, `paused` or `scheduled`.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            ScheduleState::Pending => "pending",
+            ScheduleState::Paused => "paused",
+            ScheduleState::Scheduled => "scheduled",
+        }
+    }
+}
+
+impl fmt::Display for ScheduleState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for ScheduleState {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "pending" => Ok(ScheduleState::Pending),
+            "paused" => Ok(ScheduleState::Paused),
+            "scheduled" => Ok(ScheduleState::Scheduled),
+            other => Err(Error::invalid(
+                "schedule_state",
+                format!("'{other}' is not one of pending, paused, scheduled"),
+            )),
+        }
+    }
+}
+
+/// A scheduled unit of work. Cloning is cheap (the trigger and closure are shared).
+#[derive(Clone)]
+pub struct Task {
+    pub(crate) id: String,
+    pub(crate) name: String,
+    pub(crate) callable: Callable,
+    pub(crate) args: Vec<Value>,
+    pub(crate) kwargs: Map,
+    pub(crate) trigger: Arc<dyn Trigger>,
+    pub(crate) executor: String,
+    pub(crate) store_alias: String,
+    pub(crate) mistrigger_grace_time: Option<Duration>,
+    pub(crate) coalesce: bool,
+    pub(crate) max_instances: u32,
+    pub(crate) next_run_time: Option<DateTime<Utc>>,
+    pub(crate) pending: bool,
+    pub(crate) submitted: bool,
+}
+
+impl fmt::Debug for Task {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Task")
+            .field("id", &self.id)
+            .field("name", &self.name)
+            .field("callable", &self.callable.name())
+            .field("trigger", &self.trigger.to_string())
+            .field("executor", &self.executor)
+            .field("store", &self.store_alias)
+            .field("next_run_time", &self.next_run_time)
+            .finish_non_exhaustive()
+    }
+}
+
+impl fmt::Display for Task {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.next_run_time {
+            Some(t) => write!(f, "{} (trigger: {}, next run at: {t})", self.name, self.trigger),
+            None if self.pending => write!(f, "{} (trigger: {}, pending)", self.name, self.trigger),
+            None => write!(f, "{} (trigger: {}, paused)", self.name, self.trigger),
+        }
+    }
+}
+
+/// The run times due for a task at `now`, bounded: see [`Task::run_times`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunTimes {
+    /// The run times to submit, oldest first (at most [`MAX_RUN_TIMES_PER_SUBMISSION`], one
+    /// when coalescing).
+    pub run_times: Vec<DateTime<Utc>>,
+    /// Due run times not in `run_times` (folded by coalescing or beyond the bound).
+    pub coalesced_run_count: u64,
+}
+
+impl Task {
+    /// The unique id.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+    /// The readable name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+    /// The callable.
+    pub fn callable(&self) -> &Callable {
+        &self.callable
+    }
+    /// Positional arguments.
+    pub fn args(&self) -> &[Value] {
+        &self.args
+    }
+    /// Keyword arguments.
+    pub fn kwargs(&self) -> &Map {
+        &self.kwargs
+    }
+    /// The trigger.
+    pub fn trigger(&self) -> &Arc<dyn Trigger> {
+        &self.trigger
+    }
+    /// The executor alias.
+    pub fn executor(&self) -> &str {
+        &self.executor
+    }
+    /// The store alias.
+    pub fn store_alias(&self) -> &str {
+        &self.store_alias
+    }
+    /// How late a run may start (`None`: no matter how late).
+    pub fn mistrigger_grace_time(&self) -> Option<Duration> {
+        self.mistrigger_grace_time
+    }
+    /// Whether several due runs collapse into one.
+    pub fn coalesce(&self) -> bool {
+        self.coalesce
+    }
+    /// The maximum number of concurrent runs.
+    pub fn max_instances(&self) -> u32 {
+        self.max_instances
+    }
+    /// The next run time (`None`: paused, or pending and not yet computed).
+    pub fn next_run_time(&self) -> Option<DateTime<Utc>> {
+        self.next_run_time
+    }
+    /// Whether the task still waits for the scheduler to start.
+    pub fn pending(&self) -> bool {
+        self.pending
+    }
+    /// Whether the task was submitted to a scheduler.
+    pub fn submitted(&self) -> bool {
+        self.submitted
+    }
+    /// Paused: committed to a store, with no next run time.
+    pub fn paused(&self) -> bool {
+        !self.pending && self.next_run_time.is_none()
+    }
+
+    /// Sets the next run time. Stores call this nowhere; the scheduler does, then writes the
+    /// task back with `Store::update_task`.
+    pub fn set_next_run_time(&mut self, next: Option<DateTime<Utc>>) {
+        self.next_run_time = next;
+    }
+
+    /// Sets the store alias (stores set it on tasks they rebuild).
+    pub fn set_store_alias(&mut self, alias: &str) {
+        alias.clone_into(&mut self.store_alias);
+    }
+
+    /// The derived scheduling state.
+    pub fn schedule_state(&self) -> ScheduleState {
+        if self.pending {
+            ScheduleState::Pending
+        } else if self.next_run_time.is_none() {
+            ScheduleState::Paused
+        } else {
+            ScheduleState::Scheduled
+        }
+    }
+
+    /// The due run times from `next_run_time` up to `now` inclusive, bounded. With `coalesce`
+    /// only the last one is kept; otherwise at most [`MAX_RUN_TIMES_PER_SUBMISSION`] of the
+    /// latest ones. Everything dropped is counted, never stored.
+    pub fn run_times(&self, tz: Tz, now: DateTime<Utc>) -> RunTimes {
+        let keep = if self.coalesce { 1 } else { MAX_RUN_TIMES_PER_SUBMISSION };
+        let mut kept: VecDeque<DateTime<Utc>> = VecDeque::new();
+        let mut dropped: u64 = 0;
+        let mut next = self.next_run_time;
+        while let Some(t) = next {
+            if t > now {
+                break;
+            }
+            if kept.len() == keep {
+                kept.pop_front();
+                dropped += 1;
+            }
+            kept.push_back(t);
+            next = self.trigger.next_fire_time(tz, Some(t), now);
+            if next.is_some_and(|n| n <= t) {
+                // A trigger that does not advance would spin here forever.
+                break;
+            }
+        }
+        RunTimes {
+            run_times: kept.into(),
+            coalesced_run_count: dropped,
+        }
+    }
+
+    /// The next `count` run times from the task's next run time on (a preview for operators).
+    pub fn preview_run_times(&self, tz: Tz, count: usize) -> Vec<DateTime<Utc>> {
+        let mut out = Vec::new();
+        let mut next = self.next_run_time;
+        while let Some(t) = next {
+            if out.len() >= count {
+                break;
+            }
+            out.push(t);
+            next = self.trigger.next_fire_time(tz, Some(t), t);
+            if next.is_some_and(|n| n <= t) {
+                break;
+            }
+        }
+        out
+    }
+
+    /// An immutable snapshot for dashboards, CLIs, logs and tests.
+    pub fn snapshot(&self) -> TaskInfo {
+        TaskInfo {
+            id: self.id.clone(),
+            name: self.name.clone(),
+            callable_name: self.callable.name().to_owned(),
+            callable_reference: self.callable.reference().map(str::to_owned),
+            trigger_alias: self.trigger.alias().to_owned(),
+            trigger_name: self.trigger.type_name().to_owned(),
+            trigger_description: self.trigger.to_string(),
+            executor: self.executor.clone(),
+            store_alias: self.store_alias.clone(),
+            schedule_state: self.schedule_state(),
+            next_run_time: self.next_run_time,
+            coalesce: self.coalesce,
+            max_instances: self.max_instances,
+            mistrigger_grace_time: self.mistrigger_grace_time,
+            pending: self.pending,
+            paused: self.paused(),
+            submitted: self.submitted,
+        }
+    }
+
+    /// The persistent form of this task. Fails for closures, which cannot be persisted.
+    pub fn to_state(&self) -> Result<TaskState> {
+        let function = match &self.callable {
+            Callable::Registered(name) => name.clone(),
+            Callable::Closure { name, .. } => {
+                return Err(Error::invalid(
+                    "function",
+                    format!(
+                        "task '{}' runs the closure '{name}', which cannot be persisted; register \
+                         the function by name (Scheduler::register) or use a memory store",
+                        self.id
+                    ),
+                ))
+            }
+        };
+        Ok(TaskState {
+            version: TaskState::VERSION,
+            id: self.id.clone(),
+            name: self.name.clone(),
+            function,
+            args: self.args.clone(),
+            kwargs: self.kwargs.clone(),
+            trigger_alias: self.trigger.alias().to_owned(),
+            trigger_state: self.trigger.state(),
+            executor: self.executor.clone(),
+            mistrigger_grace_time_us: self
+                .mistrigger_grace_time
+                .map(|d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX)),
+            coalesce: self.coalesce,
+            max_instances: self.max_instances,
+            next_run_time_us: self.next_run_time.map(|t| t.timestamp_micros()),
+        })
+    }
+
+    /// Rebuilds a task from its persistent form; the trigger goes through `plugins`.
+    pub fn from_state(
+        state: TaskState,
+        store_alias: &str,
+        plugins: &PluginRegistry,
+        timezone: Tz,
+    ) -> Result<Task> {
+        if state.version > TaskState::VERSION {
+            return Err(Error::invalid(
+                "version",
+                format!(
+                    "task '{}' was stored in format version {}, newer than this build reads ({})",
+                    state.id,
+                    state.version,
+                    TaskState::VERSION
+                ),
+            ));
+        }
+        let ctx = TriggerContext {
+            timezone,
+            now: Utc::now(),
+        };
+        let trigger = plugins.create_trigger(&state.trigger_alias, &state.trigger_state, &ctx)?;
+        let next_run_time = match state.next_run_time_us {
+            Some(us) => Some(DateTime::<Utc>::from_timestamp_micros(us).ok_or_else(|| {
+                Error::invalid("next_run_time", format!("{us} µs is out of range"))
+            })?),
+            None => None,
+        };
+        Ok(Task {
+            id: state.id,
+            name: state.name,
+            callable: Callable::Registered(state.function),
+            args: state.args,
+            kwargs: state.kwargs,
+            trigger,
+            executor: state.executor,
+            store_alias: store_alias.to_owned(),
+            mistrigger_grace_time: state.mistrigger_grace_time_us.map(Duration::from_micros),
+            coalesce: state.coalesce,
+            max_instances: state.max_instances,
+            next_run_time,
+            pending: false,
+            submitted: true,
+        })
+    }
+}
+
+/// The persistent, versioned form of a task (MessagePack with `version` first).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TaskState {
+    /// Format version, so a future format can read an old one.
+    pub version: u32,
+    /// Task id.
+    pub id: String,
+    /// Task name.
+    pub name: String,
+    /// The registered function name.
+    pub function: String,
+    /// Positional arguments.
+    pub args: Vec<Value>,
+    /// Keyword arguments.
+    pub kwargs: Map,
+    /// Trigger plugin alias.
+    pub trigger_alias: String,
+    /// Trigger arguments (see [`Trigger::state`]).
+    pub trigger_state: Map,
+    /// Executor alias.
+    pub executor: String,
+    /// Grace time in microseconds (`None`: unlimited).
+    pub mistrigger_grace_time_us: Option<u64>,
+    /// Coalesce flag.
+    pub coalesce: bool,
+    /// Concurrency limit.
+    pub max_instances: u32,
+    /// Next run time, microseconds since the Unix epoch, UTC.
+    pub next_run_time_us: Option<i64>,
+}
+
+impl TaskState {
+    /// The format version this build writes.
+    pub const VERSION: u32 = 1;
+
+    /// Encodes to MessagePack.
+    pub fn encode(&self) -> Result<Vec<u8>> {
+        rmp_serde::to_vec_named(self).map_err(|e| Error::invalid("task state", e))
+    }
+
+    /// Decodes from MessagePack.
+    pub fn decode(bytes: &[u8]) -> Result<Self> {
+        rmp_serde::from_slice(bytes).map_err(|e| Error::invalid("task state", e))
+    }
+}
+
+/// An immutable inspection snapshot of a task (spec: `TaskInfo`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TaskInfo {
+    /// Task id.
+    pub id: String,
+    /// Task name.
+    pub name: String,
+    /// The callable's readable name.
+    pub callable_name: String,
+    /// The registered function name (`None` for closures).
+    pub callable_reference: Option<String>,
+    /// Trigger alias (`cron`, ...).
+    pub trigger_alias: String,
+    /// Trigger type name (`CronTrigger`, ...).
+    pub trigger_name: String,
+    /// The trigger's description (`interval[0:05:00]`, ...).
+    pub trigger_description: String,
+    /// Executor alias.
+    pub executor: String,
+    /// Store alias.
+    pub store_alias: String,
+    /// Pending, paused or scheduled.
+    pub schedule_state: ScheduleState,
+    /// Next run time.
+    pub next_run_time: Option<DateTime<Utc>>,
+    /// Coalesce flag.
+    pub coalesce: bool,
+    /// Concurrency limit.
+    pub max_instances: u32,
+    /// Grace time.
+    pub mistrigger_grace_time: Option<Duration>,
+    /// Still pending.
+    pub pending: bool,
+    /// Paused.
+    pub paused: bool,
+    /// Submitted to a scheduler.
+    pub submitted: bool,
+}
+
+/// Defaults applied to options a task does not set (spec: `task_defaults`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TaskDefaults {
+    /// Default `mistrigger_grace_time` (upstream: 1 second).
+    pub mistrigger_grace_time: Option<Duration>,
+    /// Default `coalesce` (upstream: true).
+    pub coalesce: bool,
+    /// Default `max_instances` (upstream: 1).
+    pub max_instances: u32,
+}
+
+impl Default for TaskDefaults {
+    fn default() -> Self {
+        TaskDefaults {
+            mistrigger_grace_time: Some(Duration::from_secs(1)),
+            coalesce: true,
+            max_instances: 1,
+        }
+    }
+}

@@ -1,0 +1,30 @@
+//! Configuration of the tokio executor.
+
+use asyncz_core::{config, Error, Map, Result};
+
+/// Options of [`crate::TokioExecutor`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TokioExecutorConfig {
+    /// At most this many jobs run at once (further ones wait for a slot; the wait counts
+    /// against `mistrigger_grace_time`). `None`: unlimited (the default).
+    pub max_workers: Option<u32>,
+}
+
+impl TokioExecutorConfig {
+    /// Reads `max_workers` (number or numeric string); rejects unknown keys by name.
+    pub fn from_map(map: &Map) -> Result<Self> {
+        let mut out = TokioExecutorConfig::default();
+        for (key, value) in map {
+            match key.as_str() {
+                "max_workers" => out.max_workers = Some(config::as_u32("executors.tokio.max_workers", value)?),
+                other => {
+                    return Err(Error::invalid(
+                        format!("executors.tokio.{other}"),
+                        "unknown option (expected max_workers)",
+                    ))
+                }
+            }
+        }
+        Ok(out)
+    }
+}

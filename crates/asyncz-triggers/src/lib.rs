@@ -1,0 +1,1 @@
+//! asyncz-triggers (being written).
