@@ -206,7 +206,10 @@ impl IntervalTrigger {
         if micros > 3.2e17 {
             return Err(Error::invalid(
                 "interval",
-                format!("{} seconds is too long (at most 10 000 years)", micros / 1e6),
+                format!(
+                    "{} seconds is too long (at most 10 000 years)",
+                    micros / 1e6
+                ),
             ));
         }
         // Checked above: non-negative and within u64.
@@ -214,9 +217,8 @@ impl IntervalTrigger {
         let micros = micros.round() as u64;
         let timezone = parse::optional_timezone(args)?;
         let zone = timezone.unwrap_or(ctx.timezone);
-        let mut trigger = IntervalTrigger::new_at(ctx.now).every(std::time::Duration::from_micros(
-            micros,
-        ));
+        let mut trigger =
+            IntervalTrigger::new_at(ctx.now).every(std::time::Duration::from_micros(micros));
         trigger.timezone = timezone;
         trigger.jitter = parse::optional_jitter(args)?;
         trigger.end_at = parse::optional_datetime(args, "end_at", zone)?;

@@ -74,7 +74,10 @@ pub(crate) fn parse_datetime(field: &str, value: &Value, tz: Tz) -> Result<DateT
                 .as_f64()
                 .ok_or_else(|| Error::invalid(field, format!("timestamp {n} is not a number")))?;
             timestamp(seconds).ok_or_else(|| {
-                Error::invalid(field, format!("timestamp {n} is out of the supported range"))
+                Error::invalid(
+                    field,
+                    format!("timestamp {n} is out of the supported range"),
+                )
             })
         }
         other => Err(Error::invalid(
@@ -110,10 +113,16 @@ pub(crate) fn parse_datetime_str(field: &str, text: &str, tz: Tz) -> Result<Date
         )
     };
     let mut cursor = Cursor::new(text.trim());
-    let year = cursor.digits(4, 4).ok_or_else(|| bad("the year needs 4 digits"))?;
-    cursor.expect(b'-').ok_or_else(|| bad("missing '-' after the year"))?;
+    let year = cursor
+        .digits(4, 4)
+        .ok_or_else(|| bad("the year needs 4 digits"))?;
+    cursor
+        .expect(b'-')
+        .ok_or_else(|| bad("missing '-' after the year"))?;
     let month = cursor.digits(1, 2).ok_or_else(|| bad("bad month"))?;
-    cursor.expect(b'-').ok_or_else(|| bad("missing '-' after the month"))?;
+    cursor
+        .expect(b'-')
+        .ok_or_else(|| bad("missing '-' after the month"))?;
     let day = cursor.digits(1, 2).ok_or_else(|| bad("bad day"))?;
     let (mut hour, mut minute, mut second, mut nanos) = (0, 0, 0, 0);
     let mut offset = None;
@@ -122,13 +131,19 @@ pub(crate) fn parse_datetime_str(field: &str, text: &str, tz: Tz) -> Result<Date
             return Err(bad("expected ' ' or 'T' after the date"));
         }
         hour = cursor.digits(1, 2).ok_or_else(|| bad("bad hour"))?;
-        cursor.expect(b':').ok_or_else(|| bad("missing ':' after the hour"))?;
+        cursor
+            .expect(b':')
+            .ok_or_else(|| bad("missing ':' after the hour"))?;
         minute = cursor.digits(1, 2).ok_or_else(|| bad("bad minute"))?;
-        cursor.expect(b':').ok_or_else(|| bad("missing ':' after the minute"))?;
+        cursor
+            .expect(b':')
+            .ok_or_else(|| bad("missing ':' after the minute"))?;
         second = cursor.digits(1, 2).ok_or_else(|| bad("bad second"))?;
         if cursor.eat(b'.') {
             let start = cursor.pos;
-            let fraction = cursor.digits(1, 9).ok_or_else(|| bad("bad fraction of a second"))?;
+            let fraction = cursor
+                .digits(1, 9)
+                .ok_or_else(|| bad("bad fraction of a second"))?;
             let len = cursor.pos - start;
             // 1..=9 digits: scale up to nanoseconds.
             nanos = fraction * 10u32.pow(9 - u32::try_from(len).unwrap_or(9));
@@ -137,8 +152,12 @@ pub(crate) fn parse_datetime_str(field: &str, text: &str, tz: Tz) -> Result<Date
             offset = Some(0);
         } else if let Some(sign) = cursor.sign() {
             let oh = cursor.digits(2, 2).ok_or_else(|| bad("bad offset hours"))?;
-            cursor.expect(b':').ok_or_else(|| bad("the offset must be ±HH:MM"))?;
-            let om = cursor.digits(2, 2).ok_or_else(|| bad("bad offset minutes"))?;
+            cursor
+                .expect(b':')
+                .ok_or_else(|| bad("the offset must be ±HH:MM"))?;
+            let om = cursor
+                .digits(2, 2)
+                .ok_or_else(|| bad("bad offset minutes"))?;
             offset = Some(sign * i32::try_from(oh * 3600 + om * 60).unwrap_or(i32::MAX));
         }
         if !cursor.done() {
@@ -281,7 +300,10 @@ pub(crate) fn optional_jitter(args: &Map) -> Result<Option<u32>> {
     if seconds.fract() != 0.0 || seconds > f64::from(u32::MAX) {
         return Err(Error::invalid(
             "jitter",
-            format!("expected whole seconds between 0 and {}, got {value}", u32::MAX),
+            format!(
+                "expected whole seconds between 0 and {}, got {value}",
+                u32::MAX
+            ),
         ));
     }
     // Checked above: a whole number within u32.
@@ -349,7 +371,10 @@ mod tests {
             ("2026-01-01 10:00:00.5", "2026-01-01T09:00:00.5Z"),
             ("2026-01-01T10:00:00Z", "2026-01-01T10:00:00Z"),
             ("2026-01-01T10:00:00+05:30", "2026-01-01T04:30:00Z"),
-            ("2026-01-01T10:00:00.123456789-01:00", "2026-01-01T11:00:00.123456789Z"),
+            (
+                "2026-01-01T10:00:00.123456789-01:00",
+                "2026-01-01T11:00:00.123456789Z",
+            ),
         ];
         for (text, expected) in cases {
             let got = parse_datetime_str("run_at", text, tz).unwrap_or_else(|e| panic!("{e}"));
@@ -359,7 +384,13 @@ mod tests {
 
     #[test]
     fn rejects_malformed_datetimes_naming_the_field() {
-        for text in ["2026-13-01", "26-01-01", "2026-01-01 25:00:00", "2026-01-01X", "now"] {
+        for text in [
+            "2026-13-01",
+            "26-01-01",
+            "2026-01-01 25:00:00",
+            "2026-01-01X",
+            "now",
+        ] {
             let err = parse_datetime_str("start_at", text, Tz::UTC)
                 .err()
                 .map(|e| e.to_string())
@@ -388,7 +419,11 @@ mod tests {
         let t = utc("2026-05-01T10:11:12.345678Z");
         for zone in [None, Some(tz)] {
             let text = format_state_datetime(t, zone);
-            assert_eq!(parse_datetime_str("x", &text, Tz::UTC).ok(), Some(t), "{text}");
+            assert_eq!(
+                parse_datetime_str("x", &text, Tz::UTC).ok(),
+                Some(t),
+                "{text}"
+            );
         }
     }
 

@@ -52,12 +52,15 @@ impl Expr {
                 return Ok(Expr::LastDay);
             }
             if let Some((position, weekday)) = lower.split_once(' ') {
-                let nth = POSITIONS.iter().position(|p| *p == position).ok_or_else(|| {
-                    err(format!(
+                let nth = POSITIONS
+                    .iter()
+                    .position(|p| *p == position)
+                    .ok_or_else(|| {
+                        err(format!(
                         "unknown weekday position '{position}' in '{token}' (expected one of {})",
                         POSITIONS.join(", ")
                     ))
-                })?;
+                    })?;
                 let weekday = weekday.trim();
                 let day = WEEKDAYS.iter().position(|w| *w == weekday).ok_or_else(|| {
                     err(format!(
@@ -191,7 +194,11 @@ fn parse_number(text: &str) -> Option<u32> {
     }))
 }
 
-fn parse_value(kind: FieldKind, text: &str, token: &str) -> std::result::Result<(u32, Spelling), String> {
+fn parse_value(
+    kind: FieldKind,
+    text: &str,
+    token: &str,
+) -> std::result::Result<(u32, Spelling), String> {
     if let Some(n) = parse_number(text) {
         return Ok((n, Spelling::Number));
     }
@@ -220,7 +227,11 @@ fn parse_value(kind: FieldKind, text: &str, token: &str) -> std::result::Result<
         }
         None => Err(format!(
             "unknown {} name '{text}' in '{token}' (expected one of {})",
-            if kind == FieldKind::Month { "month" } else { "weekday" },
+            if kind == FieldKind::Month {
+                "month"
+            } else {
+                "weekday"
+            },
             names.join(", ")
         )),
     }
