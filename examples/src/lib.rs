@@ -1,0 +1,1 @@
+//! Runnable examples of asyncz; see `examples/` (`cargo run -p asyncz-examples --example quickstart`).

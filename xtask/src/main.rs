@@ -1,0 +1,65 @@
+//! Workspace automation (matklad's xtask pattern): `cargo xtask <command>`.
+//!
+//! - `test`      formatting check, clippy with warnings denied, every test and doc test
+//! - `bench`     the criterion benchmarks (`cargo bench -p asyncz`)
+//! - `quickstart` runs the quickstart example
+//!
+//! It only shells out to cargo, so it has no dependencies.
+
+use std::path::PathBuf;
+use std::process::{Command, ExitCode};
+
+fn root() -> PathBuf {
+    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    manifest.parent().map(PathBuf::from).unwrap_or(manifest)
+}
+
+fn cargo(args: &[&str]) -> bool {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    eprintln!("$ cargo {}", args.join(" "));
+    match Command::new(cargo).args(args).current_dir(root()).status() {
+        Ok(status) => status.success(),
+        Err(e) => {
+            eprintln!("cannot run cargo: {e}");
+            false
+        }
+    }
+}
+
+const HELP: &str = "usage: cargo xtask <test|bench|quickstart|help>
+
+  test        cargo fmt --check, clippy -D warnings, all tests and doc tests
+  bench       criterion benchmarks of the scheduler (cargo bench -p asyncz)
+  quickstart  run the quickstart example";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let command = args.first().map(String::as_str).unwrap_or("help");
+    let rest: Vec<&str> = args.iter().skip(1).map(String::as_str).collect();
+    let ok = match command {
+        "test" => {
+            cargo(&["fmt", "--all", "--", "--check"])
+                && cargo(&["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"])
+                && cargo(&["test", "--workspace"])
+        }
+        "bench" => {
+            let mut a = vec!["bench", "-p", "asyncz"];
+            a.extend(rest.iter().copied());
+            cargo(&a)
+        }
+        "quickstart" => cargo(&["run", "-p", "asyncz-examples", "--example", "quickstart"]),
+        "help" | "-h" | "--help" => {
+            println!("{HELP}");
+            true
+        }
+        other => {
+            eprintln!("unknown command '{other}'\n\n{HELP}");
+            false
+        }
+    };
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
