@@ -60,7 +60,9 @@ impl DateTrigger {
         self.run_at
     }
 
-    /// Builds the trigger from its arguments: `run_at`, `timezone`,
+    /// Builds the trigger from its arguments: `run_at`, `timezone` (the zone a `run_at` without
+    /// an offset is read in, and the one it is shown in; default: the scheduler's for reading,
+    /// UTC for showing),
     /// `allow_mistrigger_by_default` (what a trigger without `run_at` records in its state).
     pub fn from_args(args: &Map, ctx: &TriggerContext) -> Result<Self> {
         parse::check_known_args(
@@ -68,8 +70,8 @@ impl DateTrigger {
             args,
             &["run_at", "timezone", "allow_mistrigger_by_default"],
         )?;
-        let timezone = parse::optional_timezone(args)?.unwrap_or(ctx.timezone);
-        let run_at = parse::optional_datetime(args, "run_at", timezone)?;
+        let timezone = parse::optional_timezone(args)?;
+        let run_at = parse::optional_datetime(args, "run_at", timezone.unwrap_or(ctx.timezone))?;
         let run_now = match args.get("allow_mistrigger_by_default") {
             None | Some(Value::Null) => run_at.is_none(),
             Some(Value::Bool(flag)) => *flag,
@@ -82,7 +84,7 @@ impl DateTrigger {
         };
         Ok(DateTrigger {
             run_at: run_at.unwrap_or(ctx.now),
-            timezone: Some(timezone),
+            timezone,
             run_now,
         })
     }

@@ -200,6 +200,10 @@ fn parse_value(
     token: &str,
 ) -> std::result::Result<(u32, Spelling), String> {
     if let Some(n) = parse_number(text) {
+        if n == u32::MAX {
+            // Saturated: show the digits as written.
+            return Err(format!("value {text} is above the maximum {}", kind.max()));
+        }
         return Ok((n, Spelling::Number));
     }
     let names: &[&str] = match kind {
