@@ -58,7 +58,7 @@ impl TaskBuilder {
 
     /// Runs the function registered under `name` (survives restarts).
     pub fn function(mut self, name: impl Into<String>) -> Self {
-        self.callable = Some(Callable::Registered(name.into()));
+        self.callable = Some(Callable::Registered(Arc::from(name.into())));
         self
     }
 
@@ -223,12 +223,12 @@ impl TaskBuilder {
 /// Changes to a task, validated all together before any is applied (spec: `update_task`).
 #[derive(Debug, Clone, Default)]
 pub struct TaskUpdate {
-    pub(crate) name: Option<String>,
+    pub(crate) name: Option<Arc<str>>,
     pub(crate) callable: Option<Callable>,
     pub(crate) args: Option<Vec<Value>>,
     pub(crate) kwargs: Option<Map>,
     pub(crate) trigger: Option<TriggerSpec>,
-    pub(crate) executor: Option<String>,
+    pub(crate) executor: Option<Arc<str>>,
     pub(crate) mistrigger_grace_time: Option<Option<Duration>>,
     pub(crate) coalesce: Option<bool>,
     pub(crate) max_instances: Option<u32>,
@@ -242,12 +242,12 @@ impl TaskUpdate {
     }
     /// A new name (must not be empty).
     pub fn name(mut self, name: impl Into<String>) -> Self {
-        self.name = Some(name.into());
+        self.name = Some(Arc::from(name.into()));
         self
     }
     /// Run another registered function.
     pub fn function(mut self, name: impl Into<String>) -> Self {
-        self.callable = Some(Callable::Registered(name.into()));
+        self.callable = Some(Callable::Registered(Arc::from(name.into())));
         self
     }
     /// New positional arguments.
@@ -267,7 +267,7 @@ impl TaskUpdate {
     }
     /// Another executor alias.
     pub fn executor(mut self, alias: impl Into<String>) -> Self {
-        self.executor = Some(alias.into());
+        self.executor = Some(Arc::from(alias.into()));
         self
     }
     /// A new grace time (`None`: no limit; zero is rejected).
@@ -301,12 +301,12 @@ impl TaskUpdate {
             match key.as_str() {
                 "id" => return Err(Error::invalid("id", "the task id may not be changed")),
                 "name" => match value {
-                    Value::String(s) => update.name = Some(s.clone()),
+                    Value::String(s) => update.name = Some(Arc::from(s.as_str())),
                     Value::Null => {}
                     other => return Err(Error::invalid("name", format!("must be a non-empty string, got {other}"))),
                 },
                 "function" | "fn" | "fn_reference" => match value {
-                    Value::String(s) => update.callable = Some(Callable::Registered(s.clone())),
+                    Value::String(s) => update.callable = Some(Callable::registered(s)),
                     other => return Err(Error::invalid(key, format!("must be a registered function name, got {other}"))),
                 },
                 "args" => match value {
@@ -318,7 +318,7 @@ impl TaskUpdate {
                     other => return Err(Error::invalid("kwargs", format!("must be an object, got {other}"))),
                 },
                 "executor" => match value {
-                    Value::String(s) => update.executor = Some(s.clone()),
+                    Value::String(s) => update.executor = Some(Arc::from(s.as_str())),
                     other => return Err(Error::invalid("executor", format!("must be a string, got {other}"))),
                 },
                 "mistrigger_grace_time" => {

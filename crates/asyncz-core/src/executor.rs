@@ -145,9 +145,9 @@ impl Drop for InstanceGuard {
 
 /// One submission of a task: run the function once per run time, reporting each outcome.
 pub struct Job {
-    pub(crate) task_id: String,
-    pub(crate) store_alias: String,
-    pub(crate) function_name: Option<String>,
+    pub(crate) task_id: Arc<str>,
+    pub(crate) store_alias: Arc<str>,
+    pub(crate) function_name: Option<Arc<str>>,
     pub(crate) function: TaskFunction,
     pub(crate) args: Vec<Value>,
     pub(crate) kwargs: Map,
@@ -213,7 +213,7 @@ impl Job {
 
     fn context(&self, run_time: DateTime<Utc>) -> CallContext {
         CallContext {
-            task_id: self.task_id.clone(),
+            task_id: self.task_id.to_string(),
             scheduled_run_time: run_time,
             args: self.args.clone(),
             kwargs: self.kwargs.clone(),
@@ -235,8 +235,8 @@ impl Job {
         }
         self.sink.emit(Event::Execution(TaskExecutionEvent {
             code,
-            task_id: self.task_id.clone(),
-            store: Some(self.store_alias.clone()),
+            task_id: self.task_id.to_string(),
+            store: Some(self.store_alias.to_string()),
             scheduled_run_time: run_time,
             return_value,
             exception,

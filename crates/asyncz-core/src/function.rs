@@ -158,11 +158,11 @@ impl TaskFunction {
 #[derive(Clone, Debug)]
 pub enum Callable {
     /// A function registered by name on the scheduler; survives restarts.
-    Registered(String),
+    Registered(Arc<str>),
     /// An anonymous closure; memory store only.
     Closure {
         /// A readable name (the closure's type name unless given).
-        name: String,
+        name: Arc<str>,
         /// The body.
         function: TaskFunction,
     },
@@ -194,6 +194,11 @@ impl Callable {
         }
     }
 
+    /// A registered function by name.
+    pub fn registered(name: &str) -> Self {
+        Callable::Registered(Arc::from(name))
+    }
+
     /// The registered name (`fn_reference` in the spec), for registered functions.
     pub fn reference(&self) -> Option<&str> {
         match self {
@@ -211,8 +216,8 @@ impl Callable {
     }
 }
 
-fn short_type_name<F>() -> String {
-    std::any::type_name::<F>().to_owned()
+fn short_type_name<F>() -> Arc<str> {
+    Arc::from(std::any::type_name::<F>())
 }
 
 /// Functions registered by name. Shared by the scheduler, its stores (to rebuild tasks) and its

@@ -2,7 +2,6 @@
 //! immutable [`TaskInfo`] snapshot operators see, and the versioned [`TaskState`] that
 //! persistent stores keep.
 
-use std::collections::VecDeque;
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
@@ -68,14 +67,14 @@ impl std::str::FromStr for ScheduleState {
 /// A scheduled unit of work. Cloning is cheap (the trigger and closure are shared).
 #[derive(Clone)]
 pub struct Task {
-    pub(crate) id: String,
-    pub(crate) name: String,
+    pub(crate) id: Arc<str>,
+    pub(crate) name: Arc<str>,
     pub(crate) callable: Callable,
     pub(crate) args: Vec<Value>,
     pub(crate) kwargs: Map,
     pub(crate) trigger: Arc<dyn Trigger>,
-    pub(crate) executor: String,
-    pub(crate) store_alias: String,
+    pub(crate) executor: Arc<str>,
+    pub(crate) store_alias: Arc<str>,
     pub(crate) mistrigger_grace_time: Option<Duration>,
     pub(crate) coalesce: bool,
     pub(crate) max_instances: u32,
@@ -188,7 +187,14 @@ impl Task {
 
     /// Sets the store alias (stores set it on tasks they rebuild).
     pub fn set_store_alias(&mut self, alias: &str) {
-        alias.clone_into(&mut self.store_alias);
+        if &*self.store_alias != alias {
+            self.store_alias = Arc::from(alias);
+        }
+    }
+
+    /// The id as a shared string (stores can key their indexes by it without copying).
+    pub fn shared_id(&self) -> &Arc<str> {
+        &self.id
     }
 
     /// The derived scheduling state.
@@ -207,27 +213,16 @@ impl Task {
     /// latest ones. Everything dropped is counted, never stored.
     pub fn run_times(&self, tz: Tz, now: DateTime<Utc>) -> RunTimes {
         let keep = if self.coalesce { 1 } else { MAX_RUN_TIMES_PER_SUBMISSION };
-        let mut kept: VecDeque<DateTime<Utc>> = VecDeque::new();
-        let mut dropped: u64 = 0;
-        let mut next = self.next_run_time;
-        while let Some(t) = next {
-            if t > now {
-                break;
-            }
-            if kept.len() == keep {
-                kept.pop_front();
-                dropped += 1;
-            }
-            kept.push_back(t);
-            next = self.trigger.next_fire_time(tz, Some(t), now);
-            if next.is_some_and(|n| n <= t) {
-                // A trigger that does not advance would spin here forever.
-                break;
-            }
-        }
+        let Some(first) = self.next_run_time.filter(|t| *t <= now) else {
+            return RunTimes {
+                run_times: Vec::new(),
+                coalesced_run_count: 0,
+            };
+        };
+        let (run_times, total) = self.trigger.fire_times_until(tz, first, now, keep);
         RunTimes {
-            run_times: kept.into(),
-            coalesced_run_count: dropped,
+            coalesced_run_count: total.saturating_sub(run_times.len() as u64),
+            run_times,
         }
     }
 
@@ -251,15 +246,15 @@ impl Task {
     /// An immutable snapshot for dashboards, CLIs, logs and tests.
     pub fn snapshot(&self) -> TaskInfo {
         TaskInfo {
-            id: self.id.clone(),
-            name: self.name.clone(),
+            id: self.id.to_string(),
+            name: self.name.to_string(),
             callable_name: self.callable.name().to_owned(),
             callable_reference: self.callable.reference().map(str::to_owned),
             trigger_alias: self.trigger.alias().to_owned(),
             trigger_name: self.trigger.type_name().to_owned(),
             trigger_description: self.trigger.to_string(),
-            executor: self.executor.clone(),
-            store_alias: self.store_alias.clone(),
+            executor: self.executor.to_string(),
+            store_alias: self.store_alias.to_string(),
             schedule_state: self.schedule_state(),
             next_run_time: self.next_run_time,
             coalesce: self.coalesce,
@@ -274,7 +269,7 @@ impl Task {
     /// The persistent form of this task. Fails for closures, which cannot be persisted.
     pub fn to_state(&self) -> Result<TaskState> {
         let function = match &self.callable {
-            Callable::Registered(name) => name.clone(),
+            Callable::Registered(name) => name.to_string(),
             Callable::Closure { name, .. } => {
                 return Err(Error::invalid(
                     "function",
@@ -288,14 +283,14 @@ impl Task {
         };
         Ok(TaskState {
             version: TaskState::VERSION,
-            id: self.id.clone(),
-            name: self.name.clone(),
+            id: self.id.to_string(),
+            name: self.name.to_string(),
             function,
             args: self.args.clone(),
             kwargs: self.kwargs.clone(),
             trigger_alias: self.trigger.alias().to_owned(),
             trigger_state: self.trigger.state(),
-            executor: self.executor.clone(),
+            executor: self.executor.to_string(),
             mistrigger_grace_time_us: self
                 .mistrigger_grace_time
                 .map(|d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX)),
@@ -335,14 +330,14 @@ impl Task {
             None => None,
         };
         Ok(Task {
-            id: state.id,
-            name: state.name,
-            callable: Callable::Registered(state.function),
+            id: Arc::from(state.id),
+            name: Arc::from(state.name),
+            callable: Callable::Registered(Arc::from(state.function)),
             args: state.args,
             kwargs: state.kwargs,
             trigger,
-            executor: state.executor,
-            store_alias: store_alias.to_owned(),
+            executor: Arc::from(state.executor),
+            store_alias: Arc::from(store_alias),
             mistrigger_grace_time: state.mistrigger_grace_time_us.map(Duration::from_micros),
             coalesce: state.coalesce,
             max_instances: state.max_instances,

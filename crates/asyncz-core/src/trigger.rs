@@ -50,6 +50,43 @@ pub trait Trigger: fmt::Debug + fmt::Display + Send + Sync + 'static {
     fn is_shutdown(&self) -> bool {
         false
     }
+
+    /// The fire times from `first` (a fire time) up to `now` inclusive: how many there are,
+    /// and the latest `keep` of them, oldest first. The engine uses it to enumerate missed
+    /// runs without materialising them all.
+    ///
+    /// The default walks [`Trigger::next_fire_time`]; a trigger on an arithmetic grid
+    /// (interval) overrides it to answer without walking, so a task a year behind on a
+    /// one-second interval costs O(keep), not 31 million steps.
+    fn fire_times_until(
+        &self,
+        tz: Tz,
+        first: DateTime<Utc>,
+        now: DateTime<Utc>,
+        keep: usize,
+    ) -> (Vec<DateTime<Utc>>, u64) {
+        let mut kept: std::collections::VecDeque<DateTime<Utc>> = std::collections::VecDeque::new();
+        let mut total: u64 = 0;
+        let mut next = Some(first);
+        while let Some(t) = next {
+            if t > now {
+                break;
+            }
+            total += 1;
+            if keep > 0 {
+                if kept.len() == keep {
+                    kept.pop_front();
+                }
+                kept.push_back(t);
+            }
+            next = self.next_fire_time(tz, Some(t), now);
+            if next.is_some_and(|n| n <= t) {
+                // A trigger that does not advance would spin here forever.
+                break;
+            }
+        }
+        (kept.into(), total)
+    }
 }
 
 /// What a trigger factory knows besides its arguments.

@@ -15,7 +15,8 @@ struct Key {
 }
 
 impl Key {
-    fn of(task: &Task, id: Arc<str>) -> Key {
+    fn of(task: &Task) -> Key {
+        let id = Arc::clone(task.shared_id());
         match task.next_run_time() {
             Some(t) => Key {
                 paused: false,
@@ -31,9 +32,11 @@ impl Key {
     }
 }
 
+/// Tasks are boxed so the hash table (which keeps spare capacity) holds only pointers, and
+/// the index shares each task's id.
 #[derive(Debug, Default)]
 struct State {
-    tasks: HashMap<Arc<str>, (Task, Key)>,
+    tasks: HashMap<Arc<str>, Box<Task>>,
     index: BTreeSet<Key>,
 }
 
@@ -83,7 +86,7 @@ impl Store for MemoryStore {
     }
 
     async fn lookup_task(&self, task_id: &str) -> Result<Option<Task>> {
-        Ok(self.state().tasks.get(task_id).map(|(t, _)| t.clone()))
+        Ok(self.state().tasks.get(task_id).map(|t| Task::clone(t)))
     }
 
     async fn get_due_tasks(&self, now: DateTime<Utc>) -> Result<Vec<Task>> {
@@ -93,7 +96,7 @@ impl Store for MemoryStore {
             .index
             .iter()
             .take_while(|k| !k.paused && k.time_us <= now_us)
-            .filter_map(|k| state.tasks.get(&k.id).map(|(t, _)| t.clone()))
+            .filter_map(|k| state.tasks.get(&k.id).map(|t| Task::clone(t)))
             .collect())
     }
 
@@ -104,7 +107,7 @@ impl Store for MemoryStore {
             .first()
             .filter(|k| !k.paused)
             .and_then(|k| state.tasks.get(&k.id))
-            .and_then(|(t, _)| t.next_run_time()))
+            .and_then(|t| t.next_run_time()))
     }
 
     async fn get_all_tasks(&self) -> Result<Vec<Task>> {
@@ -112,7 +115,7 @@ impl Store for MemoryStore {
         Ok(state
             .index
             .iter()
-            .filter_map(|k| state.tasks.get(&k.id).map(|(t, _)| t.clone()))
+            .filter_map(|k| state.tasks.get(&k.id).map(|t| Task::clone(t)))
             .collect())
     }
 
@@ -121,33 +124,34 @@ impl Store for MemoryStore {
         if state.tasks.contains_key(task.id()) {
             return Err(Error::conflict(task.id()));
         }
-        let id: Arc<str> = Arc::from(task.id());
-        let key = Key::of(task, Arc::clone(&id));
-        state.index.insert(key.clone());
-        state.tasks.insert(id, (task.clone(), key));
+        state.index.insert(Key::of(task));
+        state
+            .tasks
+            .insert(Arc::clone(task.shared_id()), Box::new(task.clone()));
         Ok(())
     }
 
     async fn update_task(&self, task: &Task) -> Result<()> {
         let mut state = self.state();
         let State { tasks, index } = &mut *state;
-        let Some(key) = tasks.get(task.id()).map(|(_, k)| k.clone()) else {
+        let Some(stored) = tasks.get_mut(task.id()) else {
             return Err(Error::task_lookup(task.id()));
         };
-        let id = Arc::clone(&key.id);
-        let new_key = Key::of(task, Arc::clone(&id));
-        if new_key != key {
-            index.remove(&key);
-            index.insert(new_key.clone());
+        let old_key = Key::of(stored);
+        let new_key = Key::of(task);
+        **stored = task.clone();
+        if new_key != old_key {
+            index.remove(&old_key);
+            index.insert(new_key);
         }
-        tasks.insert(id, (task.clone(), new_key));
         Ok(())
     }
 
     async fn delete_task(&self, task_id: &str) -> Result<()> {
         let mut state = self.state();
         match state.tasks.remove(task_id) {
-            Some((_, key)) => {
+            Some(task) => {
+                let key = Key::of(&task);
                 state.index.remove(&key);
                 Ok(())
             }

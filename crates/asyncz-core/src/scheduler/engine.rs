@@ -140,7 +140,7 @@ impl Scheduler {
                 tracing::error!(target: LOG, task = %task.id, error = %e, "cannot store the next run time of task");
             }
         }
-        task.store_alias = alias.to_owned();
+        task.set_store_alias(alias);
         let _ = self
             .submit(&task, run_times, SubmissionSource::Scheduled, after)
             .await;
@@ -164,8 +164,8 @@ impl Scheduler {
         let submission = |code| {
             Event::Submission(TaskSubmissionEvent {
                 code,
-                task_id: task.id.clone(),
-                store: Some(task.store_alias.clone()),
+                task_id: task.id.to_string(),
+                store: Some(task.store_alias.to_string()),
                 scheduled_run_times: run_times.run_times.clone(),
                 coalesced_run_count: run_times.coalesced_run_count,
                 source,
@@ -200,8 +200,8 @@ impl Scheduler {
                 for &t in &run_times.run_times {
                     self.dispatch_event(Event::Execution(TaskExecutionEvent {
                         code: TASK_ERROR,
-                        task_id: task.id.clone(),
-                        store: Some(task.store_alias.clone()),
+                        task_id: task.id.to_string(),
+                        store: Some(task.store_alias.to_string()),
                         scheduled_run_time: t,
                         return_value: None,
                         exception: Some(e.to_string()),
@@ -215,9 +215,9 @@ impl Scheduler {
         };
         self.dispatch_event(submission(TASK_SUBMITTED));
         let job = Job {
-            task_id: task.id.clone(),
-            store_alias: task.store_alias.clone(),
-            function_name: task.callable.reference().map(str::to_owned),
+            task_id: Arc::clone(&task.id),
+            store_alias: Arc::clone(&task.store_alias),
+            function_name: task.callable.reference().map(Arc::from),
             function,
             args: task.args.clone(),
             kwargs: task.kwargs.clone(),

@@ -89,6 +89,9 @@ pub(crate) struct Inner {
     pub(crate) functions: Arc<FunctionRegistry>,
     pub(crate) instances: Arc<Instances>,
     own_runtime: Mutex<Option<tokio::runtime::Runtime>>,
+    /// Shared copies of the strings many tasks repeat (aliases, function names), so a
+    /// million tasks do not hold a million copies of "default".
+    interned: Mutex<std::collections::HashSet<Arc<str>>>,
 }
 
 impl Drop for Inner {
@@ -251,6 +254,7 @@ impl SchedulerBuilder {
                 functions: Arc::new(FunctionRegistry::new()),
                 instances: Arc::new(Instances::default()),
                 own_runtime: Mutex::new(None),
+                interned: Mutex::new(std::collections::HashSet::new()),
             }),
         };
         if let Some((config, prefix)) = self.config {
@@ -788,7 +792,7 @@ impl Scheduler {
                 }
             };
             let ctx = CallContext {
-                task_id: task.id.clone(),
+                task_id: task.id.to_string(),
                 scheduled_run_time: self.inner.clock.now(),
                 args: task.args.clone(),
                 kwargs: task.kwargs.clone(),
@@ -886,6 +890,16 @@ impl Inner {
 
     pub(crate) fn state(&self) -> SchedulerState {
         lock(&self.lifecycle).state
+    }
+
+    pub(crate) fn intern(&self, s: &str) -> Arc<str> {
+        let mut interned = lock(&self.interned);
+        if let Some(existing) = interned.get(s) {
+            return Arc::clone(existing);
+        }
+        let shared: Arc<str> = Arc::from(s);
+        interned.insert(Arc::clone(&shared));
+        shared
     }
 }
 

@@ -68,7 +68,7 @@ impl Scheduler {
             return Err(Error::invalid(field.clone(), message));
         }
         builder.mark_submitted()?;
-        let callable = builder.callable.clone().ok_or_else(|| {
+        let mut callable = builder.callable.clone().ok_or_else(|| {
             Error::invalid(
                 "function",
                 "a task needs a function: call .function(name) for a registered function or .closure(f)",
@@ -81,6 +81,7 @@ impl Scheduler {
                     format!("no function is registered under the name '{name}' (call Scheduler::register first)"),
                 ));
             }
+            callable = Callable::Registered(self.inner.intern(name));
         }
         let trigger = match builder.trigger.clone() {
             Some(spec) => self.create_trigger(spec)?,
@@ -95,28 +96,32 @@ impl Scheduler {
             Some(id) => id.clone(),
             None => uuid::Uuid::new_v4().simple().to_string(),
         };
-        let name = builder.name.clone().unwrap_or_else(|| callable.name().to_owned());
+        let name: Arc<str> = match (&builder.name, &callable) {
+            (Some(name), _) => Arc::from(name.as_str()),
+            (None, Callable::Registered(reference)) => Arc::clone(reference),
+            (None, Callable::Closure { name, .. }) => Arc::clone(name),
+        };
         let mistrigger_grace_time = match builder.mistrigger_grace_time {
             Some(g) => g,
             None if trigger.allow_mistrigger_by_default() => None,
             None => defaults.mistrigger_grace_time,
         };
         let update = TaskUpdate {
-            name: Some(name.clone()),
+            name: Some(Arc::clone(&name)),
             mistrigger_grace_time: Some(mistrigger_grace_time),
             max_instances: Some(builder.max_instances.unwrap_or(defaults.max_instances)),
             ..TaskUpdate::default()
         };
         update.validate()?;
         let task = Task {
-            id,
+            id: Arc::from(id),
             name,
             callable,
             args: builder.args.clone().unwrap_or_default(),
             kwargs: builder.kwargs.clone().unwrap_or_default(),
             trigger,
-            executor: builder.executor.clone().unwrap_or_else(|| "default".to_owned()),
-            store_alias: builder.store.clone().unwrap_or_else(|| "default".to_owned()),
+            executor: self.inner.intern(builder.executor.as_deref().unwrap_or("default")),
+            store_alias: self.inner.intern(builder.store.as_deref().unwrap_or("default")),
             mistrigger_grace_time,
             coalesce: builder.coalesce.unwrap_or(defaults.coalesce),
             max_instances: builder.max_instances.unwrap_or(defaults.max_instances),
@@ -207,7 +212,7 @@ impl Scheduler {
             let pending = lock(&self.inner.pending);
             return pending
                 .iter()
-                .find(|p| p.task.id == task_id && store.is_none_or(|s| s == p.task.store_alias))
+                .find(|p| *p.task.id == *task_id && store.is_none_or(|s| *s == *p.task.store_alias))
                 .map(|p| (p.task.clone(), None))
                 .ok_or_else(|| Error::task_lookup(task_id));
         }
@@ -285,7 +290,7 @@ impl Scheduler {
                 let mut pending = lock(&self.inner.pending);
                 let entry = pending
                     .iter_mut()
-                    .find(|p| p.task.id == task_id && store.is_none_or(|s| s == p.task.store_alias))
+                    .find(|p| *p.task.id == *task_id && store.is_none_or(|s| *s == *p.task.store_alias))
                     .ok_or_else(|| Error::task_lookup(task_id))?;
                 apply(&mut entry.task);
                 if let Some(n) = update.next_run_time {
@@ -297,7 +302,7 @@ impl Scheduler {
             return Ok(info);
         }
         let (mut task, alias) = self.lookup_task(task_id, store).await?;
-        let alias = alias.unwrap_or_else(|| task.store_alias.clone());
+        let alias = alias.unwrap_or_else(|| task.store_alias.to_string());
         apply(&mut task);
         let target = self.lookup_store(&alias)?;
         if let Callable::Closure { .. } = task.callable {
@@ -374,8 +379,8 @@ impl Scheduler {
         let tz = self.timezone();
         let guard = self.inner.store_lock.lock().await;
         let (mut task, alias) = self.lookup_task(task_id, store).await?;
-        let alias = alias.unwrap_or_else(|| task.store_alias.clone());
-        task.store_alias.clone_from(&alias);
+        let alias = alias.unwrap_or_else(|| task.store_alias.to_string());
+        task.set_store_alias(&alias);
         let now = self.inner.clock.now();
         let mut run_times = task.run_times(tz, now);
         if run_times.run_times.is_empty() {
@@ -427,10 +432,10 @@ impl Scheduler {
             let mut pending = lock(&self.inner.pending);
             if let Some(i) = pending
                 .iter()
-                .position(|p| p.task.id == task_id && store.is_none_or(|s| s == p.task.store_alias))
+                .position(|p| *p.task.id == *task_id && store.is_none_or(|s| *s == *p.task.store_alias))
             {
                 let p = pending.remove(i);
-                found = Some(Some(p.task.store_alias));
+                found = Some(Some(p.task.store_alias.to_string()));
             }
         } else {
             if let Some(alias) = store {
@@ -463,7 +468,7 @@ impl Scheduler {
     pub async fn remove_all_tasks(&self, store: Option<&str>) -> Result<()> {
         let guard = self.inner.store_lock.lock().await;
         if self.inner.state() == SchedulerState::Stopped {
-            lock(&self.inner.pending).retain(|p| store.is_some_and(|s| s != p.task.store_alias));
+            lock(&self.inner.pending).retain(|p| store.is_some_and(|s| *s != *p.task.store_alias));
         } else {
             if let Some(alias) = store {
                 self.lookup_store(alias)?;
@@ -484,7 +489,7 @@ impl Scheduler {
         if self.inner.state() == SchedulerState::Stopped {
             return Ok(lock(&self.inner.pending)
                 .iter()
-                .filter(|p| store.is_none_or(|s| s == p.task.store_alias))
+                .filter(|p| store.is_none_or(|s| *s == *p.task.store_alias))
                 .map(|p| p.task.clone())
                 .collect());
         }
