@@ -46,7 +46,11 @@ impl Expr {
         if token.is_empty() {
             return Err(err("empty expression".into()));
         }
-        let lower = token.to_ascii_lowercase();
+        let lower: std::borrow::Cow<'_, str> = if token.bytes().any(|b| b.is_ascii_uppercase()) {
+            token.to_ascii_lowercase().into()
+        } else {
+            token.into()
+        };
         if kind == FieldKind::Day {
             if lower == "last" {
                 return Ok(Expr::LastDay);
@@ -85,7 +89,7 @@ impl Expr {
                 }
                 (body, Some(step))
             }
-            None => (lower.as_str(), None),
+            None => (&*lower, None),
         };
 
         let expr = if body == "*" {
@@ -159,6 +163,22 @@ impl Expr {
             }
         }
         Ok(())
+    }
+
+    /// The values a month-independent expression allows within `min..=max`, as
+    /// `(first, last, step)`; `None` for `last` and `<nth> <weekday>`.
+    pub(crate) fn span(&self, min: u32, max: u32) -> Option<(u32, u32, u32)> {
+        match *self {
+            Expr::All { step } => Some((min, max, step.unwrap_or(1))),
+            Expr::Range {
+                first, last, step, ..
+            } => Some((
+                first.max(min),
+                last.map_or(max, |l| l.min(max)),
+                step.unwrap_or(1),
+            )),
+            Expr::LastDay | Expr::WeekdayPosition { .. } => None,
+        }
     }
 
     /// The next value ≥ `value` this expression allows, within `min..=max` (upstream's

@@ -103,11 +103,9 @@ impl Field {
             .collect::<Result<Vec<_>>>()?;
         let mut mask = 0u64;
         if kind != FieldKind::Year {
-            for expr in exprs.iter().filter(|e| !e.is_dynamic()) {
-                let mut value = kind.min();
-                while let Some(v) = expr.next_value(value, kind.min(), kind.max()) {
-                    mask |= 1u64 << v;
-                    value = v + 1;
+            for expr in &exprs {
+                if let Some((low, high, step)) = expr.span(kind.min(), kind.max()) {
+                    mask |= stepped_mask(low, high, step);
                 }
             }
         }
@@ -132,6 +130,28 @@ impl Field {
         }
         next_bit(self.mask, value)
     }
+}
+
+/// Bits `low, low + step, …` up to `high` (all < 64).
+fn stepped_mask(low: u32, high: u32, step: u32) -> u64 {
+    if low > high || high >= 64 {
+        return 0;
+    }
+    if step <= 1 {
+        let upto = if high == 63 {
+            u64::MAX
+        } else {
+            (1u64 << (high + 1)) - 1
+        };
+        return upto & (u64::MAX << low);
+    }
+    let mut mask = 0;
+    let mut value = low;
+    while value <= high {
+        mask |= 1u64 << value;
+        value += step;
+    }
+    mask
 }
 
 /// The smallest set bit ≥ `from`.
