@@ -12,9 +12,7 @@ use asyncz::{chrono::Utc, TaskInfoQuery};
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     tracing_subscriber::fmt()
-        .with_env_filter(
-            std::env::var("RUST_LOG").unwrap_or_else(|_| "asyncz=warn".to_owned()),
-        )
+        .with_env_filter(std::env::var("RUST_LOG").unwrap_or_else(|_| "asyncz=warn".to_owned()))
         .init();
     let seconds: u64 = std::env::args()
         .nth(1)
@@ -64,7 +62,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             TaskBuilder::new()
                 .id("once")
                 .name("one-off closure")
-                .closure(|_ctx| println!("[{}] one-off closure ran", Utc::now().format("%H:%M:%S%.3f")))
+                .closure(|_ctx| {
+                    println!(
+                        "[{}] one-off closure ran",
+                        Utc::now().format("%H:%M:%S%.3f")
+                    )
+                })
                 .trigger(DateTrigger::new(Utc::now() + chrono_delta(1500))),
         )
         .await?;
@@ -76,7 +79,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             "  {:<10} {:<28} next run {}",
             info.id,
             info.trigger_description,
-            info.next_run_time.map(|t| t.to_rfc3339()).unwrap_or_default()
+            info.next_run_time
+                .map(|t| t.to_rfc3339())
+                .unwrap_or_default()
         );
     }
     println!();

@@ -39,7 +39,14 @@ fn main() -> ExitCode {
     let ok = match command {
         "test" => {
             cargo(&["fmt", "--all", "--", "--check"])
-                && cargo(&["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"])
+                && cargo(&[
+                    "clippy",
+                    "--workspace",
+                    "--all-targets",
+                    "--",
+                    "-D",
+                    "warnings",
+                ])
                 && cargo(&["test", "--workspace"])
         }
         "bench" => {

@@ -303,23 +303,48 @@ impl TaskUpdate {
                 "name" => match value {
                     Value::String(s) => update.name = Some(Arc::from(s.as_str())),
                     Value::Null => {}
-                    other => return Err(Error::invalid("name", format!("must be a non-empty string, got {other}"))),
+                    other => {
+                        return Err(Error::invalid(
+                            "name",
+                            format!("must be a non-empty string, got {other}"),
+                        ))
+                    }
                 },
                 "function" | "fn" | "fn_reference" => match value {
                     Value::String(s) => update.callable = Some(Callable::registered(s)),
-                    other => return Err(Error::invalid(key, format!("must be a registered function name, got {other}"))),
+                    other => {
+                        return Err(Error::invalid(
+                            key,
+                            format!("must be a registered function name, got {other}"),
+                        ))
+                    }
                 },
                 "args" => match value {
                     Value::Array(a) => update.args = Some(a.clone()),
-                    other => return Err(Error::invalid("args", format!("must be a list, got {other}"))),
+                    other => {
+                        return Err(Error::invalid(
+                            "args",
+                            format!("must be a list, got {other}"),
+                        ))
+                    }
                 },
                 "kwargs" => match value {
                     Value::Object(m) => update.kwargs = Some(m.clone()),
-                    other => return Err(Error::invalid("kwargs", format!("must be an object, got {other}"))),
+                    other => {
+                        return Err(Error::invalid(
+                            "kwargs",
+                            format!("must be an object, got {other}"),
+                        ))
+                    }
                 },
                 "executor" => match value {
                     Value::String(s) => update.executor = Some(Arc::from(s.as_str())),
-                    other => return Err(Error::invalid("executor", format!("must be a string, got {other}"))),
+                    other => {
+                        return Err(Error::invalid(
+                            "executor",
+                            format!("must be a string, got {other}"),
+                        ))
+                    }
                 },
                 "mistrigger_grace_time" => {
                     update.mistrigger_grace_time = Some(crate::config::grace_time(key, value)?)
@@ -331,10 +356,20 @@ impl TaskUpdate {
                         Value::Null => None,
                         Value::String(s) => Some(
                             DateTime::parse_from_rfc3339(s)
-                                .map_err(|e| Error::invalid("next_run_time", format!("'{s}' is not an RFC 3339 date-time: {e}")))?
+                                .map_err(|e| {
+                                    Error::invalid(
+                                        "next_run_time",
+                                        format!("'{s}' is not an RFC 3339 date-time: {e}"),
+                                    )
+                                })?
                                 .with_timezone(&Utc),
                         ),
-                        other => return Err(Error::invalid("next_run_time", format!("must be null or an RFC 3339 string, got {other}"))),
+                        other => {
+                            return Err(Error::invalid(
+                                "next_run_time",
+                                format!("must be null or an RFC 3339 string, got {other}"),
+                            ))
+                        }
                     })
                 }
                 other => unknown.push(other.to_owned()),
@@ -344,7 +379,10 @@ impl TaskUpdate {
             unknown.sort();
             return Err(Error::invalid(
                 "update",
-                format!("the following are not modifiable attributes of Task: {}", unknown.join(", ")),
+                format!(
+                    "the following are not modifiable attributes of Task: {}",
+                    unknown.join(", ")
+                ),
             ));
         }
         Ok(update)
@@ -366,7 +404,10 @@ impl TaskUpdate {
             }
         }
         if self.max_instances == Some(0) {
-            return Err(Error::invalid("max_instances", "must be a positive integer, got 0"));
+            return Err(Error::invalid(
+                "max_instances",
+                "must be a positive integer, got 0",
+            ));
         }
         Ok(())
     }

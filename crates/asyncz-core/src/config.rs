@@ -199,7 +199,10 @@ pub fn as_f64(field: &str, value: &Value) -> Result<f64> {
 pub fn seconds(field: &str, value: &Value) -> Result<Duration> {
     let secs = as_f64(field, value)?;
     if !secs.is_finite() || secs < 0.0 {
-        return Err(Error::invalid(field, format!("{secs} is not a non-negative number of seconds")));
+        return Err(Error::invalid(
+            field,
+            format!("{secs} is not a non-negative number of seconds"),
+        ));
     }
     Duration::try_from_secs_f64(secs).map_err(|e| Error::invalid(field, format!("{secs}: {e}")))
 }
@@ -211,7 +214,10 @@ pub fn grace_time(field: &str, value: &Value) -> Result<Option<Duration>> {
     }
     let d = seconds(field, value)?;
     if d.is_zero() {
-        return Err(Error::invalid(field, "must be null or a positive number of seconds, got 0"));
+        return Err(Error::invalid(
+            field,
+            "must be null or a positive number of seconds, got 0",
+        ));
     }
     Ok(Some(d))
 }

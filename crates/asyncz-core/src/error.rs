@@ -58,7 +58,9 @@ pub enum Error {
         message: String,
     },
     /// A task definition was submitted a second time.
-    #[error("task '{task_id}' was already submitted; a task definition can be submitted only once")]
+    #[error(
+        "task '{task_id}' was already submitted; a task definition can be submitted only once"
+    )]
     AlreadySubmitted {
         /// The id of the definition.
         task_id: String,
@@ -111,10 +113,7 @@ impl Error {
     }
 
     /// Shorthand for [`Error::Backend`].
-    pub fn backend(
-        backend: impl Into<String>,
-        source: impl Into<BoxError>,
-    ) -> Self {
+    pub fn backend(backend: impl Into<String>, source: impl Into<BoxError>) -> Self {
         Error::Backend {
             backend: backend.into(),
             source: source.into(),

@@ -7,6 +7,7 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -66,16 +67,38 @@ pub trait Executor: fmt::Debug + Send + Sync + 'static {
 
 /// Where events go; a handle to the scheduler's dispatcher.
 #[derive(Clone)]
-pub struct EventSink(Arc<dyn Fn(Event) + Send + Sync>);
+pub struct EventSink {
+    emit: Arc<dyn Fn(Event) + Send + Sync>,
+    mask: Arc<AtomicU32>,
+}
 
 impl EventSink {
     /// A sink calling `f` for each event.
     pub fn new(f: impl Fn(Event) + Send + Sync + 'static) -> Self {
-        EventSink(Arc::new(f))
+        EventSink {
+            emit: Arc::new(f),
+            mask: Arc::new(AtomicU32::new(crate::events::ALL_EVENTS)),
+        }
     }
+
+    pub(crate) fn with_mask(
+        f: impl Fn(Event) + Send + Sync + 'static,
+        mask: Arc<AtomicU32>,
+    ) -> Self {
+        EventSink {
+            emit: Arc::new(f),
+            mask,
+        }
+    }
+
+    /// Whether anyone listens for `code` (building an event nobody wants is skipped).
+    pub fn wants(&self, code: u32) -> bool {
+        self.mask.load(Ordering::Relaxed) & code != 0
+    }
+
     /// Emits one event.
     pub fn emit(&self, event: Event) {
-        (self.0)(event)
+        (self.emit)(event)
     }
 }
 
@@ -88,24 +111,28 @@ impl fmt::Debug for EventSink {
 /// Counts running instances per task, across every executor of a scheduler.
 #[derive(Debug, Default)]
 pub struct Instances {
-    running: Mutex<HashMap<String, u32>>,
+    running: Mutex<HashMap<Arc<str>, u32>>,
 }
 
 impl Instances {
     /// Takes one slot for `task_id`, or fails with [`Error::MaximumInstances`].
-    pub fn try_acquire(self: &Arc<Self>, task_id: &str, max_instances: u32) -> Result<InstanceGuard> {
+    pub fn try_acquire(
+        self: &Arc<Self>,
+        task_id: &Arc<str>,
+        max_instances: u32,
+    ) -> Result<InstanceGuard> {
         let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
-        let count = running.entry(task_id.to_owned()).or_insert(0);
+        let count = running.entry(Arc::clone(task_id)).or_insert(0);
         if *count >= max_instances {
             return Err(Error::MaximumInstances {
-                task_id: task_id.to_owned(),
+                task_id: task_id.to_string(),
                 max_instances,
             });
         }
         *count += 1;
         Ok(InstanceGuard {
             instances: Arc::clone(self),
-            task_id: task_id.to_owned(),
+            task_id: Arc::clone(task_id),
         })
     }
 
@@ -124,7 +151,7 @@ impl Instances {
 #[derive(Debug)]
 pub struct InstanceGuard {
     instances: Arc<Instances>,
-    task_id: String,
+    task_id: Arc<str>,
 }
 
 impl Drop for InstanceGuard {
@@ -229,9 +256,16 @@ impl Job {
             RunOutcome::Missed => (TASK_MISSED, None, None, None),
         };
         match code {
-            TASK_EXECUTED => tracing::info!(target: "asyncz.executors", task = %self.task_id, %run_time, "task executed successfully"),
+            TASK_EXECUTED => {
+                tracing::debug!(target: "asyncz.executors", task = %self.task_id, %run_time, "task executed successfully")
+            }
             TASK_MISSED => {}
-            _ => tracing::error!(target: "asyncz.executors", task = %self.task_id, %run_time, error = exception.as_deref().unwrap_or(""), "task failed"),
+            _ => {
+                tracing::error!(target: "asyncz.executors", task = %self.task_id, %run_time, error = exception.as_deref().unwrap_or(""), "task failed")
+            }
+        }
+        if !self.sink.wants(code) {
+            return;
         }
         self.sink.emit(Event::Execution(TaskExecutionEvent {
             code,
@@ -257,7 +291,10 @@ impl Job {
             let ctx = self.context(run_time);
             let outcome = match &self.function {
                 TaskFunction::Async(f) => {
-                    match AssertUnwindSafe(async { f(ctx).await }).catch_unwind().await {
+                    match AssertUnwindSafe(async { f(ctx).await })
+                        .catch_unwind()
+                        .await
+                    {
                         Ok(output) => RunOutcome::from(output),
                         Err(panic) => RunOutcome::Panicked(panic_message(panic.as_ref())),
                     }
@@ -307,7 +344,10 @@ impl Job {
     }
 }
 
-fn call_sync(f: &(dyn Fn(CallContext) -> TaskOutput + Send + Sync), ctx: CallContext) -> RunOutcome {
+fn call_sync(
+    f: &(dyn Fn(CallContext) -> TaskOutput + Send + Sync),
+    ctx: CallContext,
+) -> RunOutcome {
     match std::panic::catch_unwind(AssertUnwindSafe(|| f(ctx))) {
         Ok(output) => RunOutcome::from(output),
         Err(panic) => RunOutcome::Panicked(panic_message(panic.as_ref())),

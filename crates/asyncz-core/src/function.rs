@@ -32,8 +32,9 @@ impl CallContext {
     /// The positional arguments deserialized into `T` (a tuple, a struct from a sequence, a
     /// `Vec`, ...).
     pub fn args<T: DeserializeOwned>(&self) -> Result<T, TaskError> {
-        serde_json::from_value(Value::Array(self.args.clone()))
-            .map_err(|e| TaskError::new(format!("cannot read args of task '{}': {e}", self.task_id)))
+        serde_json::from_value(Value::Array(self.args.clone())).map_err(|e| {
+            TaskError::new(format!("cannot read args of task '{}': {e}", self.task_id))
+        })
     }
 
     /// Positional argument `index` deserialized into `T`.
@@ -46,14 +47,20 @@ impl CallContext {
             ))
         })?;
         serde_json::from_value(value).map_err(|e| {
-            TaskError::new(format!("cannot read argument {index} of task '{}': {e}", self.task_id))
+            TaskError::new(format!(
+                "cannot read argument {index} of task '{}': {e}",
+                self.task_id
+            ))
         })
     }
 
     /// The keyword arguments deserialized into `T` (usually a struct).
     pub fn kwargs<T: DeserializeOwned>(&self) -> Result<T, TaskError> {
         serde_json::from_value(Value::Object(self.kwargs.clone())).map_err(|e| {
-            TaskError::new(format!("cannot read kwargs of task '{}': {e}", self.task_id))
+            TaskError::new(format!(
+                "cannot read kwargs of task '{}': {e}",
+                self.task_id
+            ))
         })
     }
 }
@@ -231,7 +238,9 @@ impl fmt::Debug for FunctionRegistry {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut names = self.names();
         names.sort();
-        f.debug_struct("FunctionRegistry").field("functions", &names).finish()
+        f.debug_struct("FunctionRegistry")
+            .field("functions", &names)
+            .finish()
     }
 }
 
@@ -244,7 +253,10 @@ impl FunctionRegistry {
     /// Registers `function` under `name`, replacing any previous one.
     pub fn insert(&self, name: &str, function: TaskFunction) -> Result<()> {
         if name.trim().is_empty() {
-            return Err(Error::invalid("function name", "a registered function needs a non-empty name"));
+            return Err(Error::invalid(
+                "function name",
+                "a registered function needs a non-empty name",
+            ));
         }
         self.functions
             .write()

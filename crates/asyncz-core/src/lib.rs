@@ -74,21 +74,20 @@ pub use plugins::{
     TriggerFactory,
 };
 pub use scheduler::{
-    BlockingGuard, BlockingScheduler, RunTaskOptions, Scheduler, SchedulerBuilder,
-    SchedulerState, SortKey, TaskHandle, TaskInfoQuery,
+    BlockingGuard, BlockingScheduler, RunTaskOptions, Scheduler, SchedulerBuilder, SchedulerState,
+    SortKey, TaskHandle, TaskInfoQuery,
 };
 pub use store::{Store, StoreContext};
 pub use task::{
-    RunTimes, ScheduleState, Task, TaskDefaults, TaskInfo, TaskState,
-    MAX_RUN_TIMES_PER_SUBMISSION,
+    RunTimes, ScheduleState, Task, TaskDefaults, TaskInfo, TaskState, MAX_RUN_TIMES_PER_SUBMISSION,
 };
 pub use trigger::{preview_fire_times, Trigger, TriggerContext, TriggerSpec};
 
+/// Re-exported for `#[async_trait]` on Store/Executor implementations.
+pub use async_trait::async_trait;
 /// Re-exported so backends name the same chrono and chrono-tz versions as the core.
 pub use chrono;
 pub use chrono_tz;
-/// Re-exported for `#[async_trait]` on Store/Executor implementations.
-pub use async_trait::async_trait;
 
 #[cfg(test)]
 mod send_sync {

@@ -99,13 +99,19 @@ impl PluginRegistry {
         args: &Map,
         ctx: &TriggerContext,
     ) -> Result<Arc<dyn Trigger>> {
-        let factory = self.triggers.get(alias).ok_or_else(|| missing("trigger", alias))?;
+        let factory = self
+            .triggers
+            .get(alias)
+            .ok_or_else(|| missing("trigger", alias))?;
         factory(args, ctx)
     }
 
     /// Builds a store by alias.
     pub fn create_store(&self, alias: &str, config: &Map) -> Result<Arc<dyn Store>> {
-        let factory = self.stores.get(alias).ok_or_else(|| missing("store", alias))?;
+        let factory = self
+            .stores
+            .get(alias)
+            .ok_or_else(|| missing("store", alias))?;
         factory(config)
     }
 

@@ -100,7 +100,11 @@ impl fmt::Debug for Task {
 impl fmt::Display for Task {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.next_run_time {
-            Some(t) => write!(f, "{} (trigger: {}, next run at: {t})", self.name, self.trigger),
+            Some(t) => write!(
+                f,
+                "{} (trigger: {}, next run at: {t})",
+                self.name, self.trigger
+            ),
             None if self.pending => write!(f, "{} (trigger: {}, pending)", self.name, self.trigger),
             None => write!(f, "{} (trigger: {}, paused)", self.name, self.trigger),
         }
@@ -212,7 +216,11 @@ impl Task {
     /// only the last one is kept; otherwise at most [`MAX_RUN_TIMES_PER_SUBMISSION`] of the
     /// latest ones. Everything dropped is counted, never stored.
     pub fn run_times(&self, tz: Tz, now: DateTime<Utc>) -> RunTimes {
-        let keep = if self.coalesce { 1 } else { MAX_RUN_TIMES_PER_SUBMISSION };
+        let keep = if self.coalesce {
+            1
+        } else {
+            MAX_RUN_TIMES_PER_SUBMISSION
+        };
         let Some(first) = self.next_run_time.filter(|t| *t <= now) else {
             return RunTimes {
                 run_times: Vec::new(),

@@ -22,7 +22,9 @@ fn runtime() -> tokio::runtime::Runtime {
 
 async fn started_with(n: usize) -> Scheduler {
     let scheduler = asyncz::builder().build().expect("scheduler");
-    scheduler.register("noop", |_ctx: CallContext| ()).expect("register");
+    scheduler
+        .register("noop", |_ctx: CallContext| ())
+        .expect("register");
     scheduler.start().await.expect("start");
     let far = Utc::now() + asyncz::chrono::Duration::days(365);
     for i in 0..n {
@@ -31,7 +33,9 @@ async fn started_with(n: usize) -> Scheduler {
                 TaskBuilder::new()
                     .function("noop")
                     .id(format!("pre-{i}"))
-                    .trigger(DateTrigger::new(far + asyncz::chrono::Duration::seconds(i as i64))),
+                    .trigger(DateTrigger::new(
+                        far + asyncz::chrono::Duration::seconds(i as i64),
+                    )),
             )
             .await
             .expect("add");
@@ -58,7 +62,11 @@ fn add_task(c: &mut Criterion) {
                         .add_task(
                             TaskBuilder::new()
                                 .function("noop")
-                                .trigger(DateTrigger::new(far + asyncz::chrono::Duration::milliseconds((start_n + i) as i64))),
+                                .trigger(DateTrigger::new(
+                                    far + asyncz::chrono::Duration::milliseconds(
+                                        (start_n + i) as i64,
+                                    ),
+                                )),
                         )
                         .await
                         .expect("add");
@@ -82,8 +90,12 @@ fn dispatch_100k_due(c: &mut Criterion) {
             || {
                 rt.block_on(async {
                     let scheduler = asyncz::builder().build().expect("scheduler");
-                    scheduler.register("noop", |_ctx: CallContext| ()).expect("register");
-                    scheduler.register_async("noop-async", |_ctx: CallContext| async {}).expect("register");
+                    scheduler
+                        .register("noop", |_ctx: CallContext| ())
+                        .expect("register");
+                    scheduler
+                        .register_async("noop-async", |_ctx: CallContext| async {})
+                        .expect("register");
                     scheduler.start_paused().await.expect("start");
                     let now = Utc::now();
                     for i in 0..100_000 {

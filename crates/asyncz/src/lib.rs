@@ -52,7 +52,9 @@ pub use asyncz_core::*;
 #[cfg(feature = "triggers")]
 #[cfg_attr(docsrs, doc(cfg(feature = "triggers")))]
 #[doc(inline)]
-pub use asyncz_triggers::{AndTrigger, CronTrigger, DateTrigger, IntervalTrigger, OrTrigger, ShutdownTrigger};
+pub use asyncz_triggers::{
+    AndTrigger, CronTrigger, DateTrigger, IntervalTrigger, OrTrigger, ShutdownTrigger,
+};
 
 /// The trigger crate.
 #[cfg(feature = "triggers")]
@@ -79,7 +81,10 @@ pub fn register_default_plugins(registry: &mut PluginRegistry) {
     asyncz_executors_tokio::register(registry);
     registry.add_executor("debug", |config| {
         if let Some(key) = config.keys().next() {
-            return Err(Error::invalid(format!("executors.debug.{key}"), "the debug executor takes no options"));
+            return Err(Error::invalid(
+                format!("executors.debug.{key}"),
+                "the debug executor takes no options",
+            ));
         }
         Ok(std::sync::Arc::new(DebugExecutor::new()))
     });

@@ -93,11 +93,21 @@ impl BlockingScheduler {
         Ok(handle.id().to_owned())
     }
     /// See [`Scheduler::update_task`].
-    pub fn update_task(&self, task_id: &str, store: Option<&str>, update: TaskUpdate) -> Result<TaskInfo> {
+    pub fn update_task(
+        &self,
+        task_id: &str,
+        store: Option<&str>,
+        update: TaskUpdate,
+    ) -> Result<TaskInfo> {
         self.block_on(self.scheduler.update_task(task_id, store, update))?
     }
     /// See [`Scheduler::reschedule_task`].
-    pub fn reschedule_task(&self, task_id: &str, store: Option<&str>, trigger: impl Into<TriggerSpec>) -> Result<TaskInfo> {
+    pub fn reschedule_task(
+        &self,
+        task_id: &str,
+        store: Option<&str>,
+        trigger: impl Into<TriggerSpec>,
+    ) -> Result<TaskInfo> {
         self.block_on(self.scheduler.reschedule_task(task_id, store, trigger))?
     }
     /// See [`Scheduler::pause_task`].
@@ -109,7 +119,12 @@ impl BlockingScheduler {
         self.block_on(self.scheduler.resume_task(task_id, store))?
     }
     /// See [`Scheduler::run_task`].
-    pub fn run_task(&self, task_id: &str, store: Option<&str>, options: RunTaskOptions) -> Result<Option<TaskInfo>> {
+    pub fn run_task(
+        &self,
+        task_id: &str,
+        store: Option<&str>,
+        options: RunTaskOptions,
+    ) -> Result<Option<TaskInfo>> {
         self.block_on(self.scheduler.run_task(task_id, store, options))?
     }
     /// See [`Scheduler::delete_task`].
@@ -133,7 +148,12 @@ impl BlockingScheduler {
         self.block_on(self.scheduler.get_task_infos(query))?
     }
     /// See [`Scheduler::preview`].
-    pub fn preview(&self, trigger: impl Into<TriggerSpec>, count: usize, from: Option<DateTime<Utc>>) -> Result<Vec<DateTime<Utc>>> {
+    pub fn preview(
+        &self,
+        trigger: impl Into<TriggerSpec>,
+        count: usize,
+        from: Option<DateTime<Utc>>,
+    ) -> Result<Vec<DateTime<Utc>>> {
         self.scheduler.preview(trigger, count, from)
     }
 }

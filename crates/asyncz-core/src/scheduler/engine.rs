@@ -58,6 +58,14 @@ impl Scheduler {
 
     /// One round; returns the next wakeup time.
     pub(crate) async fn process_due(&self) -> Option<DateTime<Utc>> {
+        let _guard = self.inner.store_lock.lock().await;
+        let next = self.process_due_locked().await;
+        *super::lock(&self.inner.planned_wakeup) = next;
+        next
+    }
+
+    /// One round, with the store lock held by the caller.
+    async fn process_due_locked(&self) -> Option<DateTime<Utc>> {
         if self.inner.state() != SchedulerState::Running {
             return None;
         }
@@ -65,13 +73,9 @@ impl Scheduler {
             let s = super::read(&self.inner.settings);
             (s.timezone, s.store_retry_interval, s.logger_name.clone())
         };
-        let _guard = self.inner.store_lock.lock().await;
-        // Re-check under the lock: a shutdown may have won the race for it.
-        if self.inner.state() != SchedulerState::Running {
-            return None;
-        }
         let now = self.inner.clock.now();
-        let retry_at = now + chrono::Duration::from_std(retry).unwrap_or(chrono::Duration::seconds(10));
+        let retry_at =
+            now + chrono::Duration::from_std(retry).unwrap_or(chrono::Duration::seconds(10));
         let mut next_wakeup: Option<DateTime<Utc>> = None;
         let earliest = |t: DateTime<Utc>, next: &mut Option<DateTime<Utc>>| {
             if next.is_none_or(|n| t < n) {
@@ -88,7 +92,8 @@ impl Scheduler {
                 }
             };
             for task in due {
-                self.process_task(task, &alias, store.as_ref(), tz, now).await;
+                self.process_task(task, &alias, store.as_ref(), tz, now)
+                    .await;
             }
             match store.get_next_run_time().await {
                 Ok(Some(t)) => earliest(t, &mut next_wakeup),
@@ -161,7 +166,7 @@ impl Scheduler {
                 s.dispatch_event(e.clone());
             }
         };
-        let submission = |code| {
+        let submission = |code| -> Event {
             Event::Submission(TaskSubmissionEvent {
                 code,
                 task_id: task.id.to_string(),
@@ -171,11 +176,17 @@ impl Scheduler {
                 source,
             })
         };
-        let guard = match self.inner.instances.try_acquire(&task.id, task.max_instances) {
+        let guard = match self
+            .inner
+            .instances
+            .try_acquire(&task.id, task.max_instances)
+        {
             Ok(guard) => guard,
             Err(e) => {
                 tracing::warn!(target: LOG, task = %task.id, max_instances = task.max_instances, "execution of task skipped: maximum number of running instances reached");
-                self.dispatch_event(submission(TASK_MAX_INSTANCES));
+                if self.wants(TASK_MAX_INSTANCES) {
+                    self.dispatch_event(submission(TASK_MAX_INSTANCES));
+                }
                 emit_after(self);
                 return Err(e);
             }
@@ -186,7 +197,10 @@ impl Scheduler {
             {
                 return Err(Error::invalid(
                     "executor",
-                    format!("executor '{}' runs registered functions only; task '{}' is a closure", task.executor, task.id),
+                    format!(
+                        "executor '{}' runs registered functions only; task '{}' is a closure",
+                        task.executor, task.id
+                    ),
                 ));
             }
             let function = self.inner.functions.resolve(&task.callable)?;
@@ -213,7 +227,9 @@ impl Scheduler {
                 return Err(e);
             }
         };
-        self.dispatch_event(submission(TASK_SUBMITTED));
+        if self.wants(TASK_SUBMITTED) {
+            self.dispatch_event(submission(TASK_SUBMITTED));
+        }
         let job = Job {
             task_id: Arc::clone(&task.id),
             store_alias: Arc::clone(&task.store_alias),

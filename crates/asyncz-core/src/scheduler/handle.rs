@@ -50,7 +50,9 @@ impl TaskHandle {
     }
     /// Resumes the task (`None`: its schedule was over and it was removed).
     pub async fn resume(&self) -> Result<Option<TaskInfo>> {
-        self.scheduler.resume_task(&self.id, Some(&self.store)).await
+        self.scheduler
+            .resume_task(&self.id, Some(&self.store))
+            .await
     }
     /// Changes the task.
     pub async fn update(&self, update: TaskUpdate) -> Result<TaskInfo> {
@@ -66,7 +68,9 @@ impl TaskHandle {
     }
     /// Deletes the task.
     pub async fn delete(&self) -> Result<()> {
-        self.scheduler.delete_task(&self.id, Some(&self.store)).await
+        self.scheduler
+            .delete_task(&self.id, Some(&self.store))
+            .await
     }
     /// Runs the task now.
     pub async fn run(&self, options: RunTaskOptions) -> Result<Option<TaskInfo>> {

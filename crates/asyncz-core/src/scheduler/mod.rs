@@ -27,8 +27,8 @@ pub use tasks::RunTaskOptions;
 use crate::clock::{Clock, SystemClock};
 use crate::config::SchedulerConfig;
 use crate::events::{
-    self, Event, ListenerId, EXECUTOR_ADDED, EXECUTOR_REMOVED, SCHEDULER_PAUSED,
-    SCHEDULER_RESUMED, SCHEDULER_SHUTDOWN, SCHEDULER_STARTED, STORE_ADDED, STORE_REMOVED,
+    self, Event, ListenerId, EXECUTOR_ADDED, EXECUTOR_REMOVED, SCHEDULER_PAUSED, SCHEDULER_RESUMED,
+    SCHEDULER_SHUTDOWN, SCHEDULER_STARTED, STORE_ADDED, STORE_REMOVED,
 };
 use crate::executor::{EventSink, Executor, ExecutorContext, Instances};
 use crate::function::{CallContext, FunctionRegistry, IntoTaskOutput, TaskFunction};
@@ -82,7 +82,12 @@ pub(crate) struct Inner {
     pub(crate) store_lock: tokio::sync::Mutex<()>,
     pub(crate) pending: Mutex<Vec<Pending>>,
     listeners: RwLock<Vec<(ListenerId, u32, Listener)>>,
+    /// The union of every listener's mask: events nobody wants are never built.
+    listener_mask: Arc<std::sync::atomic::AtomicU32>,
     next_listener: AtomicU64,
+    /// When the engine will next look at the stores by itself (`None`: only when woken). Read
+    /// and written under the store lock, so adding a task wakes the engine only when it must.
+    pub(crate) planned_wakeup: Mutex<Option<chrono::DateTime<chrono::Utc>>>,
     pub(crate) wakeup: Arc<Notify>,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) plugins: RwLock<Arc<PluginRegistry>>,
@@ -247,7 +252,9 @@ impl SchedulerBuilder {
                 store_lock: tokio::sync::Mutex::new(()),
                 pending: Mutex::new(Vec::new()),
                 listeners: RwLock::new(Vec::new()),
+                listener_mask: Arc::new(std::sync::atomic::AtomicU32::new(0)),
                 next_listener: AtomicU64::new(1),
+                planned_wakeup: Mutex::new(None),
                 wakeup: Arc::new(Notify::new()),
                 clock: self.clock,
                 plugins: RwLock::new(Arc::new(plugins)),
@@ -360,7 +367,9 @@ impl Scheduler {
         Fut: Future<Output = R> + Send + 'static,
         R: IntoTaskOutput,
     {
-        self.inner.functions.insert(name, TaskFunction::new_async(f))
+        self.inner
+            .functions
+            .insert(name, TaskFunction::new_async(f))
     }
 
     // ---- configuration -------------------------------------------------------------------
@@ -458,7 +467,9 @@ impl Scheduler {
         callback: impl Fn(&Event) + Send + Sync + 'static,
     ) -> ListenerId {
         let id = ListenerId(self.inner.next_listener.fetch_add(1, Ordering::Relaxed));
-        write(&self.inner.listeners).push((id, mask, Arc::new(callback)));
+        let mut listeners = write(&self.inner.listeners);
+        listeners.push((id, mask, Arc::new(callback)));
+        self.inner.refresh_listener_mask(&listeners);
         id
     }
 
@@ -467,6 +478,7 @@ impl Scheduler {
         let mut listeners = write(&self.inner.listeners);
         let before = listeners.len();
         listeners.retain(|(l, _, _)| *l != id);
+        self.inner.refresh_listener_mask(&listeners);
         listeners.len() != before
     }
 
@@ -485,11 +497,19 @@ impl Scheduler {
 
     pub(crate) fn event_sink(&self) -> EventSink {
         let weak: Weak<Inner> = Arc::downgrade(&self.inner);
-        EventSink::new(move |event| {
-            if let Some(inner) = weak.upgrade() {
-                inner.dispatch_event(&event);
-            }
-        })
+        EventSink::with_mask(
+            move |event| {
+                if let Some(inner) = weak.upgrade() {
+                    inner.dispatch_event(&event);
+                }
+            },
+            Arc::clone(&self.inner.listener_mask),
+        )
+    }
+
+    /// Whether any listener wants events with `code`.
+    pub(crate) fn wants(&self, code: u32) -> bool {
+        self.inner.listener_mask.load(Ordering::Relaxed) & code != 0
     }
 
     // ---- stores and executors -------------------------------------------------------------
@@ -715,7 +735,10 @@ impl Scheduler {
         let pending = std::mem::take(&mut *lock(&self.inner.pending));
         for p in pending {
             let id = p.task.id.clone();
-            match self.real_add_task(p.task, p.replace_existing, p.start_task).await {
+            match self
+                .real_add_task(p.task, p.replace_existing, p.start_task)
+                .await
+            {
                 Ok(()) | Err(Error::ConflictId { .. }) => {}
                 Err(e) => {
                     tracing::error!(target: LOG, logger = %logger, task = %id, error = %e, "cannot add pending task at start");
@@ -813,8 +836,12 @@ impl Scheduler {
             };
             match outcome {
                 Ok(Ok(_)) => tracing::info!(target: LOG, task = %task.id, "shutdown task executed"),
-                Ok(Err(e)) => tracing::error!(target: LOG, task = %task.id, error = %e, "shutdown task failed"),
-                Err(p) => tracing::error!(target: LOG, task = %task.id, error = %p, "shutdown task panicked"),
+                Ok(Err(e)) => {
+                    tracing::error!(target: LOG, task = %task.id, error = %e, "shutdown task failed")
+                }
+                Err(p) => {
+                    tracing::error!(target: LOG, task = %task.id, error = %p, "shutdown task panicked")
+                }
             }
         }
     }
@@ -870,7 +897,15 @@ impl Scheduler {
 }
 
 impl Inner {
+    fn refresh_listener_mask(&self, listeners: &[(ListenerId, u32, Listener)]) {
+        let mask = listeners.iter().fold(0, |acc, (_, m, _)| acc | m);
+        self.listener_mask.store(mask, Ordering::Relaxed);
+    }
+
     pub(crate) fn dispatch_event(&self, event: &Event) {
+        if self.listener_mask.load(Ordering::Relaxed) & event.code() == 0 {
+            return;
+        }
         let listeners: Vec<(u32, Listener)> = read(&self.listeners)
             .iter()
             .filter(|(_, mask, _)| event.code() & mask != 0)
@@ -912,4 +947,3 @@ fn split_type(options: &Map) -> (String, Map) {
     };
     (kind, rest)
 }
-

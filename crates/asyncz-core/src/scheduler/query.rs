@@ -110,10 +110,17 @@ impl TaskInfoQuery {
     }
 
     fn matches(&self, info: &TaskInfo) -> bool {
-        if self.schedule_state.is_some_and(|s| s != info.schedule_state) {
+        if self
+            .schedule_state
+            .is_some_and(|s| s != info.schedule_state)
+        {
             return false;
         }
-        if self.executor.as_ref().is_some_and(|e| !e.is_empty() && *e != info.executor) {
+        if self
+            .executor
+            .as_ref()
+            .is_some_and(|e| !e.is_empty() && *e != info.executor)
+        {
             return false;
         }
         if let Some(t) = self.trigger.as_ref().map(|t| t.trim().to_lowercase()) {
@@ -155,11 +162,19 @@ impl TaskInfoQuery {
             SortKey::Id => id(a).cmp(&id(b)),
             SortKey::Name => (name(a), id(a)).cmp(&(name(b), id(b))),
             SortKey::NextRunTime => (time(a), name(a), id(a)).cmp(&(time(b), name(b), id(b))),
-            SortKey::ScheduleState => (a.schedule_state.as_str(), time(a), id(a))
-                .cmp(&(b.schedule_state.as_str(), time(b), id(b))),
-            SortKey::Executor => (a.executor.to_lowercase(), id(a)).cmp(&(b.executor.to_lowercase(), id(b))),
-            SortKey::Store => (a.store_alias.to_lowercase(), id(a)).cmp(&(b.store_alias.to_lowercase(), id(b))),
-            SortKey::Trigger => (a.trigger_alias.to_lowercase(), id(a)).cmp(&(b.trigger_alias.to_lowercase(), id(b))),
+            SortKey::ScheduleState => (a.schedule_state.as_str(), time(a), id(a)).cmp(&(
+                b.schedule_state.as_str(),
+                time(b),
+                id(b),
+            )),
+            SortKey::Executor => {
+                (a.executor.to_lowercase(), id(a)).cmp(&(b.executor.to_lowercase(), id(b)))
+            }
+            SortKey::Store => {
+                (a.store_alias.to_lowercase(), id(a)).cmp(&(b.store_alias.to_lowercase(), id(b)))
+            }
+            SortKey::Trigger => (a.trigger_alias.to_lowercase(), id(a))
+                .cmp(&(b.trigger_alias.to_lowercase(), id(b))),
         }
     }
 }

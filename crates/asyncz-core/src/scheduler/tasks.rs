@@ -58,17 +58,22 @@ impl Scheduler {
     ) -> Result<Vec<DateTime<Utc>>> {
         let trigger = self.create_trigger(trigger.into())?;
         let from = from.unwrap_or_else(|| self.inner.clock.now());
-        Ok(preview_fire_times(trigger.as_ref(), self.timezone(), from, count))
+        Ok(preview_fire_times(
+            trigger.as_ref(),
+            self.timezone(),
+            from,
+            count,
+        ))
     }
 
     /// Adds a task (spec: `add_task`). Before `start` the task is pending and committed at
     /// start; afterwards it goes to its store at once and the engine is woken.
-    pub async fn add_task(&self, builder: TaskBuilder) -> Result<TaskHandle> {
+    pub async fn add_task(&self, mut builder: TaskBuilder) -> Result<TaskHandle> {
         if let Some((field, message)) = builder.errors.first() {
             return Err(Error::invalid(field.clone(), message));
         }
         builder.mark_submitted()?;
-        let mut callable = builder.callable.clone().ok_or_else(|| {
+        let mut callable = builder.callable.take().ok_or_else(|| {
             Error::invalid(
                 "function",
                 "a task needs a function: call .function(name) for a registered function or .closure(f)",
@@ -83,7 +88,7 @@ impl Scheduler {
             }
             callable = Callable::Registered(self.inner.intern(name));
         }
-        let trigger = match builder.trigger.clone() {
+        let trigger = match builder.trigger.take() {
             Some(spec) => self.create_trigger(spec)?,
             None => self.create_trigger(TriggerSpec::Alias {
                 alias: "date".to_owned(),
@@ -91,9 +96,11 @@ impl Scheduler {
             })?,
         };
         let defaults = self.task_defaults();
-        let id = match &builder.id {
-            Some(id) if id.is_empty() => return Err(Error::invalid("id", "must be a non-empty string, got ''")),
-            Some(id) => id.clone(),
+        let id = match builder.id.take() {
+            Some(id) if id.is_empty() => {
+                return Err(Error::invalid("id", "must be a non-empty string, got ''"))
+            }
+            Some(id) => id,
             None => uuid::Uuid::new_v4().simple().to_string(),
         };
         let name: Arc<str> = match (&builder.name, &callable) {
@@ -117,11 +124,15 @@ impl Scheduler {
             id: Arc::from(id),
             name,
             callable,
-            args: builder.args.clone().unwrap_or_default(),
-            kwargs: builder.kwargs.clone().unwrap_or_default(),
+            args: builder.args.take().unwrap_or_default(),
+            kwargs: builder.kwargs.take().unwrap_or_default(),
             trigger,
-            executor: self.inner.intern(builder.executor.as_deref().unwrap_or("default")),
-            store_alias: self.inner.intern(builder.store.as_deref().unwrap_or("default")),
+            executor: self
+                .inner
+                .intern(builder.executor.as_deref().unwrap_or("default")),
+            store_alias: self
+                .inner
+                .intern(builder.store.as_deref().unwrap_or("default")),
             mistrigger_grace_time,
             coalesce: builder.coalesce.unwrap_or(defaults.coalesce),
             max_instances: builder.max_instances.unwrap_or(defaults.max_instances),
@@ -174,7 +185,10 @@ impl Scheduler {
             if !executor.supports_closures() {
                 return Err(Error::invalid(
                     "executor",
-                    format!("executor '{}' runs registered functions only; task '{}' is a closure", task.executor, task.id),
+                    format!(
+                        "executor '{}' runs registered functions only; task '{}' is a closure",
+                        task.executor, task.id
+                    ),
                 ));
             }
         }
@@ -185,18 +199,28 @@ impl Scheduler {
         task.pending = false;
         match store.add_task(&task).await {
             Ok(()) => {}
-            Err(Error::ConflictId { .. }) if replace_existing => match store.update_task(&task).await {
-                Ok(()) => {}
-                // It ran and finished meanwhile.
-                Err(Error::TaskLookup { .. }) => return Ok(()),
-                Err(e) => return Err(e),
-            },
+            Err(Error::ConflictId { .. }) if replace_existing => {
+                match store.update_task(&task).await {
+                    Ok(()) => {}
+                    // It ran and finished meanwhile.
+                    Err(Error::TaskLookup { .. }) => return Ok(()),
+                    Err(e) => return Err(e),
+                }
+            }
             Err(e) => return Err(e),
         }
-        tracing::info!(target: LOG, task = %task.id, name = %task.name, store = %task.store_alias, "added task");
-        self.dispatch_event(Event::task(TASK_ADDED, &task.id, Some(&task.store_alias)));
+        tracing::debug!(target: LOG, task = %task.id, name = %task.name, store = %task.store_alias, "added task");
+        if self.wants(TASK_ADDED) {
+            self.dispatch_event(Event::task(TASK_ADDED, &task.id, Some(&task.store_alias)));
+        }
+        // Wake the engine only when the new task is due before its planned wakeup.
         if self.inner.state() == SchedulerState::Running {
-            self.wakeup();
+            if let Some(next) = task.next_run_time {
+                let planned = *lock(&self.inner.planned_wakeup);
+                if planned.is_none_or(|p| next < p) {
+                    self.wakeup();
+                }
+            }
         }
         Ok(())
     }
@@ -244,7 +268,10 @@ impl Scheduler {
         };
         if let Some(Callable::Registered(name)) = &update.callable {
             if !self.inner.functions.contains(name) {
-                return Err(Error::invalid("function", format!("no function is registered under the name '{name}'")));
+                return Err(Error::invalid(
+                    "function",
+                    format!("no function is registered under the name '{name}'"),
+                ));
             }
         }
         if let Some(executor) = &update.executor {
@@ -290,7 +317,9 @@ impl Scheduler {
                 let mut pending = lock(&self.inner.pending);
                 let entry = pending
                     .iter_mut()
-                    .find(|p| *p.task.id == *task_id && store.is_none_or(|s| *s == *p.task.store_alias))
+                    .find(|p| {
+                        *p.task.id == *task_id && store.is_none_or(|s| *s == *p.task.store_alias)
+                    })
                     .ok_or_else(|| Error::task_lookup(task_id))?;
                 apply(&mut entry.task);
                 if let Some(n) = update.next_run_time {
@@ -307,7 +336,10 @@ impl Scheduler {
         let target = self.lookup_store(&alias)?;
         if let Callable::Closure { .. } = task.callable {
             if target.is_persistent() {
-                return Err(Error::invalid("function", "a closure cannot be stored in a persistent store"));
+                return Err(Error::invalid(
+                    "function",
+                    "a closure cannot be stored in a persistent store",
+                ));
             }
         }
         target.update_task(&task).await?;
@@ -346,7 +378,11 @@ impl Scheduler {
     }
 
     /// Resumes a paused task from now; a task whose schedule is over is removed (`Ok(None)`).
-    pub async fn resume_task(&self, task_id: &str, store: Option<&str>) -> Result<Option<TaskInfo>> {
+    pub async fn resume_task(
+        &self,
+        task_id: &str,
+        store: Option<&str>,
+    ) -> Result<Option<TaskInfo>> {
         let (task, alias) = {
             let _guard = self.inner.store_lock.lock().await;
             self.lookup_task(task_id, store).await?
@@ -354,11 +390,16 @@ impl Scheduler {
         let now = self.inner.clock.now();
         match task.trigger.next_fire_time(self.timezone(), None, now) {
             Some(next) => Ok(Some(
-                self.update_task(task_id, alias.as_deref().or(store), TaskUpdate::new().next_run_time(Some(next)))
-                    .await?,
+                self.update_task(
+                    task_id,
+                    alias.as_deref().or(store),
+                    TaskUpdate::new().next_run_time(Some(next)),
+                )
+                .await?,
             )),
             None => {
-                self.delete_task(task_id, alias.as_deref().or(store)).await?;
+                self.delete_task(task_id, alias.as_deref().or(store))
+                    .await?;
                 Ok(None)
             }
         }
@@ -430,10 +471,9 @@ impl Scheduler {
         let mut found: Option<Option<String>> = None;
         if self.inner.state() == SchedulerState::Stopped {
             let mut pending = lock(&self.inner.pending);
-            if let Some(i) = pending
-                .iter()
-                .position(|p| *p.task.id == *task_id && store.is_none_or(|s| *s == *p.task.store_alias))
-            {
+            if let Some(i) = pending.iter().position(|p| {
+                *p.task.id == *task_id && store.is_none_or(|s| *s == *p.task.store_alias)
+            }) {
                 let p = pending.remove(i);
                 found = Some(Some(p.task.store_alias.to_string()));
             }
@@ -515,7 +555,11 @@ impl Scheduler {
     }
 
     /// A snapshot of the task with this id, if any (spec: `get_task_info`).
-    pub async fn get_task_info(&self, task_id: &str, store: Option<&str>) -> Result<Option<TaskInfo>> {
+    pub async fn get_task_info(
+        &self,
+        task_id: &str,
+        store: Option<&str>,
+    ) -> Result<Option<TaskInfo>> {
         Ok(self.get_task(task_id, store).await?.map(|t| t.snapshot()))
     }
 }

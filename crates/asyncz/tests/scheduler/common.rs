@@ -8,7 +8,9 @@ use tokio::sync::mpsc::UnboundedReceiver;
 
 /// A fixed instant the manual-clock tests start from.
 pub fn t0() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 3, 1, 12, 0, 0).single().expect("valid date")
+    Utc.with_ymd_and_hms(2026, 3, 1, 12, 0, 0)
+        .single()
+        .expect("valid date")
 }
 
 /// A scheduler on a manual clock at `start`, with the inline debug executor as default: every

@@ -42,21 +42,60 @@ async fn a_scheduler_is_built_from_the_spec_config_keys() {
 #[test]
 fn bad_config_values_name_the_key_and_value() {
     let cases = [
-        (json!({"asyncz.timezone": "Mars/Olympus"}), "asyncz.timezone", "'Mars/Olympus'"),
-        (json!({"asyncz.task_defaults.coalesce": "perhaps"}), "asyncz.task_defaults.coalesce", "'perhaps'"),
-        (json!({"asyncz.task_defaults.max_instances": "0"}), "asyncz.task_defaults.max_instances", "0"),
-        (json!({"asyncz.task_defaults.max_instances": "three"}), "asyncz.task_defaults.max_instances", "'three'"),
-        (json!({"asyncz.task_defaults.mistrigger_grace_time": 0}), "mistrigger_grace_time", "0"),
-        (json!({"asyncz.task_defaults.colour": 1}), "asyncz.task_defaults.colour", "unknown"),
-        (json!({"asyncz.stores.default": {"database": "0"}}), "asyncz.stores.default", "'type'"),
-        (json!({"asyncz.executors.pool": {"class": "asyncz.executors.pool:ThreadPoolExecutor"}}), "asyncz.executors.pool", "'class'"),
-        (json!({"asyncz.bogus": 1}), "asyncz.bogus", "unknown configuration key"),
+        (
+            json!({"asyncz.timezone": "Mars/Olympus"}),
+            "asyncz.timezone",
+            "'Mars/Olympus'",
+        ),
+        (
+            json!({"asyncz.task_defaults.coalesce": "perhaps"}),
+            "asyncz.task_defaults.coalesce",
+            "'perhaps'",
+        ),
+        (
+            json!({"asyncz.task_defaults.max_instances": "0"}),
+            "asyncz.task_defaults.max_instances",
+            "0",
+        ),
+        (
+            json!({"asyncz.task_defaults.max_instances": "three"}),
+            "asyncz.task_defaults.max_instances",
+            "'three'",
+        ),
+        (
+            json!({"asyncz.task_defaults.mistrigger_grace_time": 0}),
+            "mistrigger_grace_time",
+            "0",
+        ),
+        (
+            json!({"asyncz.task_defaults.colour": 1}),
+            "asyncz.task_defaults.colour",
+            "unknown",
+        ),
+        (
+            json!({"asyncz.stores.default": {"database": "0"}}),
+            "asyncz.stores.default",
+            "'type'",
+        ),
+        (
+            json!({"asyncz.executors.pool": {"class": "asyncz.executors.pool:ThreadPoolExecutor"}}),
+            "asyncz.executors.pool",
+            "'class'",
+        ),
+        (
+            json!({"asyncz.bogus": 1}),
+            "asyncz.bogus",
+            "unknown configuration key",
+        ),
     ];
     for (config, field, fragment) in cases {
         let err = SchedulerConfig::from_map(&map(config.clone()), Some("asyncz.")).unwrap_err();
         let text = err.to_string();
         assert!(matches!(err, Error::InvalidArgument { .. }), "{text}");
-        assert!(text.contains(field) && text.contains(fragment), "{config}: '{text}' lacks '{field}' / '{fragment}'");
+        assert!(
+            text.contains(field) && text.contains(fragment),
+            "{config}: '{text}' lacks '{field}' / '{fragment}'"
+        );
     }
 }
 
@@ -69,7 +108,9 @@ fn unknown_plugins_and_options_are_rejected_when_building() {
         .to_string();
     assert!(err.contains("store 'etcd'"), "{err}");
     let err = asyncz::builder()
-        .config(map(json!({"asyncz.executors.default": {"type": "tokio", "max_wokers": 3}})))
+        .config(map(
+            json!({"asyncz.executors.default": {"type": "tokio", "max_wokers": 3}}),
+        ))
         .build()
         .unwrap_err()
         .to_string();
@@ -78,8 +119,21 @@ fn unknown_plugins_and_options_are_rejected_when_building() {
 
 #[test]
 fn booleans_coerce_like_upstream() {
-    for (raw, expected) in [("true", true), ("Yes", true), ("on", true), ("1", true), ("false", false), ("no", false), ("OFF", false), ("0", false)] {
-        assert_eq!(asyncz::config::as_bool("f", &json!(raw)).unwrap(), expected, "{raw}");
+    for (raw, expected) in [
+        ("true", true),
+        ("Yes", true),
+        ("on", true),
+        ("1", true),
+        ("false", false),
+        ("no", false),
+        ("OFF", false),
+        ("0", false),
+    ] {
+        assert_eq!(
+            asyncz::config::as_bool("f", &json!(raw)).unwrap(),
+            expected,
+            "{raw}"
+        );
     }
     assert!(asyncz::config::as_bool("f", &json!(2)).is_err());
 }
@@ -88,10 +142,16 @@ fn booleans_coerce_like_upstream() {
 async fn setup_reconfigures_a_stopped_scheduler() {
     let scheduler = asyncz::builder().build().unwrap();
     scheduler
-        .setup(&map(json!({"asyncz.task_defaults": {"max_instances": 7}, "asyncz.logger_name": "worker-a"})))
+        .setup(&map(
+            json!({"asyncz.task_defaults": {"max_instances": 7}, "asyncz.logger_name": "worker-a"}),
+        ))
         .unwrap();
     assert_eq!(scheduler.task_defaults().max_instances, 7);
     let bad = scheduler.setup(&map(json!({"asyncz.task_defaults": {"max_instances": -1}})));
     assert!(bad.is_err());
-    assert_eq!(scheduler.task_defaults().max_instances, 7, "a rejected setup changes nothing");
+    assert_eq!(
+        scheduler.task_defaults().max_instances,
+        7,
+        "a rejected setup changes nothing"
+    );
 }

@@ -19,7 +19,10 @@ fn secs(s: i64) -> chrono::Duration {
 }
 
 /// Upstream's table: a 1-minute interval task 3m10s overdue.
-async fn overdue_by_3m10s(coalesce: bool, grace: Option<Duration>) -> (Vec<Event>, Option<DateTime<Utc>>) {
+async fn overdue_by_3m10s(
+    coalesce: bool,
+    grace: Option<Duration>,
+) -> (Vec<Event>, Option<DateTime<Utc>>) {
     let (scheduler, clock) = manual_scheduler(t0() - secs(10));
     scheduler.register("tick", |_ctx: CallContext| ()).unwrap();
     scheduler
@@ -39,7 +42,12 @@ async fn overdue_by_3m10s(coalesce: bool, grace: Option<Duration>) -> (Vec<Event
     clock.set(t0() + chrono::Duration::seconds(190));
     scheduler.process_tasks().await;
     let events = drain(&mut rx);
-    let next = scheduler.get_task("tick", None).await.unwrap().unwrap().next_run_time();
+    let next = scheduler
+        .get_task("tick", None)
+        .await
+        .unwrap()
+        .unwrap()
+        .next_run_time();
     scheduler.shutdown(true).await.unwrap();
     (events, next)
 }
@@ -62,11 +70,18 @@ fn submission(events: &[Event]) -> &TaskSubmissionEvent {
 async fn missed_runs_without_coalesce_and_one_second_grace_are_all_missed() {
     let (events, next) = overdue_by_3m10s(false, Some(Duration::from_secs(1))).await;
     let s = submission(&events);
-    assert_eq!(s.scheduled_run_times, (0..4).map(|m| t0() + secs(60 * m)).collect::<Vec<_>>());
+    assert_eq!(
+        s.scheduled_run_times,
+        (0..4).map(|m| t0() + secs(60 * m)).collect::<Vec<_>>()
+    );
     assert_eq!(s.coalesced_run_count, 0);
     assert_eq!(count(&events, TASK_MISSED), 4);
     assert_eq!(count(&events, TASK_EXECUTED), 0);
-    assert_eq!(next, Some(t0() + secs(240)), "next fire time follows the last run time");
+    assert_eq!(
+        next,
+        Some(t0() + secs(240)),
+        "next fire time follows the last run time"
+    );
 }
 
 #[tokio::test]
@@ -127,13 +142,19 @@ async fn a_task_a_year_behind_on_a_one_second_interval_is_bounded() {
     scheduler.process_tasks().await;
     let events = drain(&mut rx);
     let s = submission(&events);
-    assert_eq!(s.scheduled_run_times.len(), asyncz::MAX_RUN_TIMES_PER_SUBMISSION);
+    assert_eq!(
+        s.scheduled_run_times.len(),
+        asyncz::MAX_RUN_TIMES_PER_SUBMISSION
+    );
     assert_eq!(
         s.scheduled_run_times.len() as u64 + s.coalesced_run_count,
         DAYS_BEHIND as u64 * 86400 + 1,
         "every missed fire time is accounted for"
     );
-    assert_eq!(*s.scheduled_run_times.last().unwrap(), t0() + chrono::Duration::days(DAYS_BEHIND));
+    assert_eq!(
+        *s.scheduled_run_times.last().unwrap(),
+        t0() + chrono::Duration::days(DAYS_BEHIND)
+    );
     scheduler.shutdown(false).await.unwrap();
 }
 
@@ -142,14 +163,22 @@ async fn a_finished_task_is_removed_after_its_last_run() {
     let (scheduler, clock) = manual_scheduler(t0() - secs(5));
     scheduler.register("once", |_ctx: CallContext| ()).unwrap();
     scheduler
-        .add_task(TaskBuilder::new().function("once").id("once").trigger(DateTrigger::new(t0())))
+        .add_task(
+            TaskBuilder::new()
+                .function("once")
+                .id("once")
+                .trigger(DateTrigger::new(t0())),
+        )
         .await
         .unwrap();
     scheduler.start().await.unwrap();
     let mut rx = scheduler.subscribe(TASK_SUBMITTED | TASK_EXECUTED | TASK_REMOVED);
     clock.set(t0());
     scheduler.process_tasks().await;
-    assert_eq!(names(&drain(&mut rx)), ["TASK_SUBMITTED", "TASK_EXECUTED", "TASK_REMOVED"]);
+    assert_eq!(
+        names(&drain(&mut rx)),
+        ["TASK_SUBMITTED", "TASK_EXECUTED", "TASK_REMOVED"]
+    );
     assert!(scheduler.get_task("once", None).await.unwrap().is_none());
     scheduler.shutdown(true).await.unwrap();
 }
@@ -159,14 +188,29 @@ async fn process_tasks_reports_the_wait_until_the_next_run() {
     let (scheduler, _clock) = manual_scheduler(t0());
     scheduler.register("tick", |_ctx: CallContext| ()).unwrap();
     scheduler.start().await.unwrap();
-    assert_eq!(scheduler.process_tasks().await, None, "no task: wait until one is added");
+    assert_eq!(
+        scheduler.process_tasks().await,
+        None,
+        "no task: wait until one is added"
+    );
     scheduler
-        .add_task(TaskBuilder::new().function("tick").trigger(DateTrigger::new(t0() + secs(42))))
+        .add_task(
+            TaskBuilder::new()
+                .function("tick")
+                .trigger(DateTrigger::new(t0() + secs(42))),
+        )
         .await
         .unwrap();
-    assert_eq!(scheduler.process_tasks().await, Some(Duration::from_secs(42)));
+    assert_eq!(
+        scheduler.process_tasks().await,
+        Some(Duration::from_secs(42))
+    );
     scheduler.pause().unwrap();
-    assert_eq!(scheduler.process_tasks().await, None, "paused schedulers do not process");
+    assert_eq!(
+        scheduler.process_tasks().await,
+        None,
+        "paused schedulers do not process"
+    );
     scheduler.shutdown(true).await.unwrap();
 }
 
@@ -174,15 +218,26 @@ async fn process_tasks_reports_the_wait_until_the_next_run() {
 async fn a_panicking_task_is_a_task_error_and_the_scheduler_keeps_running() {
     let (scheduler, clock) = manual_scheduler(t0() - secs(1));
     scheduler
-        .register("boom", |_ctx: CallContext| -> Result<(), String> { panic!("kaboom") })
+        .register("boom", |_ctx: CallContext| -> Result<(), String> {
+            panic!("kaboom")
+        })
         .unwrap();
     scheduler
-        .register("fails", |_ctx: CallContext| -> Result<(), String> { Err("disk full".into()) })
+        .register("fails", |_ctx: CallContext| -> Result<(), String> {
+            Err("disk full".into())
+        })
         .unwrap();
-    scheduler.register("fine", |_ctx: CallContext| Ok::<_, String>(7)).unwrap();
+    scheduler
+        .register("fine", |_ctx: CallContext| Ok::<_, String>(7))
+        .unwrap();
     for (id, f) in [("boom", "boom"), ("fails", "fails"), ("fine", "fine")] {
         scheduler
-            .add_task(TaskBuilder::new().function(f).id(id).trigger(DateTrigger::new(t0())))
+            .add_task(
+                TaskBuilder::new()
+                    .function(f)
+                    .id(id)
+                    .trigger(DateTrigger::new(t0())),
+            )
             .await
             .unwrap();
     }
@@ -202,12 +257,21 @@ async fn a_panicking_task_is_a_task_error_and_the_scheduler_keeps_running() {
     };
     let boom = by_id("boom");
     assert_eq!(boom.code, TASK_ERROR);
-    assert!(boom.exception.as_deref().unwrap().contains("kaboom"), "{boom:?}");
+    assert!(
+        boom.exception.as_deref().unwrap().contains("kaboom"),
+        "{boom:?}"
+    );
     assert_eq!(boom.traceback.as_deref(), Some("panic"));
     let fails = by_id("fails");
-    assert_eq!((fails.code, fails.exception.as_deref()), (TASK_ERROR, Some("disk full")));
+    assert_eq!(
+        (fails.code, fails.exception.as_deref()),
+        (TASK_ERROR, Some("disk full"))
+    );
     let fine = by_id("fine");
-    assert_eq!((fine.code, fine.return_value), (TASK_EXECUTED, Some(serde_json::json!(7))));
+    assert_eq!(
+        (fine.code, fine.return_value),
+        (TASK_EXECUTED, Some(serde_json::json!(7)))
+    );
     assert_eq!(scheduler.state(), asyncz::SchedulerState::Running);
     scheduler.shutdown(true).await.unwrap();
 }
@@ -223,7 +287,11 @@ async fn a_panicking_listener_is_logged_and_other_listeners_still_run() {
         s2.fetch_add(1, Ordering::SeqCst);
     });
     scheduler
-        .add_task(TaskBuilder::new().function("tick").trigger(IntervalTrigger::new().seconds(1).start_at(t0())))
+        .add_task(
+            TaskBuilder::new()
+                .function("tick")
+                .trigger(IntervalTrigger::new().seconds(1).start_at(t0())),
+        )
         .await
         .unwrap();
     scheduler.start().await.unwrap();
@@ -250,23 +318,53 @@ async fn max_instances_skips_a_run_and_the_counter_never_leaks() {
         })
         .unwrap();
     scheduler
-        .add_task(TaskBuilder::new().function("slow").id("slow").paused().max_instances(1))
+        .add_task(
+            TaskBuilder::new()
+                .function("slow")
+                .id("slow")
+                .paused()
+                .max_instances(1),
+        )
         .await
         .unwrap();
     scheduler.start().await.unwrap();
     let mut rx = scheduler.subscribe(TASK_MAX_INSTANCES | TASK_EXECUTED);
-    scheduler.run_task("slow", None, RunTaskOptions { force: true, remove_finished: false }).await.unwrap();
+    scheduler
+        .run_task(
+            "slow",
+            None,
+            RunTaskOptions {
+                force: true,
+                remove_finished: false,
+            },
+        )
+        .await
+        .unwrap();
     let err = scheduler
-        .run_task("slow", None, RunTaskOptions { force: true, remove_finished: false })
+        .run_task(
+            "slow",
+            None,
+            RunTaskOptions {
+                force: true,
+                remove_finished: false,
+            },
+        )
         .await
         .unwrap_err();
-    assert!(matches!(err, Error::MaximumInstances { ref task_id, max_instances: 1 } if task_id == "slow"), "{err}");
+    assert!(
+        matches!(err, Error::MaximumInstances { ref task_id, max_instances: 1 } if task_id == "slow"),
+        "{err}"
+    );
     assert_eq!(scheduler.running_instances("slow"), 1);
     gate.add_permits(1);
     let events = until(&mut rx, TASK_EXECUTED, Duration::from_secs(5)).await;
     assert_eq!(names(&events), ["TASK_MAX_INSTANCES", "TASK_EXECUTED"]);
     tokio::time::sleep(Duration::from_millis(20)).await;
-    assert_eq!(scheduler.running_instances("slow"), 0, "the slot is released after the run");
+    assert_eq!(
+        scheduler.running_instances("slow"),
+        0,
+        "the slot is released after the run"
+    );
     scheduler.shutdown(true).await.unwrap();
 }
 
@@ -325,7 +423,10 @@ impl Store for FlakyStore {
 async fn a_failing_store_is_retried_after_store_retry_interval_and_others_keep_running() {
     let clock = asyncz::ManualClock::new(t0() - secs(1));
     let failures = Arc::new(AtomicU32::new(0));
-    let flaky = FlakyStore { inner: MemoryStore::new(), failures: Arc::clone(&failures) };
+    let flaky = FlakyStore {
+        inner: MemoryStore::new(),
+        failures: Arc::clone(&failures),
+    };
     let scheduler = asyncz::builder()
         .clock(clock.clone())
         .executor("default", asyncz::DebugExecutor::new())
@@ -353,13 +454,27 @@ async fn a_failing_store_is_retried_after_store_retry_interval_and_others_keep_r
     failures.store(1_000_000, Ordering::SeqCst);
     clock.set(t0());
     let wait = scheduler.process_tasks().await;
-    assert_eq!(wait, Some(Duration::from_secs(5)), "retry the failed store after store_retry_interval");
-    let ran: Vec<_> = drain(&mut rx).iter().filter_map(|e| e.task_id().map(str::to_owned)).collect();
+    assert_eq!(
+        wait,
+        Some(Duration::from_secs(5)),
+        "retry the failed store after store_retry_interval"
+    );
+    let ran: Vec<_> = drain(&mut rx)
+        .iter()
+        .filter_map(|e| e.task_id().map(str::to_owned))
+        .collect();
     assert_eq!(ran, ["healthy"], "the healthy store keeps running");
     failures.store(0, Ordering::SeqCst);
     clock.set(t0() + secs(5));
     scheduler.process_tasks().await;
-    let ran: Vec<_> = drain(&mut rx).iter().filter_map(|e| e.task_id().map(str::to_owned)).collect();
-    assert_eq!(ran, ["on-flaky"], "the store's task runs once it answers again");
+    let ran: Vec<_> = drain(&mut rx)
+        .iter()
+        .filter_map(|e| e.task_id().map(str::to_owned))
+        .collect();
+    assert_eq!(
+        ran,
+        ["on-flaky"],
+        "the store's task runs once it answers again"
+    );
     scheduler.shutdown(true).await.unwrap();
 }

@@ -11,9 +11,23 @@ use crate::common::{names, until};
 #[test]
 fn event_codes_have_the_spec_bit_values() {
     let codes = [
-        SCHEDULER_STARTED, SCHEDULER_SHUTDOWN, SCHEDULER_PAUSED, SCHEDULER_RESUMED, EXECUTOR_ADDED,
-        EXECUTOR_REMOVED, STORE_ADDED, STORE_REMOVED, ALL_TASKS_REMOVED, TASK_ADDED, TASK_REMOVED,
-        TASK_MODIFIED, TASK_EXECUTED, TASK_ERROR, TASK_MISSED, TASK_SUBMITTED, TASK_MAX_INSTANCES,
+        SCHEDULER_STARTED,
+        SCHEDULER_SHUTDOWN,
+        SCHEDULER_PAUSED,
+        SCHEDULER_RESUMED,
+        EXECUTOR_ADDED,
+        EXECUTOR_REMOVED,
+        STORE_ADDED,
+        STORE_REMOVED,
+        ALL_TASKS_REMOVED,
+        TASK_ADDED,
+        TASK_REMOVED,
+        TASK_MODIFIED,
+        TASK_EXECUTED,
+        TASK_ERROR,
+        TASK_MISSED,
+        TASK_SUBMITTED,
+        TASK_MAX_INSTANCES,
     ];
     for (i, code) in codes.iter().enumerate() {
         assert_eq!(*code, 1 << i);
@@ -26,19 +40,38 @@ fn event_codes_have_the_spec_bit_values() {
 #[tokio::test]
 async fn a_one_off_task_emits_added_started_submitted_executed_removed_in_order() {
     let scheduler = asyncz::builder().build().unwrap();
-    scheduler.register("hello", |_ctx: CallContext| Ok::<_, String>("hi")).unwrap();
-    let mask = STORE_ADDED | TASK_ADDED | SCHEDULER_STARTED | TASK_SUBMITTED | TASK_EXECUTED | TASK_REMOVED;
+    scheduler
+        .register("hello", |_ctx: CallContext| Ok::<_, String>("hi"))
+        .unwrap();
+    let mask = STORE_ADDED
+        | TASK_ADDED
+        | SCHEDULER_STARTED
+        | TASK_SUBMITTED
+        | TASK_EXECUTED
+        | TASK_REMOVED;
     let mut rx = scheduler.subscribe(mask);
     let run_at = Utc::now() + asyncz::chrono::Duration::milliseconds(30);
     scheduler
-        .add_task(TaskBuilder::new().function("hello").id("one-off").trigger(DateTrigger::new(run_at)))
+        .add_task(
+            TaskBuilder::new()
+                .function("hello")
+                .id("one-off")
+                .trigger(DateTrigger::new(run_at)),
+        )
         .await
         .unwrap();
     scheduler.start().await.unwrap();
     let events = until(&mut rx, TASK_REMOVED, Duration::from_secs(5)).await;
     assert_eq!(
         names(&events),
-        ["STORE_ADDED", "TASK_ADDED", "SCHEDULER_STARTED", "TASK_SUBMITTED", "TASK_EXECUTED", "TASK_REMOVED"]
+        [
+            "STORE_ADDED",
+            "TASK_ADDED",
+            "SCHEDULER_STARTED",
+            "TASK_SUBMITTED",
+            "TASK_EXECUTED",
+            "TASK_REMOVED"
+        ]
     );
     match &events[4] {
         Event::Execution(e) => {
@@ -73,13 +106,17 @@ async fn listeners_only_see_codes_in_their_mask_and_can_be_removed() {
     assert!(!scheduler.remove_listener(id));
     scheduler.resume().unwrap();
     scheduler.shutdown(true).await.unwrap();
-    assert_eq!(*seen.lock().unwrap(), vec![SCHEDULER_STARTED, SCHEDULER_PAUSED]);
+    assert_eq!(
+        *seen.lock().unwrap(),
+        vec![SCHEDULER_STARTED, SCHEDULER_PAUSED]
+    );
 }
 
 #[tokio::test]
 async fn scheduler_events_name_the_store_or_executor_alias() {
     let scheduler = asyncz::builder().build().unwrap();
-    let mut rx = scheduler.subscribe(STORE_ADDED | STORE_REMOVED | EXECUTOR_ADDED | EXECUTOR_REMOVED);
+    let mut rx =
+        scheduler.subscribe(STORE_ADDED | STORE_REMOVED | EXECUTOR_ADDED | EXECUTOR_REMOVED);
     scheduler.start().await.unwrap();
     scheduler
         .add_store("extra", std::sync::Arc::new(asyncz::MemoryStore::new()))

@@ -15,14 +15,29 @@ use crate::common::{drain, manual_scheduler, t0};
 #[tokio::test]
 async fn start_and_shutdown_are_reference_counted() {
     let scheduler = asyncz::builder().build().unwrap();
-    assert!(scheduler.start().await.unwrap(), "the outermost start starts");
-    assert!(!scheduler.start().await.unwrap(), "a nested start is a no-op");
-    assert!(!scheduler.shutdown(true).await.unwrap(), "the inner shutdown keeps it running");
+    assert!(
+        scheduler.start().await.unwrap(),
+        "the outermost start starts"
+    );
+    assert!(
+        !scheduler.start().await.unwrap(),
+        "a nested start is a no-op"
+    );
+    assert!(
+        !scheduler.shutdown(true).await.unwrap(),
+        "the inner shutdown keeps it running"
+    );
     assert_eq!(scheduler.state(), SchedulerState::Running);
     assert!(scheduler.shutdown(true).await.unwrap());
     assert_eq!(scheduler.state(), SchedulerState::Stopped);
-    assert!(matches!(scheduler.shutdown(true).await, Err(Error::SchedulerNotRunning)));
-    assert!(scheduler.start().await.unwrap(), "a stopped scheduler starts again");
+    assert!(matches!(
+        scheduler.shutdown(true).await,
+        Err(Error::SchedulerNotRunning)
+    ));
+    assert!(
+        scheduler.start().await.unwrap(),
+        "a stopped scheduler starts again"
+    );
     scheduler.shutdown(false).await.unwrap();
 }
 
@@ -30,7 +45,10 @@ async fn start_and_shutdown_are_reference_counted() {
 async fn pause_and_resume_need_a_started_scheduler() {
     let scheduler = asyncz::builder().build().unwrap();
     assert!(matches!(scheduler.pause(), Err(Error::SchedulerNotRunning)));
-    assert!(matches!(scheduler.resume(), Err(Error::SchedulerNotRunning)));
+    assert!(matches!(
+        scheduler.resume(),
+        Err(Error::SchedulerNotRunning)
+    ));
     scheduler.start_paused().await.unwrap();
     assert_eq!(scheduler.state(), SchedulerState::Paused);
     scheduler.resume().unwrap();
@@ -45,7 +63,12 @@ async fn a_paused_scheduler_runs_nothing_until_resumed() {
     let (scheduler, clock) = manual_scheduler(t0());
     scheduler.register("tick", |_ctx: CallContext| ()).unwrap();
     scheduler
-        .add_task(TaskBuilder::new().function("tick").id("t").trigger(asyncz::DateTrigger::new(t0())))
+        .add_task(
+            TaskBuilder::new()
+                .function("tick")
+                .id("t")
+                .trigger(asyncz::DateTrigger::new(t0())),
+        )
         .await
         .unwrap();
     let mut rx = scheduler.subscribe(TASK_EXECUTED);
@@ -65,10 +88,11 @@ async fn tasks_added_before_start_are_pending_and_committed_at_start() {
     scheduler.register("tick", |_ctx: CallContext| ()).unwrap();
     let handle = scheduler
         .add_task(
-            TaskBuilder::new()
-                .function("tick")
-                .id("p")
-                .trigger(asyncz::IntervalTrigger::new().minutes(5).start_at(t0() + asyncz::chrono::Duration::minutes(5))),
+            TaskBuilder::new().function("tick").id("p").trigger(
+                asyncz::IntervalTrigger::new()
+                    .minutes(5)
+                    .start_at(t0() + asyncz::chrono::Duration::minutes(5)),
+            ),
         )
         .await
         .unwrap();
@@ -79,7 +103,10 @@ async fn tasks_added_before_start_are_pending_and_committed_at_start() {
     scheduler.start().await.unwrap();
     let info = handle.snapshot().await.unwrap();
     assert_eq!(info.schedule_state, ScheduleState::Scheduled);
-    assert_eq!(info.next_run_time, Some(t0() + asyncz::chrono::Duration::minutes(5)));
+    assert_eq!(
+        info.next_run_time,
+        Some(t0() + asyncz::chrono::Duration::minutes(5))
+    );
     scheduler.shutdown(true).await.unwrap();
 }
 
@@ -99,15 +126,40 @@ async fn setup_is_refused_while_running() {
 async fn stores_and_executors_can_be_added_and_removed_while_running() {
     let scheduler = asyncz::builder().build().unwrap();
     scheduler.start().await.unwrap();
-    scheduler.add_store("b", Arc::new(MemoryStore::new())).await.unwrap();
-    let dup = scheduler.add_store("b", Arc::new(MemoryStore::new())).await.unwrap_err();
-    assert!(dup.to_string().contains("store 'b': this scheduler already has a store"), "{dup}");
-    scheduler.add_store_plugin("c", "memory", &asyncz::Map::new()).await.unwrap();
-    let unknown = scheduler.add_store_plugin("d", "nosuch", &asyncz::Map::new()).await.unwrap_err();
+    scheduler
+        .add_store("b", Arc::new(MemoryStore::new()))
+        .await
+        .unwrap();
+    let dup = scheduler
+        .add_store("b", Arc::new(MemoryStore::new()))
+        .await
+        .unwrap_err();
+    assert!(
+        dup.to_string()
+            .contains("store 'b': this scheduler already has a store"),
+        "{dup}"
+    );
+    scheduler
+        .add_store_plugin("c", "memory", &asyncz::Map::new())
+        .await
+        .unwrap();
+    let unknown = scheduler
+        .add_store_plugin("d", "nosuch", &asyncz::Map::new())
+        .await
+        .unwrap_err();
     assert!(unknown.to_string().contains("store 'nosuch'"), "{unknown}");
-    scheduler.add_executor("pool", Arc::new(TokioExecutor::new())).await.unwrap();
-    assert!(scheduler.add_executor("pool", Arc::new(TokioExecutor::new())).await.is_err());
-    scheduler.add_executor_plugin("other", "asyncio", &asyncz::Map::new()).await.unwrap();
+    scheduler
+        .add_executor("pool", Arc::new(TokioExecutor::new()))
+        .await
+        .unwrap();
+    assert!(scheduler
+        .add_executor("pool", Arc::new(TokioExecutor::new()))
+        .await
+        .is_err());
+    scheduler
+        .add_executor_plugin("other", "asyncio", &asyncz::Map::new())
+        .await
+        .unwrap();
     assert_eq!(scheduler.store_aliases(), ["default", "b", "c"]);
     assert_eq!(scheduler.executor_aliases(), ["default", "pool", "other"]);
     scheduler.remove_store("b", true).await.unwrap();
@@ -124,8 +176,14 @@ async fn a_task_on_an_added_store_and_executor_runs() {
     let ran = Arc::new(AtomicUsize::new(0));
     let r = Arc::clone(&ran);
     scheduler.start().await.unwrap();
-    scheduler.add_store("late", Arc::new(MemoryStore::new())).await.unwrap();
-    scheduler.add_executor("late", Arc::new(TokioExecutor::new())).await.unwrap();
+    scheduler
+        .add_store("late", Arc::new(MemoryStore::new()))
+        .await
+        .unwrap();
+    scheduler
+        .add_executor("late", Arc::new(TokioExecutor::new()))
+        .await
+        .unwrap();
     let mut rx = scheduler.subscribe(TASK_EXECUTED);
     scheduler
         .add_task(
@@ -154,12 +212,25 @@ async fn shutdown_trigger_tasks_run_once_at_shutdown() {
         })
         .unwrap();
     scheduler
-        .add_task(TaskBuilder::new().function("cleanup").id("cleanup").trigger(ShutdownTrigger::new()))
+        .add_task(
+            TaskBuilder::new()
+                .function("cleanup")
+                .id("cleanup")
+                .trigger(ShutdownTrigger::new()),
+        )
         .await
         .unwrap();
     scheduler.start().await.unwrap();
-    let info = scheduler.get_task_info("cleanup", None).await.unwrap().unwrap();
-    assert_eq!(info.schedule_state, ScheduleState::Paused, "a shutdown task waits, paused");
+    let info = scheduler
+        .get_task_info("cleanup", None)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        info.schedule_state,
+        ScheduleState::Paused,
+        "a shutdown task waits, paused"
+    );
     tokio::time::sleep(Duration::from_millis(20)).await;
     assert_eq!(ran.load(Ordering::SeqCst), 0);
     scheduler.shutdown(true).await.unwrap();
@@ -184,12 +255,19 @@ async fn shutdown_without_wait_returns_while_a_job_is_still_running() {
         .unwrap();
     scheduler.start().await.unwrap();
     let mut rx = scheduler.subscribe(TASK_SUBMITTED);
-    scheduler.add_task(TaskBuilder::new().function("forever").id("f")).await.unwrap();
+    scheduler
+        .add_task(TaskBuilder::new().function("forever").id("f"))
+        .await
+        .unwrap();
     crate::common::until(&mut rx, TASK_SUBMITTED, Duration::from_secs(5)).await;
     tokio::time::timeout(Duration::from_secs(2), scheduler.shutdown(false))
         .await
         .expect("shutdown(wait=false) returns promptly")
         .unwrap();
     tokio::time::sleep(Duration::from_millis(20)).await;
-    assert_eq!(scheduler.running_instances("f"), 0, "the cancelled job released its slot");
+    assert_eq!(
+        scheduler.running_instances("f"),
+        0,
+        "the cancelled job released its slot"
+    );
 }

@@ -19,7 +19,13 @@ fn a_blocking_scheduler_runs_tasks_from_plain_sync_code() {
         })
         .unwrap();
     let id = scheduler
-        .add_task(TaskBuilder::new().function("sync-job").id("s").trigger(IntervalTrigger::new().every(Duration::from_millis(1000)).start_at(Utc::now())))
+        .add_task(
+            TaskBuilder::new().function("sync-job").id("s").trigger(
+                IntervalTrigger::new()
+                    .every(Duration::from_millis(1000))
+                    .start_at(Utc::now()),
+            ),
+        )
         .unwrap();
     assert_eq!(id, "s");
     {
@@ -27,7 +33,11 @@ fn a_blocking_scheduler_runs_tasks_from_plain_sync_code() {
         assert_eq!(rx.recv_timeout(Duration::from_secs(5)).unwrap(), "s");
         assert!(scheduler.get_task_info("s", None).unwrap().is_some());
     }
-    assert_eq!(scheduler.state(), asyncz::SchedulerState::Stopped, "the guard shut it down");
+    assert_eq!(
+        scheduler.state(),
+        asyncz::SchedulerState::Stopped,
+        "the guard shut it down"
+    );
 }
 
 #[tokio::test]
@@ -48,7 +58,11 @@ async fn an_isolated_runtime_keeps_running_tasks_while_the_caller_blocks() {
         })
         .unwrap();
     scheduler
-        .add_task(TaskBuilder::new().function("tick").trigger(DateTrigger::new(Utc::now())))
+        .add_task(
+            TaskBuilder::new()
+                .function("tick")
+                .trigger(DateTrigger::new(Utc::now())),
+        )
         .await
         .unwrap();
     scheduler.start().await.unwrap();
@@ -71,7 +85,11 @@ async fn a_task_added_while_running_wakes_the_engine_without_polling() {
     tokio::time::sleep(Duration::from_millis(20)).await;
     let run_at = Utc::now() + asyncz::chrono::Duration::milliseconds(50);
     scheduler
-        .add_task(TaskBuilder::new().function("tick").trigger(DateTrigger::new(run_at)))
+        .add_task(
+            TaskBuilder::new()
+                .function("tick")
+                .trigger(DateTrigger::new(run_at)),
+        )
         .await
         .unwrap();
     crate::common::until(&mut rx, TASK_EXECUTED, Duration::from_secs(5)).await;
