@@ -122,6 +122,48 @@ pub struct RunTimes {
 }
 
 impl Task {
+    /// A task outside any scheduler, with the spec's defaults (executor and store `default`,
+    /// grace time 1 s, coalesce, one instance, paused). Store implementations and their tests
+    /// use it; applications add tasks with `Scheduler::add_task`.
+    pub fn new(id: &str, callable: Callable, trigger: Arc<dyn Trigger>) -> Task {
+        let defaults = TaskDefaults::default();
+        Task {
+            id: Arc::from(id),
+            name: Arc::from(callable.name()),
+            callable,
+            args: Vec::new(),
+            kwargs: Map::new(),
+            trigger,
+            executor: Arc::from("default"),
+            store_alias: Arc::from("default"),
+            mistrigger_grace_time: defaults.mistrigger_grace_time,
+            coalesce: defaults.coalesce,
+            max_instances: defaults.max_instances,
+            next_run_time: None,
+            pending: false,
+            submitted: false,
+        }
+    }
+
+    /// The same task with this next run time.
+    pub fn with_next_run_time(mut self, next: Option<DateTime<Utc>>) -> Task {
+        self.next_run_time = next;
+        self
+    }
+
+    /// The same task with these arguments.
+    pub fn with_args(mut self, args: Vec<Value>, kwargs: Map) -> Task {
+        self.args = args;
+        self.kwargs = kwargs;
+        self
+    }
+
+    /// The same task with this name.
+    pub fn with_name(mut self, name: &str) -> Task {
+        self.name = Arc::from(name);
+        self
+    }
+
     /// The unique id.
     pub fn id(&self) -> &str {
         &self.id

@@ -126,3 +126,8 @@ pub mod prelude {
     #[cfg(feature = "triggers")]
     pub use crate::{CronTrigger, DateTrigger, IntervalTrigger};
 }
+
+/// The workspace README's code examples, compiled as doc tests so they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+pub struct ReadmeDoctests;

@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 //! Scheduler behaviour through the public API of the `asyncz` facade. One test binary with a
 //! module per area, so the workspace links it once.
 
@@ -6,6 +7,7 @@ mod common;
 mod config;
 mod engine;
 mod events;
+mod executors;
 mod lifecycle;
 mod management;
 mod runtime;
