@@ -171,6 +171,15 @@ impl Drop for InstanceGuard {
 }
 
 /// One submission of a task: run the function once per run time, reporting each outcome.
+///
+/// An executor runs a job in one of three ways:
+/// - [`Job::run`] on an async task, or [`Job::run_blocking`] on a thread: the job checks the
+///   grace time, calls the function, captures panics and reports every outcome itself;
+/// - elsewhere (another process): for each run time, [`Job::missed_by`] decides whether it is
+///   too late, the executor runs the function by its [`Job::function_name`] and reports with
+///   [`Job::report`]; then it calls [`Job::finish`];
+/// - not at all (shutdown without waiting): dropping the job, or [`Job::finish`], releases the
+///   task's `max_instances` slot.
 pub struct Job {
     pub(crate) task_id: Arc<str>,
     pub(crate) store_alias: Arc<str>,
@@ -230,8 +239,10 @@ impl Job {
         &self.run_times
     }
 
-    /// How late a run is, when it is later than the grace time allows.
-    fn missed_by(&self, run_time: DateTime<Utc>) -> Option<chrono::Duration> {
+    /// How late `run_time` is now, when that is later than the task's
+    /// `mistrigger_grace_time` allows (the run must then be reported as
+    /// [`RunOutcome::Missed`] instead of run). Queueing delay counts, as upstream.
+    pub fn missed_by(&self, run_time: DateTime<Utc>) -> Option<chrono::Duration> {
         let grace = self.mistrigger_grace_time?;
         let late = self.clock.now() - run_time;
         let grace = chrono::Duration::from_std(grace).unwrap_or(chrono::Duration::MAX);

@@ -372,6 +372,39 @@ impl Scheduler {
             .insert(name, TaskFunction::new_async(f))
     }
 
+    /// Registers `f` under `name` and adds a task running it, built from `template` (a fresh
+    /// definition is derived from it, so one template serves many functions). This is the Rust
+    /// counterpart of the spec's decorator mode (`@scheduler.add_task(trigger=...)`).
+    pub async fn register_task<F, R>(
+        &self,
+        name: &str,
+        template: &crate::builder::TaskBuilder,
+        f: F,
+    ) -> Result<TaskHandle>
+    where
+        F: Fn(CallContext) -> R + Send + Sync + 'static,
+        R: IntoTaskOutput,
+    {
+        self.register(name, f)?;
+        self.add_task(template.derive().function(name)).await
+    }
+
+    /// [`Scheduler::register_task`] for an async function.
+    pub async fn register_task_async<F, Fut, R>(
+        &self,
+        name: &str,
+        template: &crate::builder::TaskBuilder,
+        f: F,
+    ) -> Result<TaskHandle>
+    where
+        F: Fn(CallContext) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = R> + Send + 'static,
+        R: IntoTaskOutput,
+    {
+        self.register_async(name, f)?;
+        self.add_task(template.derive().function(name)).await
+    }
+
     // ---- configuration -------------------------------------------------------------------
 
     /// Reconfigures the scheduler from a map with `asyncz.*` keys (spec: `setup`). Only while
