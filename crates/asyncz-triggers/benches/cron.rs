@@ -140,5 +140,35 @@ fn parse(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, next_fire, parse);
+/// Schedules that can never fire: the search must still end (it stops after the year 9999).
+fn never(c: &mut Criterion) {
+    let mut group = c.benchmark_group("never");
+    group.sample_size(10);
+    let cases = [
+        (
+            "month=2 day=30",
+            CronTrigger::builder().month(2).day(30).build().unwrap(),
+        ),
+        (
+            "week=53 month=2",
+            CronTrigger::builder().month(2).week(53).build().unwrap(),
+        ),
+        (
+            "day=31 month=4,6,9,11",
+            CronTrigger::builder()
+                .month("4,6,9,11")
+                .day(31)
+                .build()
+                .unwrap(),
+        ),
+    ];
+    for (name, trigger) in &cases {
+        group.bench_function(BenchmarkId::new("asyncz", name), |b| {
+            b.iter(|| trigger.next_fire_time(chrono_tz::UTC, None, black_box(start())));
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, next_fire, parse, never);
 criterion_main!(benches);

@@ -39,7 +39,7 @@ const UNITS: [(&str, i64); 5] = [
 /// let trigger = IntervalTrigger::new_at(start).minutes(5).start_at(start);
 /// assert_eq!(trigger.to_string(), "interval[0:05:00]");
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct IntervalTrigger {
     /// weeks, days, hours, minutes, seconds as set by the builder.
     units: [u64; 5],
@@ -51,6 +51,20 @@ pub struct IntervalTrigger {
     timezone: Option<Tz>,
     jitter: Option<u32>,
 }
+
+/// Equal when they fire at the same times: same interval, first fire time, end, zone and
+/// jitter (however the first fire time was given).
+impl PartialEq for IntervalTrigger {
+    fn eq(&self, other: &Self) -> bool {
+        self.interval_micros() == other.interval_micros()
+            && self.first_fire_time() == other.first_fire_time()
+            && self.end_at == other.end_at
+            && self.timezone == other.timezone
+            && self.jitter == other.jitter
+    }
+}
+
+impl Eq for IntervalTrigger {}
 
 impl Default for IntervalTrigger {
     fn default() -> Self {
@@ -339,4 +353,57 @@ impl fmt::Display for IntervalTrigger {
         }
         f.write_str("]")
     }
+}
+
+/// Reads a compact duration: one or more `<number><unit>` parts with units `w`, `d`, `h`, `m`,
+/// `s` (`90s`, `45m`, `2h`, `1d`, `2w3d`, `1h30m`), as `asyncz preview --interval` takes it.
+///
+/// ```
+/// use asyncz_triggers::parse_duration;
+/// assert_eq!(parse_duration("1h30m")?, std::time::Duration::from_secs(5400));
+/// assert!(parse_duration("30").is_err());
+/// # Ok::<(), asyncz_core::Error>(())
+/// ```
+pub fn parse_duration(text: &str) -> Result<std::time::Duration> {
+    let bad = |why: &str| {
+        Error::invalid(
+            "interval",
+            format!(
+                "'{text}' is not a duration ({why}); expected e.g. 90s, 45m, 2h, 1d, 2w3d, 1h30m"
+            ),
+        )
+    };
+    let trimmed = text.trim();
+    if trimmed.is_empty() {
+        return Err(bad("it is empty"));
+    }
+    let mut total: u64 = 0;
+    let mut digits = String::new();
+    for c in trimmed.chars() {
+        if c.is_ascii_digit() {
+            digits.push(c);
+            continue;
+        }
+        let unit = match c.to_ascii_lowercase() {
+            'w' => 7 * 86_400,
+            'd' => 86_400,
+            'h' => 3_600,
+            'm' => 60,
+            's' => 1,
+            _ => return Err(bad(&format!("unknown unit '{c}'"))),
+        };
+        if digits.is_empty() {
+            return Err(bad(&format!("no number before '{c}'")));
+        }
+        let count: u64 = digits.parse().map_err(|_| bad("the number is too large"))?;
+        total = count
+            .checked_mul(unit)
+            .and_then(|part| total.checked_add(part))
+            .ok_or_else(|| bad("it is too long"))?;
+        digits.clear();
+    }
+    if !digits.is_empty() {
+        return Err(bad(&format!("'{digits}' has no unit")));
+    }
+    Ok(std::time::Duration::from_secs(total))
 }

@@ -61,7 +61,7 @@ use asyncz_core::{Map, PluginRegistry, Result, Trigger, TriggerContext};
 pub use combining::{AndTrigger, OrTrigger, AND_SEARCH_LIMIT};
 pub use cron::{CronBuilder, CronTrigger};
 pub use date::DateTrigger;
-pub use interval::IntervalTrigger;
+pub use interval::{parse_duration, IntervalTrigger};
 pub use shutdown::ShutdownTrigger;
 
 /// The aliases [`register`] installs.

@@ -396,3 +396,51 @@ fn shutdown_trigger_has_no_fire_time() {
         .unwrap()
         .is_shutdown());
 }
+
+#[test]
+fn cron_fields_can_be_set_by_name() {
+    let trigger = CronTrigger::builder()
+        .field("day", "last fri")
+        .and_then(|b| b.field("hour", 10))
+        .and_then(|b| b.build())
+        .unwrap();
+    assert_eq!(trigger.to_string(), "cron[day='last fri', hour='10']");
+    let message = CronTrigger::builder()
+        .field("hours", 10)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        message.starts_with("invalid cron field: unknown field name 'hours'"),
+        "{message}"
+    );
+}
+
+#[test]
+fn compact_durations_are_read_for_the_command_line() {
+    use asyncz_triggers::parse_duration;
+    use std::time::Duration as Std;
+    for (text, seconds) in [
+        ("90s", 90),
+        ("45m", 2700),
+        ("2h", 7200),
+        ("1d", 86_400),
+        ("2w3d", 1_468_800),
+        ("1h30m", 5400),
+    ] {
+        assert_eq!(
+            parse_duration(text).unwrap(),
+            Std::from_secs(seconds),
+            "{text}"
+        );
+    }
+    for text in ["", "30", "h", "5x", "1h30"] {
+        assert!(
+            parse_duration(text)
+                .unwrap_err()
+                .to_string()
+                .starts_with("invalid interval: '"),
+            "{text}"
+        );
+    }
+}

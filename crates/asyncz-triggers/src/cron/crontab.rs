@@ -6,6 +6,18 @@ use asyncz_core::{Error, Result};
 
 use super::expressions::WEEKDAYS;
 
+/// The usual `@` shorthands of crontab; any other text is returned as it is.
+pub(super) fn expand_macro(line: &str) -> &str {
+    match line.trim().to_ascii_lowercase().as_str() {
+        "@yearly" | "@annually" => "0 0 1 1 *",
+        "@monthly" => "0 0 1 * *",
+        "@weekly" => "0 0 * * 0",
+        "@daily" | "@midnight" => "0 0 * * *",
+        "@hourly" => "0 * * * *",
+        _ => line,
+    }
+}
+
 /// Crontab's `?` ("no specific value") is `*`.
 pub(super) fn any(field: &str) -> &str {
     if field == "?" {
@@ -152,6 +164,13 @@ mod tests {
                 "{crontab}"
             );
         }
+    }
+
+    #[test]
+    fn macros_expand_to_their_lines() {
+        assert_eq!(expand_macro("@weekly"), "0 0 * * 0");
+        assert_eq!(expand_macro(" @Daily "), "0 0 * * *");
+        assert_eq!(expand_macro("*/5 * * * *"), "*/5 * * * *");
     }
 
     #[test]

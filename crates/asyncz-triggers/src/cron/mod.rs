@@ -123,6 +123,25 @@ impl CronBuilder {
         self
     }
 
+    /// Sets a field by its name (`"day_of_week"`, …), as a command line's `--field NAME=EXPR`
+    /// gives it. An unknown name is an error listing the valid ones.
+    pub fn field(mut self, name: &str, expression: impl fmt::Display) -> Result<Self> {
+        let index = FieldKind::ALL
+            .iter()
+            .position(|k| k.name() == name)
+            .ok_or_else(|| {
+                Error::invalid(
+                    "cron field",
+                    format!(
+                        "unknown field name '{name}' (expected one of: {})",
+                        FieldKind::ALL.map(FieldKind::name).join(", ")
+                    ),
+                )
+            })?;
+        self.fields[index] = Some(expression.to_string());
+        Ok(self)
+    }
+
     /// Validates the fields and builds the trigger.
     pub fn build(self) -> Result<CronTrigger> {
         CronTrigger::compile(
@@ -159,7 +178,9 @@ impl CronTrigger {
     /// Builds a trigger from a standard 5-field crontab line `minute hour day month
     /// day_of_week`, with the **crontab** weekday numbering: 0 and 7 are Sunday, 1 is Monday
     /// (names mean the same as everywhere). Steps work on names too (`mon-fri/2`). The weekday
-    /// field is stored in the trigger's own spelling (`1-5` becomes `mon-fri`).
+    /// field is stored in the trigger's own spelling (`1-5` becomes `mon-fri`). The macros
+    /// `@yearly` (`@annually`), `@monthly`, `@weekly`, `@daily` (`@midnight`) and `@hourly`
+    /// stand for their usual lines.
     ///
     /// ```
     /// use asyncz_triggers::CronTrigger;
@@ -171,6 +192,7 @@ impl CronTrigger {
     /// # Ok::<(), asyncz_core::Error>(())
     /// ```
     pub fn from_crontab(expression: &str, timezone: Option<Tz>) -> Result<CronTrigger> {
+        let expression = crontab::expand_macro(expression);
         let values: Vec<&str> = expression.split_whitespace().collect();
         if values.len() != 5 {
             return Err(Error::invalid(
