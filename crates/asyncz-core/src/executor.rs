@@ -400,6 +400,10 @@ pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
 
 /// Runs jobs inline, in `send_task` itself: deterministic, for tests and debugging
 /// (spec: `DebugExecutor`).
+///
+/// The engine holds its store lock while it submits, so a function run by this executor must
+/// not await scheduler operations that take that lock (`add_task`, `update_task`, ...): they
+/// would wait for themselves. Use the tokio executor for functions that manage tasks.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct DebugExecutor;
 
