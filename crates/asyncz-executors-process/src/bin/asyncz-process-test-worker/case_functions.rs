@@ -1,0 +1,113 @@
+//! The functions the shared executor cases run, registered under the same names in a test
+//! scheduler (in-process executors) and in the process-pool test worker (so a worker process
+//! runs exactly what the in-process executors run). Depends on asyncz-core, tokio and tracing
+//! only, so both the test worker binary and the test suites can include it.
+
+use std::time::Duration;
+
+use asyncz_core::{CallContext, FunctionRegistry, Result, TaskError, TaskFunction, Value};
+
+/// Returns `{"answer": 42, "args": <positional args>}`.
+pub const OK: &str = "case.ok";
+/// Fails with the text `deliberate failure`.
+pub const FAIL: &str = "case.fail";
+/// Panics with the message `deliberate panic`.
+pub const PANIC: &str = "case.panic";
+/// Sleeps (blocking) for argument 0 milliseconds, then returns it.
+pub const SLEEP: &str = "case.sleep";
+/// Sleeps on tokio's timer for argument 0 milliseconds, then returns it.
+pub const ASYNC_SLEEP: &str = "case.async_sleep";
+/// Calls `std::process::abort()`.
+pub const ABORT: &str = "case.abort";
+/// Calls `std::process::exit(3)`.
+pub const EXIT: &str = "case.exit";
+/// Logs `hello from the worker` with tracing (field `answer = 42`) and returns the pid.
+pub const LOG: &str = "case.log";
+/// Returns the process id.
+pub const PID: &str = "case.pid";
+/// Returns the value of the environment variable named by argument 0 (null when unset).
+pub const ENV: &str = "case.env";
+/// Prints a line to stdout and returns `"printed"`.
+pub const PRINT: &str = "case.print";
+
+/// Registers every case function into `registry`.
+pub fn register(registry: &FunctionRegistry) -> Result<()> {
+    registry.insert(
+        OK,
+        TaskFunction::new_sync(
+            |ctx: CallContext| -> std::result::Result<Value, TaskError> {
+                Ok(serde_json::json!({"answer": 42, "args": ctx.args}))
+            },
+        ),
+    )?;
+    registry.insert(
+        FAIL,
+        TaskFunction::new_sync(|_ctx: CallContext| -> std::result::Result<(), String> {
+            Err("deliberate failure".to_owned())
+        }),
+    )?;
+    registry.insert(
+        PANIC,
+        TaskFunction::new_sync(|_ctx: CallContext| -> std::result::Result<(), String> {
+            panic!("deliberate panic")
+        }),
+    )?;
+    registry.insert(
+        SLEEP,
+        TaskFunction::new_sync(|ctx: CallContext| -> std::result::Result<u64, TaskError> {
+            let ms: u64 = ctx.arg(0)?;
+            std::thread::sleep(Duration::from_millis(ms));
+            Ok(ms)
+        }),
+    )?;
+    registry.insert(
+        ASYNC_SLEEP,
+        TaskFunction::new_async(|ctx: CallContext| async move {
+            let ms: u64 = ctx.arg(0)?;
+            tokio::time::sleep(Duration::from_millis(ms)).await;
+            Ok::<u64, TaskError>(ms)
+        }),
+    )?;
+    registry.insert(
+        ABORT,
+        TaskFunction::new_sync(|_ctx: CallContext| -> std::result::Result<(), String> {
+            std::process::abort()
+        }),
+    )?;
+    registry.insert(
+        EXIT,
+        TaskFunction::new_sync(|_ctx: CallContext| -> std::result::Result<(), String> {
+            std::process::exit(3)
+        }),
+    )?;
+    registry.insert(
+        LOG,
+        TaskFunction::new_sync(|_ctx: CallContext| -> std::result::Result<u32, String> {
+            tracing::info!(answer = 42, "hello from the worker");
+            Ok(std::process::id())
+        }),
+    )?;
+    registry.insert(
+        PID,
+        TaskFunction::new_sync(|_ctx: CallContext| -> std::result::Result<u32, String> {
+            Ok(std::process::id())
+        }),
+    )?;
+    registry.insert(
+        ENV,
+        TaskFunction::new_sync(
+            |ctx: CallContext| -> std::result::Result<Option<String>, TaskError> {
+                let name: String = ctx.arg(0)?;
+                Ok(std::env::var(name).ok())
+            },
+        ),
+    )?;
+    registry.insert(
+        PRINT,
+        TaskFunction::new_sync(|_ctx: CallContext| -> std::result::Result<&str, String> {
+            println!("a line on stdout that must not corrupt the protocol");
+            Ok("printed")
+        }),
+    )?;
+    Ok(())
+}

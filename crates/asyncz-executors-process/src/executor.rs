@@ -1,0 +1,664 @@
+//! The process-pool executor: a queue of jobs, one driver thread per worker process. A driver
+//! owns its worker (spawned on demand), writes one request at a time to its stdin and reads the
+//! reply from its stdout, so a run's outcome — including the worker dying under it — is known
+//! exactly. Drivers are plain threads: the pool works whatever runtime the scheduler has.
+
+use std::collections::{BTreeSet, VecDeque};
+use std::io::{BufRead, BufReader, BufWriter};
+use std::path::PathBuf;
+use std::process::{Child, ChildStdin, ChildStdout, Command, ExitStatus, Stdio};
+use std::sync::{mpsc, Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use asyncz_core::{async_trait, Error, Executor, ExecutorContext, Job, Result, RunOutcome};
+use tracing::level_filters::LevelFilter;
+
+use crate::protocol::{
+    read_frame, write_frame, Hello, LogRecord, Reply, Request, LOG_LEVEL_ENV, LOG_LINE_PREFIX,
+    PROTOCOL_VERSION, WORKER_ENV,
+};
+use crate::ProcessPoolExecutorConfig;
+
+/// The tracing target worker logs are re-emitted under.
+pub const LOG_TARGET: &str = "asyncz.executors.process";
+/// How long a worker may take to exit after its stdin closes before it is killed.
+const EXIT_GRACE: Duration = Duration::from_secs(5);
+
+/// Runs registered task functions in a pool of worker processes (spec: `ProcessPoolExecutor`,
+/// alias `processpool`). A worker is the program itself (or [`ProcessPoolExecutorConfig::program`])
+/// re-executed in worker mode: its `main` calls [`crate::worker_main_if_requested`] first.
+///
+/// # Behavior
+/// - Only registered functions run here: [`Executor::supports_closures`] is false, so the
+///   scheduler refuses a closure task for this executor when it is added.
+/// - At most `max_workers` workers exist; each runs one job at a time. Workers start on
+///   demand and are kept for the next job.
+/// - `mistrigger_grace_time` is checked in the parent just before a run is sent to its worker,
+///   so time spent queued (and starting a worker) counts.
+/// - A worker that crashes, aborts or is killed while running a task gives that run a
+///   `TASK_ERROR` naming the pid, the exit status or signal, and the task; the driver starts
+///   a new worker for the next run, and the scheduler keeps running.
+/// - Worker tracing events are re-emitted in the parent with target
+///   [`LOG_TARGET`] and the field `pid`; other output of the worker (stdout and stderr) is
+///   re-emitted line by line the same way.
+/// - `shutdown(wait = true)` returns once running and queued jobs have ended and every worker
+///   has exited and been reaped. `shutdown(wait = false)` returns at once; the drivers finish
+///   the running (and, unless `cancel_futures`, the queued) jobs, then stop and reap their
+///   workers. With `cancel_futures`, queued jobs are dropped: their `max_instances` slots are
+///   released and no execution event is emitted for them.
+#[derive(Debug, Default)]
+pub struct ProcessPoolExecutor {
+    config: ProcessPoolExecutorConfig,
+    pool: Mutex<Option<Arc<Pool>>>,
+}
+
+#[derive(Debug)]
+struct Pool {
+    alias: String,
+    program: PathBuf,
+    config: ProcessPoolExecutorConfig,
+    log_level: LevelFilter,
+    state: Mutex<State>,
+    ready: Condvar,
+    pids: Mutex<BTreeSet<u32>>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    queue: VecDeque<Job>,
+    closed: bool,
+    idle: usize,
+    drivers: usize,
+    next_driver: usize,
+    handles: Vec<JoinHandle<()>>,
+    /// Each driver holds a clone; `shutdown(wait)` waits for the channel to close.
+    alive: Option<tokio::sync::mpsc::Sender<()>>,
+    all_done: Option<tokio::sync::mpsc::Receiver<()>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl ProcessPoolExecutor {
+    /// A pool with the defaults: one worker per CPU, this program as the worker binary.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A pool with these options.
+    pub fn with_config(config: ProcessPoolExecutorConfig) -> Self {
+        ProcessPoolExecutor {
+            config,
+            pool: Mutex::new(None),
+        }
+    }
+
+    /// The options this executor was built with.
+    pub fn config(&self) -> &ProcessPoolExecutorConfig {
+        &self.config
+    }
+
+    /// The process ids of the live workers (empty when stopped).
+    pub fn worker_pids(&self) -> Vec<u32> {
+        match lock(&self.pool).as_ref() {
+            Some(pool) => lock(&pool.pids).iter().copied().collect(),
+            None => Vec::new(),
+        }
+    }
+
+    fn backend(alias: &str) -> String {
+        format!("executor '{alias}' (processpool)")
+    }
+}
+
+#[async_trait]
+impl Executor for ProcessPoolExecutor {
+    fn kind(&self) -> &'static str {
+        crate::ALIAS
+    }
+
+    fn supports_closures(&self) -> bool {
+        false
+    }
+
+    async fn start(&self, ctx: ExecutorContext) -> Result<()> {
+        if crate::worker::is_worker() {
+            // A worker binary that did not call the hook runs its main, which would start
+            // workers of its own, recursively.
+            return Err(Error::backend(
+                Self::backend(&ctx.alias),
+                format!(
+                    "this process was started as a process-pool worker but did not call \
+                     asyncz_executors_process::worker_main_if_requested at the top of main \
+                     ({WORKER_ENV} is set); refusing to start workers of its own"
+                ),
+            ));
+        }
+        let mut slot = lock(&self.pool);
+        if slot.is_some() {
+            return Ok(());
+        }
+        let program = match &self.config.program {
+            Some(p) => p.clone(),
+            None => std::env::current_exe().map_err(|e| {
+                Error::backend(
+                    Self::backend(&ctx.alias),
+                    format!("cannot find this program's path to start workers: {e}"),
+                )
+            })?,
+        };
+        let (alive, all_done) = tokio::sync::mpsc::channel(1);
+        *slot = Some(Arc::new(Pool {
+            alias: ctx.alias.clone(),
+            program,
+            config: self.config.clone(),
+            log_level: LevelFilter::current(),
+            state: Mutex::new(State {
+                alive: Some(alive),
+                all_done: Some(all_done),
+                ..State::default()
+            }),
+            ready: Condvar::new(),
+            pids: Mutex::new(BTreeSet::new()),
+        }));
+        Ok(())
+    }
+
+    async fn shutdown(&self, wait: bool) -> Result<()> {
+        let wait = self.config.overwrite_wait.unwrap_or(wait);
+        let Some(pool) = lock(&self.pool).take() else {
+            return Ok(());
+        };
+        let (dropped, all_done) = pool.close(self.config.cancel_futures);
+        for job in dropped {
+            tracing::warn!(target: LOG_TARGET, executor = %pool.alias, task = %job.task_id(), "queued job dropped by shutdown (cancel_futures)");
+            job.finish();
+        }
+        if !wait {
+            return Ok(());
+        }
+        if let Some(mut all_done) = all_done {
+            while all_done.recv().await.is_some() {}
+        }
+        // Every driver has reaped its worker and is returning; join them so none outlives us.
+        let handles = std::mem::take(&mut lock(&pool.state).handles);
+        let join = move || {
+            for handle in handles {
+                let _ = handle.join();
+            }
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(rt) => rt
+                .spawn_blocking(join)
+                .await
+                .map_err(|e| Error::backend(Self::backend(&pool.alias), e)),
+            Err(_) => {
+                join();
+                Ok(())
+            }
+        }
+    }
+
+    async fn send_task(&self, job: Job) -> Result<()> {
+        let pool = lock(&self.pool).clone();
+        let Some(pool) = pool else {
+            return Err(Error::backend(
+                "executor (processpool)",
+                "the executor is not started (or was shut down)",
+            ));
+        };
+        pool.submit(job)
+    }
+}
+
+impl Drop for ProcessPoolExecutor {
+    fn drop(&mut self) {
+        // Dropped without shutdown: drivers finish what is queued, stop and reap their workers.
+        if let Some(pool) = lock(&self.pool).take() {
+            let _ = pool.close(false);
+        }
+    }
+}
+
+impl Pool {
+    fn close(&self, cancel: bool) -> (Vec<Job>, Option<tokio::sync::mpsc::Receiver<()>>) {
+        let mut state = lock(&self.state);
+        state.closed = true;
+        state.alive = None;
+        let dropped = if cancel {
+            state.queue.drain(..).collect()
+        } else {
+            Vec::new()
+        };
+        let all_done = state.all_done.take();
+        drop(state);
+        self.ready.notify_all();
+        (dropped, all_done)
+    }
+
+    fn submit(self: &Arc<Self>, job: Job) -> Result<()> {
+        let mut state = lock(&self.state);
+        if state.closed {
+            return Err(Error::backend(
+                Self::backend_name(&self.alias),
+                "the executor is shut down",
+            ));
+        }
+        state.queue.push_back(job);
+        if state.queue.len() > state.idle && state.drivers < self.config.max_workers as usize {
+            let index = state.next_driver;
+            let alive = state.alive.clone();
+            let pool = Arc::clone(self);
+            let spawned = std::thread::Builder::new()
+                .name(format!("asyncz-process-{index}"))
+                .spawn(move || pool.drive(alive));
+            match spawned {
+                Ok(handle) => {
+                    state.drivers += 1;
+                    state.next_driver += 1;
+                    state.handles.push(handle);
+                }
+                Err(e) if state.drivers == 0 => {
+                    // No driver would ever take the job: hand the error back to the scheduler.
+                    drop(state.queue.pop_back());
+                    return Err(Error::backend(
+                        Self::backend_name(&self.alias),
+                        format!("cannot start a driver thread: {e}"),
+                    ));
+                }
+                Err(e) => {
+                    tracing::warn!(target: LOG_TARGET, executor = %self.alias, error = %e, "cannot start another driver thread; the job waits for a running one");
+                }
+            }
+        }
+        drop(state);
+        self.ready.notify_one();
+        Ok(())
+    }
+
+    fn backend_name(alias: &str) -> String {
+        ProcessPoolExecutor::backend(alias)
+    }
+
+    /// One driver: takes jobs until the pool is closed and drained, running each on its worker.
+    fn drive(self: Arc<Self>, _alive: Option<tokio::sync::mpsc::Sender<()>>) {
+        let mut worker: Option<Worker> = None;
+        loop {
+            let job = {
+                let mut state = lock(&self.state);
+                loop {
+                    if let Some(job) = state.queue.pop_front() {
+                        break Some(job);
+                    }
+                    if state.closed {
+                        break None;
+                    }
+                    state.idle += 1;
+                    state = self.ready.wait(state).unwrap_or_else(|e| e.into_inner());
+                    state.idle -= 1;
+                }
+            };
+            let Some(job) = job else { break };
+            self.run_job(&mut worker, job);
+        }
+        if let Some(worker) = worker.take() {
+            self.retire(worker, false);
+        }
+        lock(&self.state).drivers -= 1;
+    }
+
+    fn run_job(&self, worker: &mut Option<Worker>, job: Job) {
+        let Some(function) = job.function_name().map(str::to_owned) else {
+            let message = format!(
+                "executor '{}' runs registered functions only; task '{}' is a closure",
+                self.alias,
+                job.task_id()
+            );
+            for &run_time in job.run_times() {
+                job.report(run_time, RunOutcome::Failed(message.clone()));
+            }
+            job.finish();
+            return;
+        };
+        for &run_time in job.run_times() {
+            let current = match worker {
+                Some(w) => w,
+                None => match self.spawn_worker() {
+                    Ok(w) => worker.insert(w),
+                    Err(message) => {
+                        job.report(run_time, RunOutcome::Failed(message));
+                        continue;
+                    }
+                },
+            };
+            // After the worker is up, so queueing and startup both count, as upstream.
+            if let Some(late) = job.missed_by(run_time) {
+                tracing::warn!(target: "asyncz.executors", task = %job.task_id(), %run_time, late_by = %late, "run time of task was missed");
+                job.report(run_time, RunOutcome::Missed);
+                continue;
+            }
+            let request = Request {
+                task_id: job.task_id().to_owned(),
+                function: function.clone(),
+                args: job.args().to_vec(),
+                kwargs: job.kwargs().clone(),
+                scheduled_run_time: run_time,
+            };
+            match current.call(&request) {
+                Ok(Reply::Ok(value)) => job.report(run_time, RunOutcome::Returned(value)),
+                Ok(Reply::Err(text)) => job.report(run_time, RunOutcome::Failed(text)),
+                Ok(Reply::Panicked(text)) => job.report(run_time, RunOutcome::Panicked(text)),
+                Err(lost) => {
+                    let Some(dead) = worker.take() else { continue };
+                    let pid = dead.pid;
+                    let status = self.retire(dead, false);
+                    let message = format!(
+                        "worker process {pid} {status} while running task '{}' (function \
+                         '{function}'){lost}",
+                        job.task_id()
+                    );
+                    tracing::error!(target: LOG_TARGET, executor = %self.alias, pid, task = %job.task_id(), "{message}; starting a new worker for the next run");
+                    job.report(run_time, RunOutcome::Failed(message));
+                }
+            }
+        }
+        job.finish();
+    }
+
+    fn spawn_worker(&self) -> std::result::Result<Worker, String> {
+        let program = self.program.display();
+        let mut command = Command::new(&self.program);
+        command
+            .args(&self.config.args)
+            .env(WORKER_ENV, PROTOCOL_VERSION.to_string())
+            .env(LOG_LEVEL_ENV, self.log_level.to_string())
+            .envs(&self.config.env)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = command.spawn().map_err(|e| {
+            format!(
+                "executor '{}' cannot start a worker process '{program}': {e}",
+                self.alias
+            )
+        })?;
+        let pid = child.id();
+        let (Some(stdin), Some(stdout), Some(stderr)) =
+            (child.stdin.take(), child.stdout.take(), child.stderr.take())
+        else {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(format!("worker process {pid} has no stdio pipes"));
+        };
+        let logs = std::thread::Builder::new()
+            .name(format!("asyncz-process-log-{pid}"))
+            .spawn(move || forward_logs(pid, stderr))
+            .ok();
+        // The hello is read on a helper thread so a worker that never answers times out.
+        let (tx, rx) = mpsc::channel();
+        let reader = std::thread::Builder::new()
+            .name(format!("asyncz-process-hello-{pid}"))
+            .spawn(move || {
+                let mut stdout = BufReader::new(stdout);
+                let hello = read_frame::<_, Hello>(&mut stdout);
+                let _ = tx.send((hello, stdout));
+            });
+        let mut worker = Worker {
+            pid,
+            child,
+            stdin: BufWriter::new(stdin),
+            stdout: None,
+            logs,
+        };
+        let fail = |worker: Worker, why: String| -> std::result::Result<Worker, String> {
+            let status = self.retire(worker, true);
+            Err(format!(
+                "worker process {pid} of executor '{}' ('{program}') {why}; it {status}",
+                self.alias
+            ))
+        };
+        if reader.is_err() {
+            return fail(worker, "could not be read from".to_owned());
+        }
+        match rx.recv_timeout(self.config.startup_timeout) {
+            Ok((Ok(Some(hello)), stdout)) => {
+                worker.stdout = Some(stdout);
+                if hello.version != PROTOCOL_VERSION {
+                    return fail(
+                        worker,
+                        format!(
+                            "speaks protocol version {} instead of {PROTOCOL_VERSION} (the \
+                             worker binary is from another asyncz version)",
+                            hello.version
+                        ),
+                    );
+                }
+                if let Some(error) = hello.error {
+                    return fail(worker, format!("could not register its functions: {error}"));
+                }
+            }
+            Ok((Ok(None), _)) | Ok((Err(_), _)) | Err(mpsc::RecvTimeoutError::Disconnected) => {
+                return fail(
+                    worker,
+                    "closed its output before its hello (does its main call \
+                     asyncz_executors_process::worker_main_if_requested first?)"
+                        .to_owned(),
+                );
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                return fail(
+                    worker,
+                    format!(
+                        "did not start within {:?} (does its main call \
+                         asyncz_executors_process::worker_main_if_requested first?)",
+                        self.config.startup_timeout
+                    ),
+                );
+            }
+        }
+        lock(&self.pids).insert(pid);
+        tracing::debug!(target: LOG_TARGET, executor = %self.alias, pid, "worker process started");
+        Ok(worker)
+    }
+
+    /// Stops a worker (closing its stdin, and killing it at once with `kill`, or when it does
+    /// not exit in time), reaps it and describes how it ended.
+    fn retire(&self, mut worker: Worker, kill: bool) -> String {
+        lock(&self.pids).remove(&worker.pid);
+        if kill {
+            let _ = worker.child.kill();
+        }
+        drop(worker.stdin);
+        drop(worker.stdout.take());
+        let deadline = Instant::now() + EXIT_GRACE;
+        let mut pause = Duration::from_micros(100);
+        let status = loop {
+            match worker.child.try_wait() {
+                Ok(Some(status)) => break Ok(status),
+                Ok(None) if Instant::now() < deadline => {
+                    std::thread::sleep(pause);
+                    pause = (pause * 2).min(Duration::from_millis(50));
+                }
+                Ok(None) => {
+                    let _ = worker.child.kill();
+                    break worker.child.wait();
+                }
+                Err(e) => break Err(e),
+            }
+        };
+        if let Some(logs) = worker.logs.take() {
+            // The log pipe closes when the worker exits, unless a process it started still
+            // holds it; never wait on that.
+            let deadline = Instant::now() + Duration::from_millis(500);
+            while !logs.is_finished() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            if logs.is_finished() {
+                let _ = logs.join();
+            }
+        }
+        match status {
+            Ok(status) => describe(status),
+            Err(e) => format!("could not be waited for ({e})"),
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Worker {
+    pid: u32,
+    child: Child,
+    stdin: BufWriter<ChildStdin>,
+    stdout: Option<BufReader<ChildStdout>>,
+    logs: Option<JoinHandle<()>>,
+}
+
+/// Why a worker could not answer a request.
+#[derive(Debug)]
+struct Lost(String);
+
+impl std::fmt::Display for Lost {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.0.is_empty() {
+            Ok(())
+        } else {
+            write!(f, " ({})", self.0)
+        }
+    }
+}
+
+impl Worker {
+    fn call(&mut self, request: &Request) -> std::result::Result<Reply, Lost> {
+        // A write error means the worker is gone; its reader tells how.
+        if let Err(e) = write_frame(&mut self.stdin, request) {
+            if e.kind() != std::io::ErrorKind::BrokenPipe {
+                return Err(Lost(format!("cannot send the job: {e}")));
+            }
+        }
+        let Some(stdout) = self.stdout.as_mut() else {
+            return Err(Lost(String::new()));
+        };
+        match read_frame::<_, Reply>(stdout) {
+            Ok(Some(reply)) => Ok(reply),
+            Ok(None) => Err(Lost(String::new())),
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => Err(Lost(String::new())),
+            Err(e) => Err(Lost(format!("unreadable reply: {e}"))),
+        }
+    }
+}
+
+/// "exited with status 3", "exited with signal 6 (SIGABRT)".
+fn describe(status: ExitStatus) -> String {
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::ExitStatusExt;
+        if let Some(signal) = status.signal() {
+            return match signal_name(signal) {
+                Some(name) => format!("exited with signal {signal} ({name})"),
+                None => format!("exited with signal {signal}"),
+            };
+        }
+    }
+    match status.code() {
+        Some(code) => format!("exited with status {code}"),
+        None => format!("exited ({status})"),
+    }
+}
+
+#[cfg(unix)]
+fn signal_name(signal: i32) -> Option<&'static str> {
+    // The numbers POSIX fixes everywhere, plus Linux's numbering for the rest.
+    Some(match signal {
+        1 => "SIGHUP",
+        2 => "SIGINT",
+        3 => "SIGQUIT",
+        4 => "SIGILL",
+        5 => "SIGTRAP",
+        6 => "SIGABRT",
+        8 => "SIGFPE",
+        9 => "SIGKILL",
+        13 => "SIGPIPE",
+        14 => "SIGALRM",
+        15 => "SIGTERM",
+        #[cfg(target_os = "linux")]
+        7 => "SIGBUS",
+        #[cfg(target_os = "linux")]
+        11 => "SIGSEGV",
+        #[cfg(target_os = "linux")]
+        10 => "SIGUSR1",
+        #[cfg(target_os = "linux")]
+        12 => "SIGUSR2",
+        #[cfg(target_os = "macos")]
+        10 => "SIGBUS",
+        #[cfg(target_os = "macos")]
+        11 => "SIGSEGV",
+        _ => return None,
+    })
+}
+
+/// Re-emits a worker's stderr in the parent's tracing: structured log lines with their level,
+/// anything else as plain output lines.
+fn forward_logs(pid: u32, stderr: std::process::ChildStderr) {
+    let mut reader = BufReader::new(stderr);
+    let mut line = String::new();
+    loop {
+        line.clear();
+        match reader.read_line(&mut line) {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {}
+        }
+        let text = line.trim_end_matches(['\n', '\r']);
+        let record = text
+            .strip_prefix(LOG_LINE_PREFIX)
+            .and_then(|json| serde_json::from_str::<LogRecord>(json).ok());
+        match record {
+            Some(record) => emit(pid, &record),
+            None => {
+                tracing::info!(target: LOG_TARGET, pid, "{text}");
+            }
+        }
+    }
+}
+
+fn emit(pid: u32, record: &LogRecord) {
+    let target = record.target.as_str();
+    let message = record.message.as_str();
+    let fields = serde_json::Value::Object(record.fields.clone());
+    macro_rules! at {
+        ($level:ident) => {
+            tracing::$level!(target: LOG_TARGET, pid, worker_target = target, fields = %fields, "{message}")
+        };
+    }
+    match record.level.as_str() {
+        "ERROR" => at!(error),
+        "WARN" => at!(warn),
+        "INFO" => at!(info),
+        "DEBUG" => at!(debug),
+        _ => at!(trace),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[cfg(unix)]
+    #[test]
+    fn exit_statuses_read_well() {
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(
+            describe(ExitStatus::from_raw(3 << 8)),
+            "exited with status 3"
+        );
+        assert_eq!(
+            describe(ExitStatus::from_raw(6)),
+            "exited with signal 6 (SIGABRT)"
+        );
+        assert_eq!(
+            describe(ExitStatus::from_raw(9)),
+            "exited with signal 9 (SIGKILL)"
+        );
+    }
+}

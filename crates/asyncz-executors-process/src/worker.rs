@@ -1,0 +1,301 @@
+//! Worker mode: the user's binary, re-executed by the pool, serves jobs instead of running
+//! its `main`. The worker keeps the protocol on private copies of its stdin/stdout and points
+//! fd 0 at /dev/null and fd 1 at stderr, so a task that prints or reads stdin cannot corrupt
+//! the protocol; its tracing events go to stderr as structured lines the parent re-emits.
+
+use std::cell::RefCell;
+use std::fs::File;
+use std::io::{self, BufReader, BufWriter, Write};
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use asyncz_core::{panic_message, CallContext, FunctionRegistry, Map, TaskFunction, Value};
+use tracing::level_filters::LevelFilter;
+use tracing::span;
+use tracing::{Event, Metadata, Subscriber};
+
+use crate::protocol::{
+    read_frame, write_frame, Hello, LogRecord, Reply, Request, LOG_LEVEL_ENV, LOG_LINE_PREFIX,
+    PROTOCOL_VERSION, WORKER_ENV,
+};
+
+/// Exit code of a worker whose function registration failed.
+const EXIT_REGISTRATION_FAILED: i32 = 2;
+/// Exit code of a worker that could not set up its protocol pipes or lost them mid-frame.
+const EXIT_PROTOCOL: i32 = 70;
+
+/// True when this process was started by a process pool as a worker.
+pub fn is_worker() -> bool {
+    std::env::var_os(WORKER_ENV).is_some()
+}
+
+/// The process-pool hook: call it first thing in `main`, with the function that registers
+/// your task functions (the same one you call on the scheduler's registry in the parent).
+///
+/// In a process started by [`crate::ProcessPoolExecutor`] it registers the functions, serves
+/// jobs until the pool closes its stdin, and exits the process: it never returns. In any other
+/// process it returns at once and does nothing.
+///
+/// ```no_run
+/// use asyncz_core::{CallContext, FunctionRegistry, TaskFunction};
+///
+/// fn functions(registry: &FunctionRegistry) -> asyncz_core::Result<()> {
+///     registry.insert("reports.render", TaskFunction::new_sync(|ctx: CallContext| {
+///         println!("rendering for {}", ctx.scheduled_run_time);
+///     }))
+/// }
+///
+/// fn main() {
+///     asyncz_executors_process::worker_main_if_requested(functions);
+///     // ... the program proper: build the scheduler, call `functions(scheduler.functions())`
+/// }
+/// ```
+pub fn worker_main_if_requested<F>(register: F)
+where
+    F: FnOnce(&FunctionRegistry) -> asyncz_core::Result<()>,
+{
+    if !is_worker() {
+        return;
+    }
+    let code = serve(register);
+    std::process::exit(code);
+}
+
+fn serve<F>(register: F) -> i32
+where
+    F: FnOnce(&FunctionRegistry) -> asyncz_core::Result<()>,
+{
+    let level = std::env::var(LOG_LEVEL_ENV)
+        .ok()
+        .and_then(|l| l.parse::<LevelFilter>().ok())
+        .unwrap_or(LevelFilter::INFO);
+    // Processes the task functions start are not workers.
+    std::env::remove_var(WORKER_ENV);
+    std::env::remove_var(LOG_LEVEL_ENV);
+    let (input, output) = match protocol_pipes() {
+        Ok(pipes) => pipes,
+        Err(e) => {
+            eprintln!(
+                "asyncz worker {}: cannot set up the protocol pipes: {e}",
+                std::process::id()
+            );
+            return EXIT_PROTOCOL;
+        }
+    };
+    let _ = tracing::subscriber::set_global_default(StderrSubscriber::new(level));
+    install_panic_hook();
+    let mut input = BufReader::new(input);
+    let mut output = BufWriter::new(output);
+
+    let registry = FunctionRegistry::new();
+    let error = register(&registry).err().map(|e| e.to_string());
+    let failed = error.is_some();
+    let hello = Hello {
+        version: PROTOCOL_VERSION,
+        pid: std::process::id(),
+        error,
+    };
+    if write_frame(&mut output, &hello).is_err() || failed {
+        return if failed {
+            EXIT_REGISTRATION_FAILED
+        } else {
+            EXIT_PROTOCOL
+        };
+    }
+    let mut runtime = None;
+    loop {
+        let request: Request = match read_frame(&mut input) {
+            Ok(Some(request)) => request,
+            Ok(None) => return 0,
+            Err(e) => {
+                tracing::error!(target: "asyncz.worker", error = %e, "cannot read a job from the pool");
+                return EXIT_PROTOCOL;
+            }
+        };
+        let reply = run(&registry, &mut runtime, request);
+        if let Err(e) = write_frame(&mut output, &reply) {
+            tracing::error!(target: "asyncz.worker", error = %e, "cannot send a reply to the pool");
+            return EXIT_PROTOCOL;
+        }
+    }
+}
+
+fn run(
+    registry: &FunctionRegistry,
+    runtime: &mut Option<tokio::runtime::Runtime>,
+    request: Request,
+) -> Reply {
+    let pid = std::process::id();
+    let Some(function) = registry.get(&request.function) else {
+        return Reply::Err(format!(
+            "function '{}' is not registered in worker process {pid} (register it in the \
+             function passed to worker_main_if_requested)",
+            request.function
+        ));
+    };
+    let ctx = CallContext {
+        task_id: request.task_id,
+        scheduled_run_time: request.scheduled_run_time,
+        args: request.args,
+        kwargs: request.kwargs,
+    };
+    PANIC_LOCATION.with(|l| l.borrow_mut().take());
+    let result = std::panic::catch_unwind(AssertUnwindSafe(|| match function {
+        TaskFunction::Sync(f) => f(ctx),
+        TaskFunction::Async(f) => {
+            let rt = match runtime {
+                Some(rt) => rt,
+                None => match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(rt) => runtime.insert(rt),
+                    Err(e) => {
+                        return Err(asyncz_core::TaskError::new(format!(
+                            "worker process {pid} cannot build a tokio runtime for an async \
+                             function: {e}"
+                        )))
+                    }
+                },
+            };
+            rt.block_on(f(ctx))
+        }
+    }));
+    match result {
+        Ok(Ok(value)) => Reply::Ok(value),
+        Ok(Err(e)) => Reply::Err(e.0),
+        Err(payload) => {
+            let location = PANIC_LOCATION
+                .with(|l| l.borrow_mut().take())
+                .map(|l| format!(" at {l}"))
+                .unwrap_or_default();
+            Reply::Panicked(format!(
+                "{}{location} (worker process {pid})",
+                panic_message(payload.as_ref())
+            ))
+        }
+    }
+}
+
+thread_local! {
+    static PANIC_LOCATION: RefCell<Option<String>> = const { RefCell::new(None) };
+}
+
+/// Panics of task functions are reported in their reply (with the location recorded here);
+/// panics on other threads are logged, since nobody would see them otherwise.
+fn install_panic_hook() {
+    let main = std::thread::current().id();
+    std::panic::set_hook(Box::new(move |info| {
+        let location = info.location().map(|l| l.to_string());
+        if std::thread::current().id() == main {
+            PANIC_LOCATION.with(|l| *l.borrow_mut() = location);
+        } else {
+            let message = panic_message(info.payload());
+            tracing::error!(target: "asyncz.worker", location = location.as_deref().unwrap_or("?"), "{message}");
+        }
+    }));
+}
+
+#[cfg(unix)]
+fn protocol_pipes() -> io::Result<(File, File)> {
+    use rustix::io::fcntl_dupfd_cloexec;
+    // Private, close-on-exec copies, so processes a task starts do not hold the pipes open.
+    let input = File::from(fcntl_dupfd_cloexec(io::stdin(), 3)?);
+    let output = File::from(fcntl_dupfd_cloexec(io::stdout(), 3)?);
+    let null = File::open("/dev/null")?;
+    rustix::stdio::dup2_stdin(&null)?;
+    rustix::stdio::dup2_stdout(io::stderr())?;
+    Ok((input, output))
+}
+
+#[cfg(not(unix))]
+fn protocol_pipes() -> io::Result<(std::io::Stdin, std::io::Stdout)> {
+    // Without fd juggling, a task that prints to stdout corrupts the protocol here.
+    Ok((io::stdin(), io::stdout()))
+}
+
+/// Writes each tracing event as one [`LogRecord`] line on stderr. Spans are not recorded.
+struct StderrSubscriber {
+    max: LevelFilter,
+    next_span: AtomicU64,
+}
+
+impl StderrSubscriber {
+    fn new(max: LevelFilter) -> Self {
+        StderrSubscriber {
+            max,
+            next_span: AtomicU64::new(1),
+        }
+    }
+}
+
+impl Subscriber for StderrSubscriber {
+    fn enabled(&self, metadata: &Metadata<'_>) -> bool {
+        *metadata.level() <= self.max
+    }
+    fn max_level_hint(&self) -> Option<LevelFilter> {
+        Some(self.max)
+    }
+    fn new_span(&self, _span: &span::Attributes<'_>) -> span::Id {
+        span::Id::from_u64(self.next_span.fetch_add(1, Ordering::Relaxed))
+    }
+    fn record(&self, _span: &span::Id, _values: &span::Record<'_>) {}
+    fn record_follows_from(&self, _span: &span::Id, _follows: &span::Id) {}
+    fn event(&self, event: &Event<'_>) {
+        let metadata = event.metadata();
+        let mut visitor = FieldVisitor::default();
+        event.record(&mut visitor);
+        let record = LogRecord {
+            level: metadata.level().to_string(),
+            target: metadata.target().to_owned(),
+            message: visitor.message,
+            fields: visitor.fields,
+        };
+        if let Ok(json) = serde_json::to_string(&record) {
+            let mut err = io::stderr().lock();
+            let _ = writeln!(err, "{LOG_LINE_PREFIX}{json}");
+        }
+    }
+    fn enter(&self, _span: &span::Id) {}
+    fn exit(&self, _span: &span::Id) {}
+}
+
+#[derive(Default)]
+struct FieldVisitor {
+    message: String,
+    fields: Map,
+}
+
+impl FieldVisitor {
+    fn put(&mut self, field: &tracing::field::Field, value: Value) {
+        if field.name() == "message" {
+            self.message = match value {
+                Value::String(s) => s,
+                other => other.to_string(),
+            };
+        } else {
+            self.fields.insert(field.name().to_owned(), value);
+        }
+    }
+}
+
+impl tracing::field::Visit for FieldVisitor {
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        self.put(field, Value::String(format!("{value:?}")));
+    }
+    fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
+        self.put(field, Value::String(value.to_owned()));
+    }
+    fn record_i64(&mut self, field: &tracing::field::Field, value: i64) {
+        self.put(field, Value::from(value));
+    }
+    fn record_u64(&mut self, field: &tracing::field::Field, value: u64) {
+        self.put(field, Value::from(value));
+    }
+    fn record_f64(&mut self, field: &tracing::field::Field, value: f64) {
+        self.put(field, Value::from(value));
+    }
+    fn record_bool(&mut self, field: &tracing::field::Field, value: bool) {
+        self.put(field, Value::from(value));
+    }
+}

@@ -1,0 +1,444 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+//! The process-pool executor through the scheduler, with a real worker binary
+//! (`asyncz-process-test-worker`, which registers the shared case functions): the shared
+//! executor cases, then what is particular to worker processes.
+
+#[path = "../src/bin/asyncz-process-test-worker/case_functions.rs"]
+#[allow(dead_code)]
+mod case_functions;
+#[path = "../../asyncz-executors-threadpool/tests/common/executor_cases.rs"]
+#[macro_use]
+#[allow(dead_code)]
+mod executor_cases;
+
+use std::io::Write;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use asyncz::events::*;
+use asyncz::{CallContext, Map, Scheduler, TaskBuilder};
+use asyncz_executors_process::{ProcessPoolExecutor, ProcessPoolExecutorConfig};
+use case_functions as f;
+use executor_cases::{outcome, PoolOptions, POOL};
+
+const WORKER: &str = env!("CARGO_BIN_EXE_asyncz-process-test-worker");
+
+fn config(options: PoolOptions) -> ProcessPoolExecutorConfig {
+    ProcessPoolExecutorConfig {
+        max_workers: options.max_workers,
+        cancel_futures: options.cancel_futures,
+        program: Some(WORKER.into()),
+        ..Default::default()
+    }
+}
+
+fn process_pool(options: PoolOptions) -> Scheduler {
+    asyncz::builder()
+        .executor(POOL, ProcessPoolExecutor::with_config(config(options)))
+        .build()
+        .unwrap()
+}
+
+mod shared_cases {
+    use super::*;
+    common_executor_cases!(&super::process_pool);
+    executor_cases!(&super::process_pool; cancel_futures_drops_queued_jobs);
+}
+
+async fn started(config: ProcessPoolExecutorConfig) -> (Scheduler, Arc<ProcessPoolExecutor>) {
+    // Keep a handle on the executor to look at its workers: the scheduler takes it by value, so
+    // wrap it in a forwarding executor.
+    let executor = Arc::new(ProcessPoolExecutor::with_config(config));
+    let scheduler = asyncz::builder()
+        .executor(POOL, Shared(Arc::clone(&executor)))
+        .build()
+        .unwrap();
+    f::register(scheduler.functions()).unwrap();
+    scheduler.start().await.unwrap();
+    (scheduler, executor)
+}
+
+#[derive(Debug)]
+struct Shared(Arc<ProcessPoolExecutor>);
+
+#[asyncz::async_trait]
+impl asyncz::Executor for Shared {
+    fn kind(&self) -> &'static str {
+        self.0.kind()
+    }
+    async fn start(&self, ctx: asyncz::ExecutorContext) -> asyncz::Result<()> {
+        self.0.start(ctx).await
+    }
+    async fn shutdown(&self, wait: bool) -> asyncz::Result<()> {
+        self.0.shutdown(wait).await
+    }
+    async fn send_task(&self, job: asyncz::Job) -> asyncz::Result<()> {
+        self.0.send_task(job).await
+    }
+    fn supports_closures(&self) -> bool {
+        self.0.supports_closures()
+    }
+}
+
+fn task(function: &str, id: &str) -> TaskBuilder {
+    TaskBuilder::new()
+        .function(function)
+        .id(id)
+        .executor(POOL)
+        .mistrigger_grace_time(None)
+}
+
+/// The parent pid of `pid` and its state letter, from /proc (None once it is reaped).
+fn proc_stat(pid: u32) -> Option<(u32, char)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let mut parts = rest.split_whitespace();
+    let state = parts.next()?.chars().next()?;
+    let ppid = parts.next()?.parse().ok()?;
+    Some((ppid, state))
+}
+
+fn is_our_child(pid: u32) -> bool {
+    matches!(proc_stat(pid), Some((ppid, _)) if ppid == std::process::id())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_closure_is_refused_when_it_is_added() {
+    let (scheduler, _) = started(config(PoolOptions::default())).await;
+    let err = scheduler
+        .add_task(
+            TaskBuilder::new()
+                .closure(|_ctx: CallContext| ())
+                .id("closure")
+                .executor(POOL),
+        )
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("registered functions only") && err.contains("closure"),
+        "{err}"
+    );
+    scheduler.shutdown(true).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_that_aborts_is_an_error_and_is_replaced() {
+    let (scheduler, _) = started(config(PoolOptions {
+        max_workers: 1,
+        ..Default::default()
+    }))
+    .await;
+    let mut rx = scheduler.subscribe(TASK_EXECUTED | TASK_ERROR | TASK_MISSED);
+    scheduler.add_task(task(f::PID, "before")).await.unwrap();
+    let before = outcome(&mut rx, "before").await.return_value.unwrap();
+    scheduler.add_task(task(f::ABORT, "abort")).await.unwrap();
+    let event = outcome(&mut rx, "abort").await;
+    assert_eq!(event.code, TASK_ERROR);
+    let text = event.exception.unwrap();
+    assert_eq!(
+        text,
+        format!(
+            "worker process {before} exited with signal 6 (SIGABRT) while running task 'abort' \
+             (function '{}')",
+            f::ABORT
+        )
+    );
+    executor_cases::assert_no_instance_leaks(&scheduler, "abort").await;
+    scheduler.add_task(task(f::PID, "after")).await.unwrap();
+    let after = outcome(&mut rx, "after").await;
+    assert_eq!(after.code, TASK_EXECUTED);
+    assert_ne!(
+        after.return_value.unwrap(),
+        before,
+        "the worker was not replaced"
+    );
+    assert!(
+        !is_our_child(before.as_u64().unwrap() as u32),
+        "the dead worker was not reaped"
+    );
+    assert!(scheduler.running());
+    scheduler.shutdown(true).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_that_exits_is_an_error_naming_its_status() {
+    let (scheduler, _) = started(config(PoolOptions::default())).await;
+    let mut rx = scheduler.subscribe(TASK_EXECUTED | TASK_ERROR | TASK_MISSED);
+    scheduler.add_task(task(f::EXIT, "exit")).await.unwrap();
+    let text = outcome(&mut rx, "exit").await.exception.unwrap();
+    assert!(
+        text.contains("exited with status 3 while running task 'exit'"),
+        "{text}"
+    );
+    scheduler.shutdown(true).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_killed_mid_task_is_an_error_and_the_scheduler_keeps_running() {
+    let (scheduler, executor) = started(config(PoolOptions {
+        max_workers: 1,
+        ..Default::default()
+    }))
+    .await;
+    let mut rx = scheduler.subscribe(TASK_EXECUTED | TASK_ERROR | TASK_MISSED);
+    scheduler
+        .add_task(task(f::SLEEP, "victim").arg(10_000).max_instances(1))
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let pid = loop {
+        if let Some(pid) = executor.worker_pids().first().copied() {
+            break pid;
+        }
+        assert!(Instant::now() < deadline, "no worker started");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let status = std::process::Command::new("kill")
+        .args(["-KILL", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let event = outcome(&mut rx, "victim").await;
+    assert_eq!(event.code, TASK_ERROR);
+    let text = event.exception.unwrap();
+    assert!(
+        text.starts_with(&format!(
+            "worker process {pid} exited with signal 9 (SIGKILL) while running task 'victim'"
+        )),
+        "{text}"
+    );
+    executor_cases::assert_no_instance_leaks(&scheduler, "victim").await;
+    scheduler.add_task(task(f::OK, "next")).await.unwrap();
+    assert_eq!(outcome(&mut rx, "next").await.code, TASK_EXECUTED);
+    scheduler.shutdown(true).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_reaps_every_worker() {
+    let (scheduler, executor) = started(config(PoolOptions {
+        max_workers: 3,
+        ..Default::default()
+    }))
+    .await;
+    let mut rx = scheduler.subscribe(TASK_EXECUTED);
+    for i in 0..3 {
+        scheduler
+            .add_task(task(f::SLEEP, &format!("s{i}")).arg(200))
+            .await
+            .unwrap();
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let pids = executor.worker_pids();
+    assert_eq!(pids.len(), 3, "{pids:?}");
+    assert!(pids.iter().all(|&p| is_our_child(p)));
+    scheduler.shutdown(true).await.unwrap();
+    for _ in 0..3 {
+        assert_eq!(rx.try_recv().unwrap().code(), TASK_EXECUTED);
+    }
+    for pid in pids {
+        assert!(
+            proc_stat(pid).is_none() || !is_our_child(pid),
+            "worker {pid} is left behind: {:?}",
+            proc_stat(pid)
+        );
+    }
+    assert!(executor.worker_pids().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn workers_are_reaped_after_a_shutdown_without_wait() {
+    let (scheduler, executor) = started(config(PoolOptions::default())).await;
+    let mut rx = scheduler.subscribe(TASK_EXECUTED);
+    scheduler
+        .add_task(task(f::SLEEP, "s").arg(300))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let pids = executor.worker_pids();
+    assert_eq!(pids.len(), 1);
+    scheduler.shutdown(false).await.unwrap();
+    executor_cases::until(&mut rx, Duration::from_secs(10), |e| {
+        e.code() == TASK_EXECUTED
+    })
+    .await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while pids.iter().any(|&p| is_our_child(p)) {
+        assert!(
+            Instant::now() < deadline,
+            "worker not reaped: {:?}",
+            proc_stat(pids[0])
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn captured_logs() -> Captured {
+    static LOGS: OnceLock<Captured> = OnceLock::new();
+    LOGS.get_or_init(|| {
+        let logs = Captured::default();
+        let writer = logs.clone();
+        tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::DEBUG)
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .init();
+        logs
+    })
+    .clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn worker_logs_and_output_reach_the_parent_tracing_with_the_pid() {
+    let logs = captured_logs();
+    let (scheduler, _) = started(config(PoolOptions::default())).await;
+    let mut rx = scheduler.subscribe(TASK_EXECUTED | TASK_ERROR);
+    scheduler.add_task(task(f::LOG, "log")).await.unwrap();
+    let pid = outcome(&mut rx, "log").await.return_value.unwrap();
+    scheduler.add_task(task(f::PRINT, "print")).await.unwrap();
+    let printed = outcome(&mut rx, "print").await;
+    assert_eq!(
+        printed.return_value,
+        Some(serde_json::json!("printed")),
+        "{printed:?}"
+    );
+    scheduler.shutdown(true).await.unwrap();
+    let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    let line = text
+        .lines()
+        .find(|l| l.contains("hello from the worker"))
+        .unwrap_or_else(|| panic!("no worker log line in:\n{text}"));
+    assert!(line.contains("INFO"), "{line}");
+    assert!(line.contains("asyncz.executors.process"), "{line}");
+    assert!(line.contains(&format!("pid={pid}")), "{line}");
+    assert!(line.contains(r#""answer":42"#), "{line}");
+    assert!(
+        text.lines().any(
+            |l| l.contains("a line on stdout that must not corrupt the protocol")
+                && l.contains("pid=")
+        ),
+        "printed output not forwarded:\n{text}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn workers_get_the_configured_environment() {
+    let mut config = config(PoolOptions::default());
+    config
+        .env
+        .insert("ASYNCZ_TEST_VALUE".into(), "from the pool".into());
+    let (scheduler, _) = started(config).await;
+    let mut rx = scheduler.subscribe(TASK_EXECUTED | TASK_ERROR);
+    scheduler
+        .add_task(task(f::ENV, "env").arg("ASYNCZ_TEST_VALUE"))
+        .await
+        .unwrap();
+    let event = outcome(&mut rx, "env").await;
+    assert_eq!(event.return_value, Some(serde_json::json!("from the pool")));
+    scheduler
+        .add_task(task(f::ENV, "marker").arg("ASYNCZ_PROCESS_WORKER"))
+        .await
+        .unwrap();
+    let event = outcome(&mut rx, "marker").await;
+    assert_eq!(
+        event.return_value,
+        Some(serde_json::Value::Null),
+        "the worker marker leaks into the task's environment"
+    );
+    scheduler.shutdown(true).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_function_missing_in_the_worker_is_an_error() {
+    let (scheduler, _) = started(config(PoolOptions::default())).await;
+    scheduler
+        .register("parent.only", |_ctx: CallContext| ())
+        .unwrap();
+    let mut rx = scheduler.subscribe(TASK_EXECUTED | TASK_ERROR);
+    scheduler.add_task(task("parent.only", "p")).await.unwrap();
+    let text = outcome(&mut rx, "p").await.exception.unwrap();
+    assert!(
+        text.starts_with("function 'parent.only' is not registered in worker process"),
+        "{text}"
+    );
+    scheduler.shutdown(true).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_binary_that_never_says_hello_times_out() {
+    let (scheduler, executor) = started(ProcessPoolExecutorConfig {
+        program: Some("sleep".into()),
+        args: vec!["30".into()],
+        startup_timeout: Duration::from_millis(300),
+        max_workers: 1,
+        ..Default::default()
+    })
+    .await;
+    let mut rx = scheduler.subscribe(TASK_EXECUTED | TASK_ERROR);
+    let started_at = Instant::now();
+    scheduler.add_task(task(f::OK, "x")).await.unwrap();
+    let text = outcome(&mut rx, "x").await.exception.unwrap();
+    assert!(started_at.elapsed() < Duration::from_secs(5));
+    assert!(text.contains("did not start within 300ms"), "{text}");
+    assert!(text.contains("exited with signal 9 (SIGKILL)"), "{text}");
+    assert!(executor.worker_pids().is_empty());
+    scheduler.shutdown(true).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_binary_is_an_error_naming_it() {
+    let (scheduler, _) = started(ProcessPoolExecutorConfig {
+        program: Some("/nonexistent/asyncz-worker".into()),
+        ..Default::default()
+    })
+    .await;
+    let mut rx = scheduler.subscribe(TASK_EXECUTED | TASK_ERROR);
+    scheduler.add_task(task(f::OK, "x")).await.unwrap();
+    let text = outcome(&mut rx, "x").await.exception.unwrap();
+    assert!(
+        text.contains("cannot start a worker process '/nonexistent/asyncz-worker'"),
+        "{text}"
+    );
+    scheduler.shutdown(true).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_plugin_is_configured_by_alias_from_a_config_map() {
+    let mut plugins = asyncz::default_plugins();
+    asyncz_executors_process::register(&mut plugins);
+    let config: Map = serde_json::from_value(serde_json::json!({
+        "asyncz.executors.pool.type": "processpool",
+        "asyncz.executors.pool.max_workers": "1",
+        "asyncz.executors.pool.pool_kwargs": {"program": WORKER, "startup_timeout": 5},
+    }))
+    .unwrap();
+    let scheduler = asyncz::builder()
+        .plugins(plugins)
+        .config(config)
+        .build()
+        .unwrap();
+    f::register(scheduler.functions()).unwrap();
+    scheduler.start().await.unwrap();
+    let mut rx = scheduler.subscribe(TASK_EXECUTED | TASK_ERROR);
+    scheduler.add_task(task(f::OK, "ok").arg(1)).await.unwrap();
+    let event = outcome(&mut rx, "ok").await;
+    assert_eq!(
+        event.return_value,
+        Some(serde_json::json!({"answer": 42, "args": [1]}))
+    );
+    scheduler.shutdown(true).await.unwrap();
+}

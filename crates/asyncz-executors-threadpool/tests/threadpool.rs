@@ -1,0 +1,303 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+//! The thread-pool executor through the scheduler: the shared executor cases (also run against
+//! the tokio executor here, as a reference), then what is particular to a thread pool.
+
+#[path = "../../asyncz-executors-process/src/bin/asyncz-process-test-worker/case_functions.rs"]
+#[allow(dead_code)]
+mod case_functions;
+#[path = "common/executor_cases.rs"]
+#[macro_use]
+#[allow(dead_code)]
+mod executor_cases;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use asyncz::chrono::Utc;
+use asyncz::events::*;
+use asyncz::{
+    CallContext, IntervalTrigger, Map, PluginRegistry, Scheduler, TaskBuilder, TokioExecutor,
+    TokioExecutorConfig, Value,
+};
+use asyncz_executors_threadpool::{ThreadPoolExecutor, ThreadPoolExecutorConfig};
+use executor_cases::{outcome, PoolOptions, POOL};
+
+fn threadpool(options: PoolOptions) -> Scheduler {
+    asyncz::builder()
+        .executor(
+            POOL,
+            ThreadPoolExecutor::with_config(ThreadPoolExecutorConfig {
+                max_workers: options.max_workers,
+                cancel_futures: options.cancel_futures,
+                ..Default::default()
+            }),
+        )
+        .build()
+        .unwrap()
+}
+
+mod shared_cases {
+    use super::*;
+    common_executor_cases!(&super::threadpool);
+    executor_cases!(&super::threadpool; cancel_futures_drops_queued_jobs);
+}
+
+/// The tokio executor passes the same cases (it has no `cancel_futures`).
+mod tokio_reference {
+    use super::*;
+    fn tokio_pool(options: PoolOptions) -> Scheduler {
+        asyncz::builder()
+            .executor(
+                POOL,
+                TokioExecutor::with_config(TokioExecutorConfig {
+                    max_workers: Some(options.max_workers),
+                    ..Default::default()
+                }),
+            )
+            .build()
+            .unwrap()
+    }
+    common_executor_cases!(&tokio_pool);
+}
+
+/// Threads of this process whose name starts with `prefix` (Linux: /proc/self/task/*/comm).
+fn threads_named(prefix: &str) -> usize {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return 0;
+    };
+    tasks
+        .filter_map(|t| t.ok())
+        .filter_map(|t| std::fs::read_to_string(t.path().join("comm")).ok())
+        .filter(|name| name.starts_with(prefix))
+        .count()
+}
+
+/// Waits until exactly `n` threads are named with `prefix` (a new thread names itself once it
+/// runs, so the count lags the spawn).
+async fn until_threads_named(prefix: &str, n: usize) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while threads_named(prefix) != n {
+        assert!(
+            Instant::now() < deadline,
+            "{} threads named {prefix}*, expected {n}",
+            threads_named(prefix)
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+fn named_pool(prefix: &str, max_workers: u32) -> ThreadPoolExecutor {
+    ThreadPoolExecutor::with_config(ThreadPoolExecutorConfig {
+        max_workers,
+        thread_name_prefix: prefix.to_owned(),
+        ..Default::default()
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pool_threads_are_named_and_gone_after_a_waiting_shutdown() {
+    if !std::path::Path::new("/proc/self/task").exists() {
+        eprintln!("skipped: no /proc/self/task on this platform");
+        return;
+    }
+    let scheduler = asyncz::builder()
+        .executor(POOL, named_pool("tp-named-", 3))
+        .build()
+        .unwrap();
+    case_functions::register(scheduler.functions()).unwrap();
+    scheduler.start().await.unwrap();
+    until_threads_named("tp-named-", 3).await;
+    let mut rx = scheduler.subscribe(TASK_SUBMITTED | TASK_EXECUTED);
+    scheduler
+        .add_task(
+            TaskBuilder::new()
+                .function(case_functions::SLEEP)
+                .arg(100)
+                .executor(POOL),
+        )
+        .await
+        .unwrap();
+    executor_cases::until(&mut rx, Duration::from_secs(5), |e| {
+        e.code() == TASK_SUBMITTED
+    })
+    .await;
+    scheduler.shutdown(true).await.unwrap();
+    assert_eq!(rx.try_recv().map(|e| e.code()).ok(), Some(TASK_EXECUTED));
+    assert_eq!(threads_named("tp-named-"), 0, "stray pool threads");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn threads_end_after_a_shutdown_without_wait_once_their_job_ends() {
+    if !std::path::Path::new("/proc/self/task").exists() {
+        return;
+    }
+    let scheduler = asyncz::builder()
+        .executor(POOL, named_pool("tp-nowait-", 2))
+        .build()
+        .unwrap();
+    case_functions::register(scheduler.functions()).unwrap();
+    scheduler.start().await.unwrap();
+    let mut rx = scheduler.subscribe(TASK_SUBMITTED);
+    scheduler
+        .add_task(
+            TaskBuilder::new()
+                .function(case_functions::SLEEP)
+                .arg(200)
+                .executor(POOL),
+        )
+        .await
+        .unwrap();
+    executor_cases::until(&mut rx, Duration::from_secs(5), |e| {
+        e.code() == TASK_SUBMITTED
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    scheduler.shutdown(false).await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while threads_named("tp-nowait-") != 0 {
+        assert!(Instant::now() < deadline, "pool threads outlived their job");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// A job blocking a pool thread never delays the timers: an interval task on the tokio
+/// executor keeps firing on time, even on a single-threaded runtime.
+#[tokio::test(flavor = "current_thread")]
+async fn a_blocking_job_never_delays_an_interval_task_on_the_tokio_executor() {
+    let scheduler = asyncz::builder()
+        .executor(POOL, ThreadPoolExecutor::with_max_workers(2))
+        .build()
+        .unwrap();
+    let lateness = Arc::new(Mutex::new(Vec::new()));
+    let l = Arc::clone(&lateness);
+    scheduler
+        .register_async("tick", move |ctx: CallContext| {
+            let l = Arc::clone(&l);
+            async move {
+                let late = Utc::now() - ctx.scheduled_run_time;
+                l.lock().unwrap().push(late.num_milliseconds());
+            }
+        })
+        .unwrap();
+    scheduler
+        .register("block", |_ctx: CallContext| {
+            std::thread::sleep(Duration::from_millis(800))
+        })
+        .unwrap();
+    scheduler.start().await.unwrap();
+    let mut rx = scheduler.subscribe(TASK_EXECUTED);
+    scheduler
+        .add_task(
+            TaskBuilder::new()
+                .function("block")
+                .id("block")
+                .executor(POOL),
+        )
+        .await
+        .unwrap();
+    scheduler
+        .add_task(
+            TaskBuilder::new().function("tick").id("tick").trigger(
+                IntervalTrigger::new()
+                    .every(Duration::from_millis(100))
+                    .start_at(Utc::now()),
+            ),
+        )
+        .await
+        .unwrap();
+    executor_cases::until(&mut rx, Duration::from_secs(10), |e| {
+        e.task_id() == Some("block")
+    })
+    .await;
+    scheduler.shutdown(false).await.unwrap();
+    let lateness = lateness.lock().unwrap().clone();
+    assert!(
+        lateness.len() >= 6,
+        "only {} ticks in 800 ms: {lateness:?}",
+        lateness.len()
+    );
+    assert!(
+        lateness.iter().all(|&ms| ms < 100),
+        "ticks were late (ms): {lateness:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn max_workers_bounds_concurrent_jobs() {
+    let scheduler = asyncz::builder()
+        .executor(POOL, ThreadPoolExecutor::with_max_workers(2))
+        .build()
+        .unwrap();
+    let (now, peak) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let (n, p) = (Arc::clone(&now), Arc::clone(&peak));
+    scheduler
+        .register("work", move |_ctx: CallContext| {
+            let running = n.fetch_add(1, Ordering::SeqCst) + 1;
+            p.fetch_max(running, Ordering::SeqCst);
+            std::thread::sleep(Duration::from_millis(40));
+            n.fetch_sub(1, Ordering::SeqCst);
+        })
+        .unwrap();
+    scheduler.start().await.unwrap();
+    for _ in 0..6 {
+        scheduler
+            .add_task(TaskBuilder::new().function("work").executor(POOL))
+            .await
+            .unwrap();
+    }
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    scheduler.shutdown(true).await.unwrap();
+    assert_eq!(peak.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_plugin_is_configured_by_alias_from_a_config_map() {
+    let mut plugins = asyncz::default_plugins();
+    asyncz_executors_threadpool::register(&mut plugins);
+    let config: Map = serde_json::from_value(serde_json::json!({
+        "asyncz.executors.pool.type": "threadpool",
+        "asyncz.executors.pool.max_workers": "2",
+        "asyncz.executors.pool.pool_kwargs": {"thread_name_prefix": "tp-config-"},
+        "asyncz.executors.other.type": "pool",
+    }))
+    .unwrap();
+    let scheduler = asyncz::builder()
+        .plugins(plugins)
+        .config(config)
+        .build()
+        .unwrap();
+    case_functions::register(scheduler.functions()).unwrap();
+    scheduler.start().await.unwrap();
+    if std::path::Path::new("/proc/self/task").exists() {
+        until_threads_named("tp-config-", 2).await;
+    }
+    let mut rx = scheduler.subscribe(TASK_EXECUTED | TASK_ERROR);
+    scheduler
+        .add_task(
+            TaskBuilder::new()
+                .function(case_functions::OK)
+                .id("ok")
+                .executor("other"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(outcome(&mut rx, "ok").await.code, TASK_EXECUTED);
+    scheduler.shutdown(true).await.unwrap();
+}
+
+#[test]
+fn a_bad_option_is_an_error_naming_it() {
+    let mut plugins = PluginRegistry::new();
+    asyncz_executors_threadpool::register(&mut plugins);
+    let mut config = Map::new();
+    config.insert("max_workers".into(), Value::from("many"));
+    let err = plugins
+        .create_executor("threadpool", &config)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("executors.threadpool.max_workers") && err.contains("many"),
+        "{err}"
+    );
+}
