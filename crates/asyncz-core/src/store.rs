@@ -101,4 +101,14 @@ pub trait Store: fmt::Debug + Send + Sync + 'static {
 
     /// Deletes every task.
     async fn remove_all_tasks(&self) -> Result<()>;
+
+    /// Records this store could not decode (corrupt, written with another encryption key, a
+    /// newer format), as `(task id, why)`.
+    ///
+    /// # Behavior
+    /// - An undecodable record is skipped by every read, logged with its id, listed here, and
+    ///   **never deleted** (a wrong key must not turn into data loss).
+    fn undecodable_records(&self) -> Vec<(String, String)> {
+        Vec::new()
+    }
 }
