@@ -149,3 +149,91 @@ fn interval_days_are_86400_seconds_across_fall_back() {
         ]
     );
 }
+
+#[test]
+fn every_skipped_wall_time_fires_shifted_not_only_the_first() {
+    let ny = zone("America/New_York");
+    let trigger = CronTrigger::builder()
+        .hour(2)
+        .minute("*/20")
+        .timezone(ny)
+        .build()
+        .unwrap();
+    // 02:00, 02:20, 02:40 do not exist on 2026-03-08: 03:00, 03:20, 03:40 EDT.
+    // (Upstream fires only 03:00: its walk moves the hour to 03 and finds no hour 2 left.)
+    assert_eq!(
+        fire_times(&trigger, ny, "2026-03-08T06:30:00Z", 4),
+        [
+            "2026-03-08T07:00:00Z",
+            "2026-03-08T07:20:00Z",
+            "2026-03-08T07:40:00Z",
+            "2026-03-09T06:00:00Z"
+        ]
+    );
+}
+
+#[test]
+fn wall_times_in_a_half_hour_gap_keep_their_order() {
+    let lord_howe = zone("Australia/Lord_Howe");
+    let trigger = CronTrigger::builder()
+        .hour(2)
+        .minute("5-20/5")
+        .timezone(lord_howe)
+        .build()
+        .unwrap();
+    // 02:05..02:20 on 2026-10-04 fall in the 02:00–02:30 gap: 02:35..02:50 (+11:00).
+    assert_eq!(
+        fire_times(&trigger, lord_howe, "2026-10-03T12:00:00Z", 5),
+        [
+            "2026-10-03T15:35:00Z",
+            "2026-10-03T15:40:00Z",
+            "2026-10-03T15:45:00Z",
+            "2026-10-03T15:50:00Z",
+            "2026-10-04T15:05:00Z"
+        ]
+    );
+}
+
+#[test]
+fn a_real_wall_time_after_the_gap_can_come_before_a_shifted_one() {
+    let chatham = zone("Pacific/Chatham");
+    let trigger = CronTrigger::builder()
+        .hour(3)
+        .minute("*/15")
+        .second(30)
+        .timezone(chatham)
+        .build()
+        .unwrap();
+    // 2026-09-27 02:45 → 03:45 (+12:45 → +13:45). 03:45:30 is real (14:00:30 UTC); 03:00:30,
+    // 03:15:30, 03:30:30 are in the gap and land an hour later (14:15:30 UTC …).
+    assert_eq!(
+        fire_times(&trigger, chatham, "2026-09-26T12:00:00Z", 4),
+        [
+            "2026-09-26T14:00:30Z",
+            "2026-09-26T14:15:30Z",
+            "2026-09-26T14:30:30Z",
+            "2026-09-26T14:45:30Z"
+        ]
+    );
+}
+
+#[test]
+fn a_whole_skipped_day_fires_a_day_later() {
+    // Samoa skipped 2011-12-30 entirely (UTC-10 → UTC+14).
+    let apia = zone("Pacific/Apia");
+    let trigger = CronTrigger::builder()
+        .hour(12)
+        .timezone(apia)
+        .build()
+        .unwrap();
+    assert_eq!(
+        fire_times(&trigger, apia, "2011-12-29T00:00:00Z", 3),
+        // 12-29 12:00 −10; 12-30 12:00 (skipped) → 12-31 12:00 +14 = 12-30 22:00 UTC, which
+        // is also 12-31's own 12:00: one run.
+        [
+            "2011-12-29T22:00:00Z",
+            "2011-12-30T22:00:00Z",
+            "2011-12-31T22:00:00Z"
+        ]
+    );
+}

@@ -4,7 +4,9 @@
 //! matching second is skipped (checked by scanning every second).
 #![allow(clippy::unwrap_used)]
 
-use asyncz_core::Trigger;
+mod common;
+
+use asyncz_core::{Map, Trigger};
 use asyncz_triggers::CronTrigger;
 use chrono::{DateTime, Datelike, Duration, NaiveDate, TimeZone, Timelike, Utc};
 use proptest::prelude::*;
@@ -128,6 +130,36 @@ impl Spec {
             .second(self.second.text())
             .build()
             .unwrap_or_else(|e| panic!("{self:?}: {e}"))
+    }
+
+    fn day_text(&self) -> String {
+        let mut day = self.day.text();
+        match self.day_extra {
+            DayExtra::None => {}
+            DayExtra::Last => day.push_str(",last"),
+            DayExtra::Nth(n, w) => day.push_str(&format!(
+                ",{} {}",
+                POSITIONS[n as usize], WEEKDAYS[w as usize]
+            )),
+        }
+        day
+    }
+
+    /// The same fields as `cron` plugin arguments.
+    fn args(&self) -> Map {
+        let mut args = Map::new();
+        for (name, text) in [
+            ("month", self.month.text()),
+            ("day", self.day_text()),
+            ("week", self.week.text()),
+            ("day_of_week", self.dow.text()),
+            ("hour", self.hour.text()),
+            ("minute", self.minute.text()),
+            ("second", self.second.text()),
+        ] {
+            args.insert(name.into(), text.into());
+        }
+        args
     }
 
     fn matches(&self, t: DateTime<Utc>) -> bool {
@@ -363,5 +395,44 @@ proptest! {
         if let Ok(trigger) = CronTrigger::from_crontab(&text, None) {
             let _ = trigger.next_fire_time(chrono_tz::Europe::London, None, from);
         }
+    }
+}
+
+/// Zones with a clock change, and the UTC instants of their 2026 changes.
+const CHANGES: [(&str, i64); 10] = [
+    ("America/New_York", 1_772_953_200), // 2026-03-08 07:00 UTC, spring forward
+    ("America/New_York", 1_793_512_800), // 2026-11-01 06:00 UTC, fall back
+    ("Europe/London", 1_774_746_000),    // 2026-03-29 01:00 UTC
+    ("Europe/London", 1_792_890_000),    // 2026-10-25 01:00 UTC
+    ("Australia/Lord_Howe", 1_775_314_800), // 2026-04-04 15:00 UTC, 30 minutes back
+    ("Australia/Lord_Howe", 1_791_041_400), // 2026-10-03 15:30 UTC, 30 minutes forward
+    ("Pacific/Chatham", 1_775_311_200),  // 2026-04-04 14:00 UTC
+    ("Pacific/Chatham", 1_790_431_200),  // 2026-09-26 14:00 UTC
+    ("Asia/Kolkata", 1_772_953_200),     // no change: a control
+    ("Pacific/Apia", 1_325_239_200),     // 2011-12-30 10:00 UTC: a whole day skipped
+];
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 160, ..ProptestConfig::default() })]
+
+    /// Around clock changes, the fire times are exactly the matching wall times placed by
+    /// DESIGN.md §4 (gap → shifted past it, repeated → first occurrence), in order.
+    #[test]
+    fn dst_fire_times_follow_the_design_rules(
+        spec in spec(),
+        change in 0..CHANGES.len(),
+        offset in -172_800i64..172_800,
+    ) {
+        let (zone, instant) = CHANGES[change];
+        let tz: chrono_tz::Tz = zone.parse().unwrap();
+        let from = Utc.timestamp_opt(instant + offset, 0).unwrap();
+        let mut args = spec.args();
+        args.insert("timezone".into(), zone.into());
+        let trigger = common::registry()
+            .create_trigger("cron", &args, &common::ctx("2026-01-01T00:00:00Z"))
+            .unwrap();
+        let got = common::fire_times(trigger.as_ref(), chrono_tz::UTC, &from.to_rfc3339(), 15);
+        let expected = common::design_cron_fire_times(&args, tz, from, 15);
+        prop_assert_eq!(got, expected, "{} in {} from {}", trigger, zone, from);
     }
 }

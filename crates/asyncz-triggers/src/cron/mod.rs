@@ -13,7 +13,10 @@ mod fields;
 use std::fmt;
 
 use asyncz_core::{Error, Map, Result, Trigger, TriggerContext, Value};
-use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveDateTime, Timelike, Utc};
+use chrono::{
+    DateTime, Datelike, Duration, FixedOffset, LocalResult, NaiveDate, NaiveDateTime, Offset,
+    TimeZone, Timelike, Utc,
+};
 use chrono_tz::Tz;
 
 use crate::parse;
@@ -406,26 +409,77 @@ impl CronTrigger {
         start: DateTime<Utc>,
         last_year: i32,
     ) -> Option<DateTime<Utc>> {
-        let utc = tz == Tz::UTC;
-        let local = if utc {
-            start.naive_utc()
-        } else {
-            start.with_timezone(&tz).naive_local()
-        };
-        let mut from = ceil_to_second(local)?;
-        loop {
-            let candidate = self.next_match(from, last_year)?;
-            let instant = if utc {
-                candidate.and_utc()
-            } else {
-                parse::localize(tz, candidate)?
-            };
-            if instant >= start {
-                return Some(instant);
-            }
-            // A repeated wall-clock time whose first occurrence is already past: it fired then.
-            from = candidate.checked_add_signed(Duration::seconds(1))?;
+        if tz == Tz::UTC {
+            let from = ceil_to_second(start.naive_utc())?;
+            return self.next_match(from, last_year).map(|c| c.and_utc());
         }
+        let zoned = start.with_timezone(&tz);
+        let mut from = ceil_to_second(zoned.naive_local())?;
+        // The first matching wall time inside a gap, shifted past it. Within a gap the shift
+        // keeps the order, so only the first one can be the answer; but a real wall time just
+        // after the gap can come earlier than it (03:45:30 real before 03:00:30 shifted by an
+        // hour), so the search goes on past the gap.
+        let mut shifted: Option<DateTime<Utc>> = None;
+        let real = loop {
+            let Some(candidate) = self.next_match(from, last_year) else {
+                break None;
+            };
+            match tz.from_local_datetime(&candidate) {
+                LocalResult::Single(t) | LocalResult::Ambiguous(t, _) => {
+                    let instant = t.with_timezone(&Utc);
+                    if instant >= start {
+                        break Some(instant);
+                    }
+                    // A repeated wall time whose first occurrence is already past: it fired then.
+                    from = candidate.checked_add_signed(Duration::seconds(1))?;
+                }
+                LocalResult::None => {
+                    if shifted.is_none() {
+                        shifted = parse::localize(tz, candidate).filter(|t| *t >= start);
+                    }
+                    from = gap_end(tz, candidate)?;
+                }
+            }
+            if shifted.is_some_and(|s| {
+                // Past the shifted candidate's own wall time: nothing later can precede it.
+                from > s.with_timezone(&tz).naive_local()
+            }) {
+                break None;
+            }
+        };
+        // Shortly after a spring-forward, wall times inside the gap that are still to come
+        // (shifted past the gap by its length) can precede the next real wall-clock match:
+        // 02:10 and 02:20 in Lord Howe's 02:00–02:30 gap fire at 02:40 and 02:50.
+        let pending = self.pending_gap_time(tz, start, zoned.offset().fix(), last_year);
+        [real, shifted, pending].into_iter().flatten().min()
+    }
+
+    /// When `start` lies within a gap's length after a spring-forward, the first matching wall
+    /// time inside the gap whose shifted instant is at or after `start`.
+    fn pending_gap_time(
+        &self,
+        tz: Tz,
+        start: DateTime<Utc>,
+        offset_now: FixedOffset,
+        last_year: i32,
+    ) -> Option<DateTime<Utc>> {
+        // Gaps are at most a day long; no zone changes its offset twice within 26 hours.
+        let earlier = start.checked_sub_signed(Duration::hours(26))?;
+        let offset_before = tz.offset_from_utc_datetime(&earlier.naive_utc()).fix();
+        if offset_before.local_minus_utc() >= offset_now.local_minus_utc() {
+            return None;
+        }
+        // The wall time `start` would have had if the clock had not moved forward.
+        let unshifted = start.naive_utc() + offset_before;
+        if tz.from_local_datetime(&unshifted) != LocalResult::None {
+            return None;
+        }
+        let candidate = self.next_match(ceil_to_second(unshifted)?, last_year)?;
+        if tz.from_local_datetime(&candidate) != LocalResult::None {
+            // Past the gap: the ordinary search finds it.
+            return None;
+        }
+        parse::localize(tz, candidate)
     }
 
     /// The zone whose wall clock the fields match, if the trigger has its own.
@@ -522,6 +576,30 @@ impl fmt::Display for CronTrigger {
         }
         f.write_str("]")
     }
+}
+
+/// The first wall time after the gap that `inside` falls in (gaps are at most a day long).
+fn gap_end(tz: Tz, inside: NaiveDateTime) -> Option<NaiveDateTime> {
+    let exists = |t: NaiveDateTime| tz.from_local_datetime(&t) != LocalResult::None;
+    let mut low = inside; // does not exist
+    let mut high = inside.checked_add_signed(Duration::hours(26))?;
+    if !exists(high) {
+        return None;
+    }
+    // Bisect to the second: `low` never exists, `high` always does.
+    while high - low > Duration::seconds(1) {
+        let mid = low + (high - low) / 2;
+        let mid = mid.with_nanosecond(0).unwrap_or(mid);
+        if mid <= low {
+            break;
+        }
+        if exists(mid) {
+            high = mid;
+        } else {
+            low = mid;
+        }
+    }
+    Some(high)
 }
 
 fn ceil_to_second(t: NaiveDateTime) -> Option<NaiveDateTime> {
