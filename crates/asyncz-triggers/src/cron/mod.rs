@@ -4,7 +4,9 @@
 //! The search is not upstream's field walk, but finds the same times: the smallest wall-clock
 //! time at or after the start whose fields all match, found with precompiled bitmasks (no
 //! allocation per call), then placed in the zone by DESIGN.md §4 (a gap time keeps the offset
-//! before the gap, a repeated time is its first occurrence).
+//! before the gap, a repeated time is its first occurrence). Fire times are those placed
+//! instants in order: every matching wall time in a gap fires, shifted past it, even where
+//! upstream's walk skips it (see the crate README for the list of differences).
 
 mod crontab;
 mod expressions;
