@@ -29,6 +29,8 @@ pub const PID: &str = "case.pid";
 pub const ENV: &str = "case.env";
 /// Prints a line to stdout and returns `"printed"`.
 pub const PRINT: &str = "case.print";
+/// Returns how late it started, in microseconds after its scheduled run time (benchmarks).
+pub const LATENESS_US: &str = "case.lateness_us";
 
 /// Registers every case function into `registry`.
 pub fn register(registry: &FunctionRegistry) -> Result<()> {
@@ -107,6 +109,13 @@ pub fn register(registry: &FunctionRegistry) -> Result<()> {
         TaskFunction::new_sync(|_ctx: CallContext| -> std::result::Result<&str, String> {
             println!("a line on stdout that must not corrupt the protocol");
             Ok("printed")
+        }),
+    )?;
+    registry.insert(
+        LATENESS_US,
+        TaskFunction::new_sync(|ctx: CallContext| -> std::result::Result<i64, String> {
+            let late = asyncz_core::chrono::Utc::now() - ctx.scheduled_run_time;
+            Ok(late.num_microseconds().unwrap_or(i64::MAX))
         }),
     )?;
     Ok(())
