@@ -41,6 +41,7 @@
 
 mod builder;
 mod clock;
+pub mod codec;
 pub mod config;
 mod error;
 pub mod events;

@@ -57,6 +57,7 @@ fn at_us(us: i64) -> Option<DateTime<Utc>> {
 const ANY: Capabilities = Capabilities {
     persistent: false,
     corruptible: false,
+    max_id_len: None,
 };
 
 macro_rules! case {
@@ -333,7 +334,7 @@ pub fn store_cases() -> Vec<StoreCase> {
             Ok(())
         }),
         case!(every_task_field_round_trips, ANY, |h, store| {
-            let long_id: String = "x".repeat(255);
+            let long_id: String = "x".repeat(h.capabilities().max_id_len.unwrap_or(255));
             let mut kwargs = Map::new();
             kwargs.insert(
                 "ünïcødé ключ".into(),
@@ -428,7 +429,8 @@ pub fn store_cases() -> Vec<StoreCase> {
             tasks_survive_reopening_the_store,
             Capabilities {
                 persistent: true,
-                corruptible: false
+                corruptible: false,
+                max_id_len: None,
             },
             |h, store| {
                 store
@@ -452,7 +454,8 @@ pub fn store_cases() -> Vec<StoreCase> {
             an_undecodable_record_is_skipped_reported_and_kept,
             Capabilities {
                 persistent: true,
-                corruptible: true
+                corruptible: true,
+                max_id_len: None,
             },
             |h, store| {
                 store

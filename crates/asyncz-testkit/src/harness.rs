@@ -17,6 +17,8 @@ pub struct Capabilities {
     pub persistent: bool,
     /// The harness can corrupt a stored record ([`StoreHarness::corrupt_record`]).
     pub corruptible: bool,
+    /// The longest id the store accepts, in bytes (`None`: 255, the SQL column width).
+    pub max_id_len: Option<usize>,
 }
 
 /// A backend under test.
