@@ -63,6 +63,9 @@ pub struct CronTrigger {
     /// For each weekday of the 1st of a month (0 = Monday), bit d set when day d of that month
     /// falls on an allowed weekday.
     weekday_days: [u32; 7],
+    /// The month and day fields can never agree (`month=2, day=30`): no fire time, found at
+    /// once instead of by searching every year up to 9999.
+    never: bool,
     start_at: Option<DateTime<Utc>>,
     end_at: Option<DateTime<Utc>>,
     timezone: Option<Tz>,
@@ -280,9 +283,11 @@ impl CronTrigger {
                 }
             }
         }
+        let never = never_matches(&fields);
         Ok(CronTrigger {
             fields,
             weekday_days,
+            never,
             start_at,
             end_at,
             timezone,
@@ -321,6 +326,9 @@ impl CronTrigger {
     /// The smallest wall-clock time ≥ `from` (whole seconds) that matches every field, in a
     /// year no later than `last_year`.
     fn next_match(&self, from: NaiveDateTime, last_year: i32) -> Option<NaiveDateTime> {
+        if self.never {
+            return None;
+        }
         let [year, month, _, week, _, hour, minute, second] = &self.fields;
         let (mut y, mut mo, mut d) = (from.year(), from.month(), from.day());
         let (mut h, mut mi, mut s) = (from.hour(), from.minute(), from.second());
@@ -610,6 +618,23 @@ fn ceil_to_second(t: NaiveDateTime) -> Option<NaiveDateTime> {
     }
     t.with_nanosecond(0)?
         .checked_add_signed(Duration::seconds(1))
+}
+
+/// Whether no allowed month has an allowed day (a leap February has 29 days; `last` and
+/// `<nth> <weekday>` always can match some month).
+fn never_matches(fields: &[Field; 8]) -> bool {
+    let [_, month, day, _, weekdays, hour, minute, second] = fields;
+    if [weekdays, hour, minute, second].iter().any(|f| f.mask == 0) {
+        return true;
+    }
+    if day.exprs.iter().any(expressions::Expr::is_dynamic) {
+        return month.mask == 0;
+    }
+    !(1..=12u32).any(|m| {
+        let longest = if m == 2 { 29 } else { days_in_month(2001, m) };
+        let days = (u64::MAX >> (63 - longest)) & !1;
+        month.mask & (1 << m) != 0 && day.mask & days != 0
+    })
 }
 
 fn is_leap(year: i32) -> bool {
