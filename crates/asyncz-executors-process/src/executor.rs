@@ -283,8 +283,14 @@ impl Pool {
     }
 
     /// One driver: takes jobs until the pool is closed and drained, running each on its worker.
-    fn drive(self: Arc<Self>, _alive: Option<tokio::sync::mpsc::Sender<()>>) {
-        let mut worker: Option<Worker> = None;
+    fn drive(self: Arc<Self>, alive: Option<tokio::sync::mpsc::Sender<()>>) {
+        // The guard retires the worker and signs the driver off even if a run panics (in an
+        // event listener, say), so no worker is left unreaped and shutdown never hangs.
+        let mut driver = Driver {
+            pool: Arc::clone(&self),
+            worker: None,
+            _alive: alive,
+        };
         loop {
             let job = {
                 let mut state = lock(&self.state);
@@ -301,12 +307,8 @@ impl Pool {
                 }
             };
             let Some(job) = job else { break };
-            self.run_job(&mut worker, job);
+            self.run_job(&mut driver.worker, job);
         }
-        if let Some(worker) = worker.take() {
-            self.retire(worker, false);
-        }
-        lock(&self.state).drivers -= 1;
     }
 
     fn run_job(&self, worker: &mut Option<Worker>, job: Job) {
@@ -503,6 +505,23 @@ impl Pool {
             Ok(status) => describe(status),
             Err(e) => format!("could not be waited for ({e})"),
         }
+    }
+}
+
+/// A driver thread's resources, released when the thread ends however it ends.
+struct Driver {
+    pool: Arc<Pool>,
+    worker: Option<Worker>,
+    /// Dropped last: `shutdown(wait)` returns once every driver has dropped its sender.
+    _alive: Option<tokio::sync::mpsc::Sender<()>>,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        if let Some(worker) = self.worker.take() {
+            self.pool.retire(worker, false);
+        }
+        lock(&self.pool.state).drivers -= 1;
     }
 }
 

@@ -442,3 +442,51 @@ async fn the_plugin_is_configured_by_alias_from_a_config_map() {
     );
     scheduler.shutdown(true).await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panic_in_a_worker_names_its_location_and_the_worker_survives() {
+    let (scheduler, executor) = started(config(PoolOptions {
+        max_workers: 1,
+        ..Default::default()
+    }))
+    .await;
+    let mut rx = scheduler.subscribe(TASK_EXECUTED | TASK_ERROR);
+    scheduler.add_task(task(f::PANIC, "panic")).await.unwrap();
+    let text = outcome(&mut rx, "panic").await.exception.unwrap();
+    let pids = executor.worker_pids();
+    assert!(
+        text.starts_with("panicked: deliberate panic at ")
+            && text.contains("case_functions.rs:")
+            && text.ends_with(&format!("(worker process {})", pids[0])),
+        "{text}"
+    );
+    scheduler.add_task(task(f::PID, "pid")).await.unwrap();
+    let pid = outcome(&mut rx, "pid").await.return_value.unwrap();
+    assert_eq!(
+        pid,
+        serde_json::json!(pids[0]),
+        "a panic must not cost the worker"
+    );
+    scheduler.shutdown(true).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn overwrite_wait_replaces_the_wait_argument_of_shutdown() {
+    let (scheduler, _) = started(ProcessPoolExecutorConfig {
+        overwrite_wait: Some(true),
+        ..config(PoolOptions::default())
+    })
+    .await;
+    let mut rx = scheduler.subscribe(TASK_EXECUTED | TASK_ERROR);
+    scheduler
+        .add_task(task(f::SLEEP, "s").arg(300))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    scheduler.shutdown(false).await.unwrap();
+    assert_eq!(
+        rx.try_recv().map(|e| e.code()).ok(),
+        Some(TASK_EXECUTED),
+        "shutdown(false) with overwrite_wait = true did not wait"
+    );
+}

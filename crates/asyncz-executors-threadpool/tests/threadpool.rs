@@ -301,3 +301,38 @@ fn a_bad_option_is_an_error_naming_it() {
         "{err}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn overwrite_wait_replaces_the_wait_argument_of_shutdown() {
+    let scheduler = asyncz::builder()
+        .executor(
+            POOL,
+            ThreadPoolExecutor::with_config(ThreadPoolExecutorConfig {
+                overwrite_wait: Some(false),
+                ..Default::default()
+            }),
+        )
+        .build()
+        .unwrap();
+    case_functions::register(scheduler.functions()).unwrap();
+    scheduler.start().await.unwrap();
+    let mut rx = scheduler.subscribe(TASK_SUBMITTED | TASK_EXECUTED);
+    scheduler
+        .add_task(
+            TaskBuilder::new()
+                .function(case_functions::SLEEP)
+                .id("long")
+                .arg(600)
+                .executor(POOL),
+        )
+        .await
+        .unwrap();
+    executor_cases::until(&mut rx, Duration::from_secs(5), |e| {
+        e.code() == TASK_SUBMITTED
+    })
+    .await;
+    let started_at = Instant::now();
+    scheduler.shutdown(true).await.unwrap();
+    assert!(started_at.elapsed() < Duration::from_millis(300));
+    assert_eq!(outcome(&mut rx, "long").await.code, TASK_EXECUTED);
+}
