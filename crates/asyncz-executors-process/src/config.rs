@@ -29,6 +29,9 @@ pub struct ProcessPoolExecutorConfig {
     /// How long a worker may take from spawn to its hello (default 10 s); a worker that does
     /// not answer in time is killed and the run is a `TASK_ERROR`.
     pub startup_timeout: Duration,
+    /// Replace a worker after it has run this many tasks (Python's `max_tasks_per_child`;
+    /// `None`, the default: workers live until shutdown or until they die).
+    pub max_tasks_per_child: Option<u32>,
     /// On shutdown, drop jobs that have not started yet (spec: `cancel_futures`, default false).
     pub cancel_futures: bool,
     /// Replaces the `wait` argument of every shutdown when set (spec: `overwrite_wait`).
@@ -43,6 +46,7 @@ impl Default for ProcessPoolExecutorConfig {
             args: Vec::new(),
             env: BTreeMap::new(),
             startup_timeout: DEFAULT_STARTUP_TIMEOUT,
+            max_tasks_per_child: None,
             cancel_futures: false,
             overwrite_wait: None,
         }
@@ -60,7 +64,7 @@ const FIELD: &str = "executors.processpool";
 
 impl ProcessPoolExecutorConfig {
     /// Reads `max_workers`, `cancel_futures`, `overwrite_wait` and `pool_kwargs` (`program`,
-    /// `args`, `env`, `startup_timeout` in seconds); the pool options may also be given at the
+    /// `args`, `env`, `startup_timeout` in seconds, `max_tasks_per_child`); the pool options may also be given at the
     /// top level. Numbers and booleans may be strings, as upstream coerces them. Unknown keys
     /// are rejected by name.
     pub fn from_map(map: &Map) -> Result<Self> {
@@ -90,14 +94,14 @@ impl ProcessPoolExecutorConfig {
                         ))
                     }
                 },
-                "program" | "args" | "env" | "startup_timeout" => {
+                "program" | "args" | "env" | "startup_timeout" | "max_tasks_per_child" => {
                     out.pool_kwarg(&field, key, value)?
                 }
                 _ => {
                     return Err(Error::invalid(
                         field,
                         "unknown option (expected max_workers, pool_kwargs, program, args, env, \
-                         startup_timeout, cancel_futures, overwrite_wait)",
+                         startup_timeout, max_tasks_per_child, cancel_futures, overwrite_wait)",
                     ))
                 }
             }
@@ -153,10 +157,17 @@ impl ProcessPoolExecutorConfig {
                 }
                 self.startup_timeout = timeout;
             }
+            "max_tasks_per_child" => {
+                self.max_tasks_per_child = match value {
+                    Value::Null => None,
+                    v => Some(config::as_u32(field, v)?),
+                }
+            }
             _ => {
                 return Err(Error::invalid(
                     field,
-                    "unknown pool option (expected program, args, env, startup_timeout)",
+                    "unknown pool option (expected program, args, env, startup_timeout, \
+                     max_tasks_per_child)",
                 ))
             }
         }
@@ -192,7 +203,8 @@ mod tests {
                 "program": "/usr/local/bin/app",
                 "args": ["--quiet"],
                 "env": {"RUST_LOG": "info", "WORKERS": 2},
-                "startup_timeout": "2.5"
+                "startup_timeout": "2.5",
+                "max_tasks_per_child": 100
             }
         })))
         .unwrap();
@@ -203,6 +215,7 @@ mod tests {
         assert_eq!(c.args, ["--quiet"]);
         assert_eq!(c.env.get("WORKERS").map(String::as_str), Some("2"));
         assert_eq!(c.startup_timeout, Duration::from_millis(2500));
+        assert_eq!(c.max_tasks_per_child, Some(100));
     }
 
     #[test]

@@ -348,7 +348,9 @@ impl Pool {
                 kwargs: job.kwargs().clone(),
                 scheduled_run_time: run_time,
             };
-            match current.call(&request) {
+            let reply = current.call(&request);
+            current.runs += 1;
+            match reply {
                 Ok(Reply::Ok(value)) => job.report(run_time, RunOutcome::Returned(value)),
                 Ok(Reply::Err(text)) => job.report(run_time, RunOutcome::Failed(text)),
                 Ok(Reply::Panicked(text)) => job.report(run_time, RunOutcome::Panicked(text)),
@@ -363,6 +365,16 @@ impl Pool {
                     );
                     tracing::error!(target: LOG_TARGET, executor = %self.alias, pid, task = %job.task_id(), "{message}; starting a new worker for the next run");
                     job.report(run_time, RunOutcome::Failed(message));
+                }
+            }
+            let used_up = match (worker.as_ref(), self.config.max_tasks_per_child) {
+                (Some(w), Some(max)) => w.runs >= max,
+                _ => false,
+            };
+            if used_up {
+                if let Some(w) = worker.take() {
+                    tracing::debug!(target: LOG_TARGET, executor = %self.alias, pid = w.pid, "worker reached max_tasks_per_child; replacing it");
+                    self.retire(w, false);
                 }
             }
         }
@@ -413,6 +425,7 @@ impl Pool {
             stdin: BufWriter::new(stdin),
             stdout: None,
             logs,
+            runs: 0,
         };
         let fail = |worker: Worker, why: String| -> std::result::Result<Worker, String> {
             let status = self.retire(worker, true);
@@ -532,6 +545,8 @@ struct Worker {
     stdin: BufWriter<ChildStdin>,
     stdout: Option<BufReader<ChildStdout>>,
     logs: Option<JoinHandle<()>>,
+    /// Requests answered so far (for `max_tasks_per_child`).
+    runs: u32,
 }
 
 /// Why a worker could not answer a request.

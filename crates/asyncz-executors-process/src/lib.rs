@@ -22,6 +22,7 @@
 //! | `pool_kwargs.args` | none | its arguments |
 //! | `pool_kwargs.env` | none | environment variables for the workers |
 //! | `pool_kwargs.startup_timeout` | 10 s | time from spawn to a worker's hello |
+//! | `pool_kwargs.max_tasks_per_child` | unset | replace a worker after this many tasks |
 //! | `cancel_futures` | false | shutdown drops jobs that have not started |
 //! | `overwrite_wait` | unset | replaces the `wait` argument of shutdown |
 //!

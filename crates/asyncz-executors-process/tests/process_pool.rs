@@ -490,3 +490,30 @@ async fn overwrite_wait_replaces_the_wait_argument_of_shutdown() {
         "shutdown(false) with overwrite_wait = true did not wait"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn max_tasks_per_child_replaces_a_worker_after_that_many_tasks() {
+    let (scheduler, _) = started(ProcessPoolExecutorConfig {
+        max_tasks_per_child: Some(2),
+        ..config(PoolOptions {
+            max_workers: 1,
+            ..Default::default()
+        })
+    })
+    .await;
+    let mut rx = scheduler.subscribe(TASK_EXECUTED | TASK_ERROR);
+    let mut pids = Vec::new();
+    for i in 0..4 {
+        let id = format!("pid-{i}");
+        scheduler.add_task(task(f::PID, &id)).await.unwrap();
+        pids.push(outcome(&mut rx, &id).await.return_value.unwrap());
+    }
+    assert_eq!(pids[0], pids[1]);
+    assert_ne!(pids[1], pids[2]);
+    assert_eq!(pids[2], pids[3]);
+    assert!(
+        !is_our_child(pids[0].as_u64().unwrap() as u32),
+        "retired worker not reaped"
+    );
+    scheduler.shutdown(true).await.unwrap();
+}

@@ -212,13 +212,14 @@ async fn a_blocking_job_never_delays_an_interval_task_on_the_tokio_executor() {
     .await;
     scheduler.shutdown(false).await.unwrap();
     let lateness = lateness.lock().unwrap().clone();
+    // Blocked timers would show as one tick ~800 ms late; allow for a loaded machine.
     assert!(
-        lateness.len() >= 6,
+        lateness.len() >= 5,
         "only {} ticks in 800 ms: {lateness:?}",
         lateness.len()
     );
     assert!(
-        lateness.iter().all(|&ms| ms < 100),
+        lateness.iter().all(|&ms| ms < 250),
         "ticks were late (ms): {lateness:?}"
     );
 }
