@@ -204,7 +204,6 @@ impl TaskBuilder {
         TaskBuilder {
             id: None,
             submitted: Arc::new(AtomicBool::new(false)),
-            errors: Vec::new(),
             ..self.clone()
         }
     }

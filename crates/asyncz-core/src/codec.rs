@@ -84,8 +84,13 @@ impl RecordCodec {
             getrandom::getrandom(&mut nonce)
                 .map_err(|e| Error::backend(format!("store '{}'", self.store), e.to_string()))?;
             let sealed = cipher
-                .encrypt(ccm::Nonce::<ccm::consts::U13>::from_slice(&nonce), plain.as_slice())
-                .map_err(|_| Error::backend(format!("store '{}'", self.store), "encryption failed"))?;
+                .encrypt(
+                    ccm::Nonce::<ccm::consts::U13>::from_slice(&nonce),
+                    plain.as_slice(),
+                )
+                .map_err(|_| {
+                    Error::backend(format!("store '{}'", self.store), "encryption failed")
+                })?;
             let mut out = Vec::with_capacity(13 + sealed.len());
             out.extend_from_slice(&nonce);
             out.extend_from_slice(&sealed);
@@ -119,7 +124,8 @@ impl RecordCodec {
             }
             None => bytes,
         };
-        let state = TaskState::decode(bytes).map_err(|e| fail(format!("not a task record: {e}")))?;
+        let state =
+            TaskState::decode(bytes).map_err(|e| fail(format!("not a task record: {e}")))?;
         if state.id != task_id {
             return Err(fail(format!("the record holds task '{}'", state.id)));
         }

@@ -204,6 +204,10 @@ pub fn seconds(field: &str, value: &Value) -> Result<Duration> {
             format!("{secs} is not a non-negative number of seconds"),
         ));
     }
+    // About 136 years: beyond any schedule, and far from chrono's range limits.
+    if secs > f64::from(u32::MAX) {
+        return Err(Error::invalid(field, format!("{secs} seconds is too long")));
+    }
     Duration::try_from_secs_f64(secs).map_err(|e| Error::invalid(field, format!("{secs}: {e}")))
 }
 

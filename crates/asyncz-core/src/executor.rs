@@ -314,7 +314,6 @@ impl Job {
             };
             self.report(run_time, outcome);
         }
-        self.finish();
     }
 
     /// Runs every run time on this (blocking) thread. Async functions are driven to completion
@@ -343,14 +342,21 @@ impl Job {
             };
             self.report(run_time, outcome);
         }
-        self.finish();
     }
 
     /// Emits the events that follow the job (a finished task's `TASK_REMOVED`) and releases
-    /// its instance slot. Call it when a job ends without [`Job::run`].
+    /// its instance slot. Dropping the job does the same; `finish` says it on purpose.
     pub fn finish(self) {
-        for event in &self.after {
-            self.sink.emit(event.clone());
+        drop(self);
+    }
+}
+
+impl Drop for Job {
+    /// However a job ends (run, cancelled, refused, dropped by a shutdown), its trailing
+    /// events go out exactly once and its `max_instances` slot is released.
+    fn drop(&mut self) {
+        for event in std::mem::take(&mut self.after) {
+            self.sink.emit(event);
         }
     }
 }

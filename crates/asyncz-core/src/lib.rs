@@ -76,7 +76,7 @@ pub use plugins::{
 };
 pub use scheduler::{
     BlockingGuard, BlockingScheduler, RunTaskOptions, Scheduler, SchedulerBuilder, SchedulerState,
-    SortKey, TaskHandle, TaskInfoQuery,
+    SortKey, TaskHandle, TaskInfoQuery, MAX_PREVIEW_COUNT,
 };
 pub use store::{Store, StoreContext};
 pub use task::{

@@ -24,6 +24,8 @@ struct BlockingLane {
     receiver: Arc<Mutex<mpsc::Receiver<Job>>>,
     workers: AtomicUsize,
     idle: Arc<AtomicUsize>,
+    /// Jobs sent and not yet taken by a worker.
+    queued: Arc<AtomicUsize>,
     max_workers: usize,
 }
 
@@ -71,11 +73,13 @@ impl BlockingLane {
             receiver: Arc::new(Mutex::new(rx)),
             workers: AtomicUsize::new(0),
             idle: Arc::new(AtomicUsize::new(0)),
+            queued: Arc::new(AtomicUsize::new(0)),
             max_workers: max_workers.max(1),
         }
     }
 
     fn send(&self, job: Job, running: &Running) -> Result<()> {
+        self.queued.fetch_add(1, Ordering::AcqRel);
         let sent = {
             let sender = self.sender.lock().unwrap_or_else(|e| e.into_inner());
             match sender.as_ref() {
@@ -84,20 +88,26 @@ impl BlockingLane {
             }
         };
         if !sent {
+            self.queued.fetch_sub(1, Ordering::AcqRel);
             return Err(Error::backend(
                 "executor (tokio)",
                 "the executor is shut down",
             ));
         }
-        // Grow the pool when every worker is busy, up to the limit.
-        if self.idle.load(Ordering::Acquire) == 0 {
+        // Grow the pool while queued jobs outnumber idle workers, up to the limit, so a job
+        // never waits behind a long one while there is room for another worker.
+        while self.queued.load(Ordering::Acquire) > self.idle.load(Ordering::Acquire) {
             let n = self.workers.load(Ordering::Acquire);
-            if n < self.max_workers
-                && self
-                    .workers
-                    .compare_exchange(n, n + 1, Ordering::AcqRel, Ordering::Acquire)
-                    .is_ok()
+            if n >= self.max_workers {
+                break;
+            }
+            if self
+                .workers
+                .compare_exchange(n, n + 1, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok()
             {
+                // Counted idle until it takes a job, so one burst does not overshoot.
+                self.idle.fetch_add(1, Ordering::AcqRel);
                 self.spawn_worker(running);
             }
         }
@@ -107,22 +117,28 @@ impl BlockingLane {
     fn spawn_worker(&self, running: &Running) {
         let receiver = Arc::clone(&self.receiver);
         let idle = Arc::clone(&self.idle);
+        let queued = Arc::clone(&self.queued);
         let cancel = running.cancel.clone();
         let token = running.tracker.token();
         let handle = running.runtime.clone();
         running.runtime.spawn_blocking(move || {
             let _token = token;
             loop {
-                idle.fetch_add(1, Ordering::AcqRel);
                 let next = receiver.lock().unwrap_or_else(|e| e.into_inner()).recv();
+                let Ok(job) = next else {
+                    idle.fetch_sub(1, Ordering::AcqRel);
+                    return;
+                };
+                queued.fetch_sub(1, Ordering::AcqRel);
                 idle.fetch_sub(1, Ordering::AcqRel);
-                let Ok(job) = next else { return };
                 if cancel.is_cancelled() {
                     // shutdown(wait = false): queued work is dropped, releasing its slot.
                     job.finish();
+                    idle.fetch_add(1, Ordering::AcqRel);
                     continue;
                 }
                 job.run_blocking(Some(&handle));
+                idle.fetch_add(1, Ordering::AcqRel);
             }
         });
     }
@@ -193,14 +209,22 @@ impl Executor for TokioExecutor {
         drop(running);
         let fut = async move {
             let _permit = match &slots {
-                Some(s) => match Arc::clone(s).acquire_owned().await {
-                    Ok(p) => Some(p),
-                    Err(_) => return,
+                Some(s) => tokio::select! {
+                    biased;
+                    _ = cancel.cancelled() => return,
+                    permit = Arc::clone(s).acquire_owned() => match permit {
+                        Ok(p) => Some(p),
+                        Err(_) => return,
+                    },
                 },
                 None => None,
             };
+            if cancel.is_cancelled() {
+                return;
+            }
             if job.is_async() {
                 tokio::select! {
+                    biased;
                     _ = cancel.cancelled() => {
                         tracing::warn!(target: "asyncz.executors", "job cancelled by shutdown");
                     }

@@ -3,6 +3,7 @@
 //! run time, write the task back or remove it when finished; then sleep precisely until the
 //! earliest next run time of any store, or until woken by a change.
 
+use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
@@ -91,9 +92,26 @@ impl Scheduler {
                     continue;
                 }
             };
+            let mut write_failed = false;
             for task in due {
-                self.process_task(task, &alias, store.as_ref(), tz, now)
-                    .await;
+                let id = task.id.clone();
+                // A panicking trigger or store must not kill the engine loop.
+                let round =
+                    AssertUnwindSafe(self.process_task(task, &alias, store.as_ref(), tz, now));
+                match futures::FutureExt::catch_unwind(round).await {
+                    Ok(true) => {}
+                    Ok(false) => write_failed = true,
+                    Err(panic) => {
+                        tracing::error!(target: LOG, task = %id, error = %crate::executor::panic_message(panic.as_ref()), "processing a due task panicked; retrying later");
+                        write_failed = true;
+                    }
+                }
+            }
+            if write_failed {
+                // Its earliest run time is the one that could not be saved (still due): asking
+                // the store would spin. Come back after the retry interval.
+                earliest(retry_at, &mut next_wakeup);
+                continue;
             }
             match store.get_next_run_time().await {
                 Ok(Some(t)) => earliest(t, &mut next_wakeup),
@@ -107,6 +125,9 @@ impl Scheduler {
         next_wakeup
     }
 
+    /// Submits one due task and stores its next run time. Returns false when the store could
+    /// not be written: the run is then not submitted (it would run again at every round) and
+    /// the store is retried after `store_retry_interval`.
     async fn process_task(
         &self,
         mut task: Task,
@@ -114,41 +135,47 @@ impl Scheduler {
         store: &dyn crate::store::Store,
         tz: chrono_tz::Tz,
         now: DateTime<Utc>,
-    ) {
+    ) -> bool {
         if self.lookup_executor(&task.executor).is_err() {
             tracing::error!(target: LOG, task = %task.id, executor = %task.executor, "executor lookup failed for task; removing it from the store");
             if store.delete_task(&task.id).await.is_ok() {
                 self.dispatch_event(Event::task(TASK_REMOVED, &task.id, Some(alias)));
             }
-            return;
+            return true;
         }
         let run_times = task.run_times(tz, now);
         let Some(&last) = run_times.run_times.last() else {
-            return;
+            return true;
         };
         let next = task.trigger.next_fire_time(tz, Some(last), now);
         let finished = next.is_none();
-        let after = if finished {
+        // Persist the new schedule before the job can run, so a crash never replays it.
+        let written = if finished {
+            store.delete_task(&task.id).await
+        } else {
+            let mut updated = task.clone();
+            updated.next_run_time = next;
+            store.update_task(&updated).await
+        };
+        match written {
+            Ok(()) => {}
+            // Deleted meanwhile (by an operator): nothing to run.
+            Err(Error::TaskLookup { .. }) => return true,
+            Err(e) => {
+                tracing::error!(target: LOG, task = %task.id, store = %alias, error = %e, "cannot store the next run time of a due task; not running it now, retrying later");
+                return false;
+            }
+        }
+        let after = if finished && self.wants(TASK_REMOVED) {
             vec![Event::task(TASK_REMOVED, &task.id, Some(alias))]
         } else {
             Vec::new()
         };
-        // Persist the new schedule before the job can run, so a crash never replays it.
-        if finished {
-            if let Err(e) = store.delete_task(&task.id).await {
-                tracing::error!(target: LOG, task = %task.id, error = %e, "cannot remove finished task");
-            }
-        } else {
-            let mut updated = task.clone();
-            updated.next_run_time = next;
-            if let Err(e) = store.update_task(&updated).await {
-                tracing::error!(target: LOG, task = %task.id, error = %e, "cannot store the next run time of task");
-            }
-        }
         task.set_store_alias(alias);
         let _ = self
             .submit(&task, run_times, SubmissionSource::Scheduled, after)
             .await;
+        true
     }
 
     /// Hands `run_times` of `task` to its executor, emitting `TASK_SUBMITTED` or
@@ -245,8 +272,24 @@ impl Scheduler {
             _guard: guard,
         };
         if let Err(e) = executor.send_task(job).await {
+            // The job was dropped unrun; its drop already emitted the trailing events.
             tracing::error!(target: LOG, task = %task.id, executor = %task.executor, error = %e, "error submitting task to executor");
-            emit_after(self);
+            if self.wants(TASK_ERROR) {
+                for &t in &run_times.run_times {
+                    self.dispatch_event(Event::Execution(TaskExecutionEvent {
+                        code: TASK_ERROR,
+                        task_id: task.id.to_string(),
+                        store: Some(task.store_alias.to_string()),
+                        scheduled_run_time: t,
+                        return_value: None,
+                        exception: Some(format!(
+                            "not run: executor '{}' refused the job: {e}",
+                            task.executor
+                        )),
+                        traceback: Some("error".to_owned()),
+                    }));
+                }
+            }
             return Err(e);
         }
         Ok(())

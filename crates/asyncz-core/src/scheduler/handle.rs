@@ -78,13 +78,25 @@ impl TaskHandle {
             .run_task(&self.id, Some(&self.store), options)
             .await
     }
-    /// The next `count` run times.
+    /// The next `count` run times (1..=1000): from the next run time, or, for a paused or
+    /// pending task, from what its trigger would give now (spec: `preview_task_runs`).
     pub async fn preview(&self, count: usize) -> Result<Vec<DateTime<Utc>>> {
+        super::tasks::check_preview_count(count)?;
         let task = self
             .scheduler
             .get_task(&self.id, Some(&self.store))
             .await?
             .ok_or_else(|| Error::task_lookup(&self.id))?;
-        Ok(task.preview_run_times(self.scheduler.timezone(), count))
+        let tz = self.scheduler.timezone();
+        if task.next_run_time().is_some() {
+            return Ok(task.preview_run_times(tz, count));
+        }
+        let now = self.scheduler.clock().now();
+        Ok(crate::trigger::preview_fire_times(
+            task.trigger().as_ref(),
+            tz,
+            now,
+            count,
+        ))
     }
 }

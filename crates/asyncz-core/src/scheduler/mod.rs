@@ -22,7 +22,7 @@ use tokio::sync::Notify;
 pub use blocking::{BlockingGuard, BlockingScheduler};
 pub use handle::TaskHandle;
 pub use query::{SortKey, TaskInfoQuery};
-pub use tasks::RunTaskOptions;
+pub use tasks::{RunTaskOptions, MAX_PREVIEW_COUNT};
 
 use crate::clock::{Clock, SystemClock};
 use crate::config::SchedulerConfig;
@@ -75,6 +75,8 @@ pub(crate) struct Pending {
 
 pub(crate) struct Inner {
     lifecycle: Mutex<Lifecycle>,
+    /// Held for a whole start or shutdown, so the two never interleave.
+    lifecycle_op: tokio::sync::Mutex<()>,
     pub(crate) settings: RwLock<Settings>,
     stores: RwLock<IndexMap<String, Arc<dyn Store>>>,
     executors: RwLock<IndexMap<String, Arc<dyn Executor>>>,
@@ -246,6 +248,7 @@ impl SchedulerBuilder {
                     refcount: 0,
                     engine: None,
                 }),
+                lifecycle_op: tokio::sync::Mutex::new(()),
                 settings: RwLock::new(self.settings),
                 stores: RwLock::new(stores),
                 executors: RwLock::new(executors),
@@ -464,17 +467,23 @@ impl Scheduler {
                 s.task_defaults.max_instances = m;
             }
         }
-        if !config.stores.is_empty() {
-            *write(&self.inner.stores) = stores;
-            for alias in config.stores.keys() {
-                self.dispatch_event(Event::scheduler(STORE_ADDED, Some(alias)));
+        for (alias, store) in stores {
+            let replaced = write(&self.inner.stores)
+                .insert(alias.clone(), store)
+                .is_some();
+            if replaced {
+                self.dispatch_event(Event::scheduler(STORE_REMOVED, Some(&alias)));
             }
+            self.dispatch_event(Event::scheduler(STORE_ADDED, Some(&alias)));
         }
-        if !config.executors.is_empty() {
-            *write(&self.inner.executors) = executors;
-            for alias in config.executors.keys() {
-                self.dispatch_event(Event::scheduler(EXECUTOR_ADDED, Some(alias)));
+        for (alias, executor) in executors {
+            let replaced = write(&self.inner.executors)
+                .insert(alias.clone(), executor)
+                .is_some();
+            if replaced {
+                self.dispatch_event(Event::scheduler(EXECUTOR_REMOVED, Some(&alias)));
             }
+            self.dispatch_event(Event::scheduler(EXECUTOR_ADDED, Some(&alias)));
         }
         Ok(())
     }
@@ -516,11 +525,20 @@ impl Scheduler {
     }
 
     /// A channel receiving every event in `mask`: handy in tests and async code.
+    /// The listener goes away once the receiver is dropped (at the next event it would get).
     pub fn subscribe(&self, mask: u32) -> tokio::sync::mpsc::UnboundedReceiver<Event> {
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-        self.add_listener(mask, move |event| {
-            let _ = tx.send(event.clone());
+        let id: Arc<std::sync::OnceLock<ListenerId>> = Arc::new(std::sync::OnceLock::new());
+        let own_id = Arc::clone(&id);
+        let weak = Arc::downgrade(&self.inner);
+        let listener = self.add_listener(mask, move |event| {
+            if tx.send(event.clone()).is_err() {
+                if let (Some(inner), Some(id)) = (weak.upgrade(), own_id.get()) {
+                    Scheduler { inner }.remove_listener(*id);
+                }
+            }
         });
+        let _ = id.set(listener);
         rx
     }
 
@@ -718,6 +736,7 @@ impl Scheduler {
     }
 
     async fn start_with(&self, paused: bool) -> Result<bool> {
+        let _op = self.inner.lifecycle_op.lock().await;
         {
             let mut lc = lock(&self.inner.lifecycle);
             lc.refcount += 1;
@@ -791,6 +810,7 @@ impl Scheduler {
     /// runs shutdown-trigger tasks, shuts stores down. Returns `Ok(false)` when an outer
     /// `start` still holds the scheduler.
     pub async fn shutdown(&self, wait: bool) -> Result<bool> {
+        let _op = self.inner.lifecycle_op.lock().await;
         let engine = {
             let mut lc = lock(&self.inner.lifecycle);
             if lc.state == SchedulerState::Stopped {
@@ -807,74 +827,98 @@ impl Scheduler {
         };
         let logger = read(&self.inner.settings).logger_name.clone();
         self.inner.wakeup.notify_one();
-        let guard = self.inner.store_lock.lock().await;
-        if let Some(engine) = engine {
-            engine.abort();
+        {
+            // Let an engine round in progress finish, then stop the loop.
+            let _round = self.inner.store_lock.lock().await;
+            if let Some(engine) = engine {
+                engine.abort();
+            }
         }
+        // Executors drain without the store lock: a running job may call back into the
+        // scheduler (add a follow-up task, delete itself) and must not wait for us.
         for (alias, executor) in self.executors_snapshot() {
             if let Err(e) = executor.shutdown(wait).await {
                 tracing::error!(target: LOG, logger = %logger, executor = %alias, error = %e, "executor shutdown failed");
             }
         }
-        for (alias, store) in self.stores_snapshot() {
-            self.run_shutdown_tasks(&alias, store.as_ref()).await;
-            if let Err(e) = store.shutdown().await {
-                tracing::error!(target: LOG, logger = %logger, store = %alias, error = %e, "store shutdown failed");
+        let shutdown_tasks = {
+            let _g = self.inner.store_lock.lock().await;
+            let mut tasks = Vec::new();
+            for (alias, store) in self.stores_snapshot() {
+                tasks.extend(self.take_shutdown_tasks(&alias, store.as_ref()).await);
+            }
+            tasks
+        };
+        for task in shutdown_tasks {
+            self.run_shutdown_task(task).await;
+        }
+        {
+            let _g = self.inner.store_lock.lock().await;
+            for (alias, store) in self.stores_snapshot() {
+                if let Err(e) = store.shutdown().await {
+                    tracing::error!(target: LOG, logger = %logger, store = %alias, error = %e, "store shutdown failed");
+                }
             }
         }
-        drop(guard);
         tracing::info!(target: LOG, logger = %logger, "scheduler has been shut down");
         self.dispatch_event(Event::scheduler(SCHEDULER_SHUTDOWN, None));
         Ok(true)
     }
 
-    async fn run_shutdown_tasks(&self, alias: &str, store: &dyn Store) {
+    /// Removes the shutdown-trigger tasks of a store and returns them, to run once.
+    async fn take_shutdown_tasks(&self, alias: &str, store: &dyn Store) -> Vec<Task> {
         let tasks = match store.get_all_tasks().await {
             Ok(tasks) => tasks,
             Err(e) => {
                 tracing::error!(target: LOG, store = %alias, error = %e, "cannot list tasks for shutdown triggers");
+                return Vec::new();
+            }
+        };
+        let mut out = Vec::new();
+        for task in tasks.into_iter().filter(|t| t.trigger.is_shutdown()) {
+            match store.delete_task(&task.id).await {
+                Ok(()) => out.push(task),
+                Err(e) => {
+                    tracing::error!(target: LOG, task = %task.id, error = %e, "cannot remove shutdown task")
+                }
+            }
+        }
+        out
+    }
+
+    async fn run_shutdown_task(&self, task: Task) {
+        let function = match self.inner.functions.resolve(&task.callable) {
+            Ok(f) => f,
+            Err(e) => {
+                tracing::error!(target: LOG, task = %task.id, error = %e, "cannot run shutdown task");
                 return;
             }
         };
-        for task in tasks.into_iter().filter(|t| t.trigger.is_shutdown()) {
-            if let Err(e) = store.delete_task(&task.id).await {
-                tracing::error!(target: LOG, task = %task.id, error = %e, "cannot remove shutdown task");
+        let ctx = CallContext {
+            task_id: task.id.to_string(),
+            scheduled_run_time: self.inner.clock.now(),
+            args: task.args.clone(),
+            kwargs: task.kwargs.clone(),
+        };
+        let outcome: std::result::Result<crate::function::TaskOutput, String> = match function {
+            TaskFunction::Async(f) => futures::FutureExt::catch_unwind(AssertUnwindSafe(f(ctx)))
+                .await
+                .map_err(|p| crate::executor::panic_message(p.as_ref())),
+            TaskFunction::Sync(f) => match tokio::task::spawn_blocking(move || f(ctx)).await {
+                Ok(output) => Ok(output),
+                Err(join) => Err(match join.try_into_panic() {
+                    Ok(p) => crate::executor::panic_message(p.as_ref()),
+                    Err(e) => e.to_string(),
+                }),
+            },
+        };
+        match outcome {
+            Ok(Ok(_)) => tracing::info!(target: LOG, task = %task.id, "shutdown task executed"),
+            Ok(Err(e)) => {
+                tracing::error!(target: LOG, task = %task.id, error = %e, "shutdown task failed")
             }
-            let function = match self.inner.functions.resolve(&task.callable) {
-                Ok(f) => f,
-                Err(e) => {
-                    tracing::error!(target: LOG, task = %task.id, error = %e, "cannot run shutdown task");
-                    continue;
-                }
-            };
-            let ctx = CallContext {
-                task_id: task.id.to_string(),
-                scheduled_run_time: self.inner.clock.now(),
-                args: task.args.clone(),
-                kwargs: task.kwargs.clone(),
-            };
-            let outcome: std::result::Result<crate::function::TaskOutput, String> = match function {
-                TaskFunction::Async(f) => {
-                    futures::FutureExt::catch_unwind(AssertUnwindSafe(f(ctx)))
-                        .await
-                        .map_err(|p| crate::executor::panic_message(p.as_ref()))
-                }
-                TaskFunction::Sync(f) => match tokio::task::spawn_blocking(move || f(ctx)).await {
-                    Ok(output) => Ok(output),
-                    Err(join) => Err(match join.try_into_panic() {
-                        Ok(p) => crate::executor::panic_message(p.as_ref()),
-                        Err(e) => e.to_string(),
-                    }),
-                },
-            };
-            match outcome {
-                Ok(Ok(_)) => tracing::info!(target: LOG, task = %task.id, "shutdown task executed"),
-                Ok(Err(e)) => {
-                    tracing::error!(target: LOG, task = %task.id, error = %e, "shutdown task failed")
-                }
-                Err(p) => {
-                    tracing::error!(target: LOG, task = %task.id, error = %p, "shutdown task panicked")
-                }
+            Err(p) => {
+                tracing::error!(target: LOG, task = %task.id, error = %p, "shutdown task panicked")
             }
         }
     }

@@ -188,10 +188,16 @@ impl Scheduler {
             .map(|t| t.snapshot())
             .filter(|i| query.matches(i))
             .collect();
-        infos.sort_by(|a, b| query.compare(a, b));
-        if query.descending {
-            infos.reverse();
-        }
+        // A stable sort with the comparison reversed keeps ties in order, like Python's
+        // sorted(reverse=True).
+        infos.sort_by(|a, b| {
+            let order = query.compare(a, b);
+            if query.descending {
+                order.reverse()
+            } else {
+                order
+            }
+        });
         Ok(infos)
     }
 }

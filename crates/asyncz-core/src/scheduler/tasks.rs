@@ -15,6 +15,19 @@ use crate::task::{RunTimes, Task, TaskInfo};
 use crate::trigger::{preview_fire_times, Trigger, TriggerContext, TriggerSpec};
 use crate::{Error, Map, Result};
 
+/// The most run times a preview lists.
+pub const MAX_PREVIEW_COUNT: usize = 1000;
+
+pub(crate) fn check_preview_count(count: usize) -> Result<()> {
+    if count == 0 || count > MAX_PREVIEW_COUNT {
+        return Err(Error::invalid(
+            "count",
+            format!("{count} is not between 1 and {MAX_PREVIEW_COUNT}"),
+        ));
+    }
+    Ok(())
+}
+
 /// Options of [`Scheduler::run_task`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RunTaskOptions {
@@ -56,6 +69,7 @@ impl Scheduler {
         count: usize,
         from: Option<DateTime<Utc>>,
     ) -> Result<Vec<DateTime<Utc>>> {
+        check_preview_count(count)?;
         let trigger = self.create_trigger(trigger.into())?;
         let from = from.unwrap_or_else(|| self.inner.clock.now());
         Ok(preview_fire_times(
@@ -68,11 +82,21 @@ impl Scheduler {
 
     /// Adds a task (spec: `add_task`). Before `start` the task is pending and committed at
     /// start; afterwards it goes to its store at once and the engine is woken.
-    pub async fn add_task(&self, mut builder: TaskBuilder) -> Result<TaskHandle> {
+    pub async fn add_task(&self, builder: TaskBuilder) -> Result<TaskHandle> {
         if let Some((field, message)) = builder.errors.first() {
             return Err(Error::invalid(field.clone(), message));
         }
         builder.mark_submitted()?;
+        let flag = std::sync::Arc::clone(&builder.submitted);
+        let added = self.add_submitted(builder).await;
+        if added.is_err() {
+            // A definition that was not added can be fixed and submitted again.
+            flag.store(false, std::sync::atomic::Ordering::SeqCst);
+        }
+        added
+    }
+
+    async fn add_submitted(&self, mut builder: TaskBuilder) -> Result<TaskHandle> {
         let mut callable = builder.callable.take().ok_or_else(|| {
             Error::invalid(
                 "function",
@@ -147,6 +171,7 @@ impl Scheduler {
         let handle = TaskHandle::new(self.clone(), &task.id, &task.store_alias);
         let _guard = self.inner.store_lock.lock().await;
         if self.inner.state() == SchedulerState::Stopped {
+            self.check_pending(&task)?;
             tracing::info!(target: LOG, task = %task.id, "adding task tentatively; it will be properly scheduled when the scheduler starts");
             lock(&self.inner.pending).push(Pending {
                 task,
@@ -158,6 +183,43 @@ impl Scheduler {
         self.real_add_task(task, builder.replace_existing, start_task)
             .await?;
         Ok(handle)
+    }
+
+    /// Checks a task added before start against the stores and executors configured so far
+    /// (`default` ones are created at start when missing), so it fails now rather than being
+    /// dropped at start.
+    fn check_pending(&self, task: &Task) -> Result<()> {
+        let store = match self.lookup_store(&task.store_alias) {
+            Ok(store) => Some(store),
+            Err(_) if &*task.store_alias == "default" => None,
+            Err(e) => return Err(e),
+        };
+        let executor = match self.lookup_executor(&task.executor) {
+            Ok(executor) => Some(executor),
+            Err(_) if &*task.executor == "default" => None,
+            Err(e) => return Err(e),
+        };
+        if let Callable::Closure { name, .. } = &task.callable {
+            if let Some(store) = store.filter(|s| s.is_persistent()) {
+                return Err(Error::invalid(
+                    "function",
+                    format!(
+                        "task '{}' runs the closure '{name}', which cannot be stored in the persistent store '{}' ({})",
+                        task.id, task.store_alias, store.kind()
+                    ),
+                ));
+            }
+            if executor.is_some_and(|e| !e.supports_closures()) {
+                return Err(Error::invalid(
+                    "executor",
+                    format!(
+                        "executor '{}' runs registered functions only; task '{}' is a closure",
+                        task.executor, task.id
+                    ),
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// Commits a task to its store (the caller holds the store lock).
@@ -239,9 +301,6 @@ impl Scheduler {
                 .find(|p| *p.task.id == *task_id && store.is_none_or(|s| *s == *p.task.store_alias))
                 .map(|p| (p.task.clone(), None))
                 .ok_or_else(|| Error::task_lookup(task_id));
-        }
-        if let Some(alias) = store {
-            self.lookup_store(alias)?;
         }
         for (alias, s) in self.stores_snapshot() {
             if store.is_some_and(|want| want != alias) {
@@ -442,18 +501,14 @@ impl Scheduler {
             }
         }
         let remove = next.is_none() && options.remove_finished;
-        let after = if remove {
-            vec![Event::task(TASK_REMOVED, &task.id, Some(&alias))]
-        } else {
-            Vec::new()
-        };
-        self.submit(&task, run_times, SubmissionSource::Manual, after)
+        self.submit(&task, run_times, SubmissionSource::Manual, Vec::new())
             .await?;
         let store_ref = self.lookup_store(&alias)?;
         if remove {
             store_ref.delete_task(&task.id).await?;
             drop(guard);
             tracing::info!(target: LOG, task = %task.id, "removed finished task after a manual run");
+            self.dispatch_event(Event::task(TASK_REMOVED, &task.id, Some(&alias)));
             return Ok(None);
         }
         task.next_run_time = next;
@@ -478,9 +533,6 @@ impl Scheduler {
                 found = Some(Some(p.task.store_alias.to_string()));
             }
         } else {
-            if let Some(alias) = store {
-                self.lookup_store(alias)?;
-            }
             for (alias, s) in self.stores_snapshot() {
                 if store.is_some_and(|want| want != alias) {
                     continue;
@@ -510,9 +562,6 @@ impl Scheduler {
         if self.inner.state() == SchedulerState::Stopped {
             lock(&self.inner.pending).retain(|p| store.is_some_and(|s| *s != *p.task.store_alias));
         } else {
-            if let Some(alias) = store {
-                self.lookup_store(alias)?;
-            }
             for (alias, s) in self.stores_snapshot() {
                 if store.is_none_or(|want| want == alias) {
                     s.remove_all_tasks().await?;
@@ -532,9 +581,6 @@ impl Scheduler {
                 .filter(|p| store.is_none_or(|s| *s == *p.task.store_alias))
                 .map(|p| p.task.clone())
                 .collect());
-        }
-        if let Some(alias) = store {
-            self.lookup_store(alias)?;
         }
         let mut out = Vec::new();
         for (alias, s) in self.stores_snapshot() {

@@ -10,4 +10,5 @@ mod events;
 mod executors;
 mod lifecycle;
 mod management;
+mod robustness;
 mod runtime;

@@ -718,12 +718,21 @@ async fn register_task_is_the_decorator_mode_counterpart() {
     let every_minute = TaskBuilder::new()
         .trigger(IntervalTrigger::new().minutes(1).start_at(t0() + mins(1)))
         .max_instances(2);
-    let a = s.register_task("dec.a", &every_minute, |_ctx: CallContext| ()).await.unwrap();
-    let b = s
-        .register_task_async("dec.b", &every_minute, |_ctx: CallContext| async { Ok::<_, String>(1) })
+    let a = s
+        .register_task("dec.a", &every_minute, |_ctx: CallContext| ())
         .await
         .unwrap();
-    assert_ne!(a.id(), b.id(), "each function gets its own task from the template");
+    let b = s
+        .register_task_async("dec.b", &every_minute, |_ctx: CallContext| async {
+            Ok::<_, String>(1)
+        })
+        .await
+        .unwrap();
+    assert_ne!(
+        a.id(),
+        b.id(),
+        "each function gets its own task from the template"
+    );
     let info = a.snapshot().await.unwrap();
     assert_eq!((info.name.as_str(), info.max_instances), ("dec.a", 2));
     let mut rx = s.subscribe(TASK_EXECUTED);
