@@ -427,15 +427,17 @@ impl Pool {
             logs,
             runs: 0,
         };
-        let fail = |worker: Worker, why: String| -> std::result::Result<Worker, String> {
-            let status = self.retire(worker, true);
-            Err(format!(
-                "worker process {pid} of executor '{}' ('{program}') {why}; it {status}",
-                self.alias
-            ))
-        };
+        // `kill` for a worker that does not answer; one that answered wrongly exits by itself.
+        let fail =
+            |worker: Worker, why: String, kill: bool| -> std::result::Result<Worker, String> {
+                let status = self.retire(worker, kill);
+                Err(format!(
+                    "worker process {pid} of executor '{}' ('{program}') {why}; it {status}",
+                    self.alias
+                ))
+            };
         if reader.is_err() {
-            return fail(worker, "could not be read from".to_owned());
+            return fail(worker, "could not be read from".to_owned(), true);
         }
         match rx.recv_timeout(self.config.startup_timeout) {
             Ok((Ok(Some(hello)), stdout)) => {
@@ -448,10 +450,15 @@ impl Pool {
                              worker binary is from another asyncz version)",
                             hello.version
                         ),
+                        false,
                     );
                 }
                 if let Some(error) = hello.error {
-                    return fail(worker, format!("could not register its functions: {error}"));
+                    return fail(
+                        worker,
+                        format!("could not register its functions: {error}"),
+                        false,
+                    );
                 }
             }
             Ok((Ok(None), _)) | Ok((Err(_), _)) | Err(mpsc::RecvTimeoutError::Disconnected) => {
@@ -460,6 +467,7 @@ impl Pool {
                     "closed its output before its hello (does its main call \
                      asyncz_executors_process::worker_main_if_requested first?)"
                         .to_owned(),
+                    false,
                 );
             }
             Err(mpsc::RecvTimeoutError::Timeout) => {
@@ -470,6 +478,7 @@ impl Pool {
                          asyncz_executors_process::worker_main_if_requested first?)",
                         self.config.startup_timeout
                     ),
+                    true,
                 );
             }
         }

@@ -517,3 +517,25 @@ async fn max_tasks_per_child_replaces_a_worker_after_that_many_tasks() {
     );
     scheduler.shutdown(true).await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_whose_registration_fails_is_an_error_with_the_reason() {
+    let mut config = config(PoolOptions::default());
+    config
+        .env
+        .insert("ASYNCZ_TEST_FAIL_REGISTRATION".into(), "1".into());
+    let (scheduler, executor) = started(config).await;
+    let mut rx = scheduler.subscribe(TASK_EXECUTED | TASK_ERROR);
+    scheduler.add_task(task(f::OK, "x")).await.unwrap();
+    let text = outcome(&mut rx, "x").await.exception.unwrap();
+    assert!(
+        text.contains(
+            "could not register its functions: invalid function name: registration failed on \
+             purpose; it exited with status 2"
+        ),
+        "{text}"
+    );
+    assert!(executor.worker_pids().is_empty());
+    executor_cases::assert_no_instance_leaks(&scheduler, "x").await;
+    scheduler.shutdown(true).await.unwrap();
+}
