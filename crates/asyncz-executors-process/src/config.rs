@@ -29,6 +29,10 @@ pub struct ProcessPoolExecutorConfig {
     /// How long a worker may take from spawn to its hello (default 10 s); a worker that does
     /// not answer in time is killed and the run is a `TASK_ERROR`.
     pub startup_timeout: Duration,
+    /// How long one run may take in its worker (`None`, the default: no limit). A run still
+    /// going after that is a `TASK_ERROR`, and its worker is killed and replaced. Unix only
+    /// (elsewhere the limit is not enforced).
+    pub task_timeout: Option<Duration>,
     /// Replace a worker after it has run this many tasks (Python's `max_tasks_per_child`;
     /// `None`, the default: workers live until shutdown or until they die).
     pub max_tasks_per_child: Option<u32>,
@@ -47,6 +51,7 @@ impl Default for ProcessPoolExecutorConfig {
             env: BTreeMap::new(),
             startup_timeout: DEFAULT_STARTUP_TIMEOUT,
             max_tasks_per_child: None,
+            task_timeout: None,
             cancel_futures: false,
             overwrite_wait: None,
         }
@@ -64,7 +69,7 @@ const FIELD: &str = "executors.processpool";
 
 impl ProcessPoolExecutorConfig {
     /// Reads `max_workers`, `cancel_futures`, `overwrite_wait` and `pool_kwargs` (`program`,
-    /// `args`, `env`, `startup_timeout` in seconds, `max_tasks_per_child`); the pool options may also be given at the
+    /// `args`, `env`, `startup_timeout` and `task_timeout` in seconds, `max_tasks_per_child`); the pool options may also be given at the
     /// top level. Numbers and booleans may be strings, as upstream coerces them. Unknown keys
     /// are rejected by name.
     pub fn from_map(map: &Map) -> Result<Self> {
@@ -94,14 +99,18 @@ impl ProcessPoolExecutorConfig {
                         ))
                     }
                 },
-                "program" | "args" | "env" | "startup_timeout" | "max_tasks_per_child" => {
-                    out.pool_kwarg(&field, key, value)?
-                }
+                "program"
+                | "args"
+                | "env"
+                | "startup_timeout"
+                | "max_tasks_per_child"
+                | "task_timeout" => out.pool_kwarg(&field, key, value)?,
                 _ => {
                     return Err(Error::invalid(
                         field,
                         "unknown option (expected max_workers, pool_kwargs, program, args, env, \
-                         startup_timeout, max_tasks_per_child, cancel_futures, overwrite_wait)",
+                         startup_timeout, max_tasks_per_child, task_timeout, cancel_futures, \
+                         overwrite_wait)",
                     ))
                 }
             }
@@ -157,6 +166,21 @@ impl ProcessPoolExecutorConfig {
                 }
                 self.startup_timeout = timeout;
             }
+            "task_timeout" => {
+                self.task_timeout = match value {
+                    Value::Null => None,
+                    v => {
+                        let limit = config::seconds(field, v)?;
+                        if limit.is_zero() {
+                            return Err(Error::invalid(
+                                field,
+                                "must be null or a positive number of seconds, got 0",
+                            ));
+                        }
+                        Some(limit)
+                    }
+                }
+            }
             "max_tasks_per_child" => {
                 self.max_tasks_per_child = match value {
                     Value::Null => None,
@@ -167,7 +191,7 @@ impl ProcessPoolExecutorConfig {
                 return Err(Error::invalid(
                     field,
                     "unknown pool option (expected program, args, env, startup_timeout, \
-                     max_tasks_per_child)",
+                     max_tasks_per_child, task_timeout)",
                 ))
             }
         }
@@ -204,7 +228,8 @@ mod tests {
                 "args": ["--quiet"],
                 "env": {"RUST_LOG": "info", "WORKERS": 2},
                 "startup_timeout": "2.5",
-                "max_tasks_per_child": 100
+                "max_tasks_per_child": 100,
+                "task_timeout": 30
             }
         })))
         .unwrap();
@@ -216,6 +241,7 @@ mod tests {
         assert_eq!(c.env.get("WORKERS").map(String::as_str), Some("2"));
         assert_eq!(c.startup_timeout, Duration::from_millis(2500));
         assert_eq!(c.max_tasks_per_child, Some(100));
+        assert_eq!(c.task_timeout, Some(Duration::from_secs(30)));
     }
 
     #[test]

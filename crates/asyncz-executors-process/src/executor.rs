@@ -39,6 +39,8 @@ const EXIT_GRACE: Duration = Duration::from_secs(5);
 /// - A worker that crashes, aborts or is killed while running a task gives that run a
 ///   `TASK_ERROR` naming the pid, the exit status or signal, and the task; the driver starts
 ///   a new worker for the next run, and the scheduler keeps running.
+/// - With `task_timeout`, a run without a reply in time is a `TASK_ERROR`; its worker is
+///   killed and replaced.
 /// - Worker tracing events are re-emitted in the parent with target
 ///   [`LOG_TARGET`] and the field `pid`; other output of the worker (stdout and stderr) is
 ///   re-emitted line by line the same way.
@@ -348,12 +350,24 @@ impl Pool {
                 kwargs: job.kwargs().clone(),
                 scheduled_run_time: run_time,
             };
-            let reply = current.call(&request);
+            let reply = current.call(&request, self.config.task_timeout);
             current.runs += 1;
             match reply {
                 Ok(Reply::Ok(value)) => job.report(run_time, RunOutcome::Returned(value)),
                 Ok(Reply::Err(text)) => job.report(run_time, RunOutcome::Failed(text)),
                 Ok(Reply::Panicked(text)) => job.report(run_time, RunOutcome::Panicked(text)),
+                Err(Lost::TimedOut(limit)) => {
+                    let Some(stuck) = worker.take() else { continue };
+                    let pid = stuck.pid;
+                    let status = self.retire(stuck, true);
+                    let message = format!(
+                        "task '{}' (function '{function}') did not finish within {limit:?}; \
+                         worker process {pid} was killed ({status})",
+                        job.task_id()
+                    );
+                    tracing::error!(target: LOG_TARGET, executor = %self.alias, pid, task = %job.task_id(), "{message}; starting a new worker for the next run");
+                    job.report(run_time, RunOutcome::Failed(message));
+                }
                 Err(lost) => {
                     let Some(dead) = worker.take() else { continue };
                     let pid = dead.pid;
@@ -560,36 +574,82 @@ struct Worker {
 
 /// Why a worker could not answer a request.
 #[derive(Debug)]
-struct Lost(String);
+enum Lost {
+    /// The worker is gone (with an explanation, when there is more to say than its exit).
+    Gone(String),
+    /// No reply within the task timeout; the worker is still running the task.
+    TimedOut(Duration),
+}
 
 impl std::fmt::Display for Lost {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        if self.0.is_empty() {
-            Ok(())
-        } else {
-            write!(f, " ({})", self.0)
+        match self {
+            Lost::Gone(why) if why.is_empty() => Ok(()),
+            Lost::Gone(why) => write!(f, " ({why})"),
+            Lost::TimedOut(limit) => write!(f, " (no reply within {limit:?})"),
         }
     }
 }
 
 impl Worker {
-    fn call(&mut self, request: &Request) -> std::result::Result<Reply, Lost> {
+    fn call(
+        &mut self,
+        request: &Request,
+        timeout: Option<Duration>,
+    ) -> std::result::Result<Reply, Lost> {
         // A write error means the worker is gone; its reader tells how.
         if let Err(e) = write_frame(&mut self.stdin, request) {
             if e.kind() != std::io::ErrorKind::BrokenPipe {
-                return Err(Lost(format!("cannot send the job: {e}")));
+                return Err(Lost::Gone(format!("cannot send the job: {e}")));
             }
         }
         let Some(stdout) = self.stdout.as_mut() else {
-            return Err(Lost(String::new()));
+            return Err(Lost::Gone(String::new()));
         };
+        if let Some(limit) = timeout {
+            if stdout.buffer().is_empty() {
+                match readable_within(stdout.get_ref(), limit) {
+                    Ok(true) => {}
+                    Ok(false) => return Err(Lost::TimedOut(limit)),
+                    Err(e) => return Err(Lost::Gone(format!("cannot wait for the reply: {e}"))),
+                }
+            }
+        }
         match read_frame::<_, Reply>(stdout) {
             Ok(Some(reply)) => Ok(reply),
-            Ok(None) => Err(Lost(String::new())),
-            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => Err(Lost(String::new())),
-            Err(e) => Err(Lost(format!("unreadable reply: {e}"))),
+            Ok(None) => Err(Lost::Gone(String::new())),
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                Err(Lost::Gone(String::new()))
+            }
+            Err(e) => Err(Lost::Gone(format!("unreadable reply: {e}"))),
         }
     }
+}
+
+/// Whether `pipe` has something to read (or was closed) within `limit`.
+#[cfg(unix)]
+fn readable_within(pipe: &ChildStdout, limit: Duration) -> std::io::Result<bool> {
+    use rustix::event::{poll, PollFd, PollFlags, Timespec};
+    let deadline = Instant::now() + limit;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let timeout = Timespec {
+            tv_sec: i64::try_from(left.as_secs()).unwrap_or(i64::MAX),
+            tv_nsec: i64::from(left.subsec_nanos()),
+        };
+        let mut fds = [PollFd::new(pipe, PollFlags::IN)];
+        match poll(&mut fds, Some(&timeout)) {
+            Ok(0) => return Ok(false),
+            Ok(_) => return Ok(true),
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+#[cfg(not(unix))]
+fn readable_within(_pipe: &ChildStdout, _limit: Duration) -> std::io::Result<bool> {
+    Ok(true)
 }
 
 /// "exited with status 3", "exited with signal 6 (SIGABRT)".

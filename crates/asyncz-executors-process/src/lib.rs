@@ -23,6 +23,7 @@
 //! | `pool_kwargs.env` | none | environment variables for the workers |
 //! | `pool_kwargs.startup_timeout` | 10 s | time from spawn to a worker's hello |
 //! | `pool_kwargs.max_tasks_per_child` | unset | replace a worker after this many tasks |
+//! | `pool_kwargs.task_timeout` | unset | kill a worker whose run takes longer (seconds) |
 //! | `cancel_futures` | false | shutdown drops jobs that have not started |
 //! | `overwrite_wait` | unset | replaces the `wait` argument of shutdown |
 //!

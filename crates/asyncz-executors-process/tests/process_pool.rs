@@ -539,3 +539,39 @@ async fn a_worker_whose_registration_fails_is_an_error_with_the_reason() {
     executor_cases::assert_no_instance_leaks(&scheduler, "x").await;
     scheduler.shutdown(true).await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_beyond_task_timeout_is_an_error_and_its_worker_is_replaced() {
+    let (scheduler, _) = started(ProcessPoolExecutorConfig {
+        task_timeout: Some(Duration::from_millis(300)),
+        ..config(PoolOptions {
+            max_workers: 1,
+            ..Default::default()
+        })
+    })
+    .await;
+    let mut rx = scheduler.subscribe(TASK_EXECUTED | TASK_ERROR);
+    scheduler.add_task(task(f::PID, "before")).await.unwrap();
+    let before = outcome(&mut rx, "before").await.return_value.unwrap();
+    let started_at = Instant::now();
+    scheduler
+        .add_task(task(f::SLEEP, "stuck").arg(20_000))
+        .await
+        .unwrap();
+    let text = outcome(&mut rx, "stuck").await.exception.unwrap();
+    assert!(started_at.elapsed() < Duration::from_secs(5));
+    assert_eq!(
+        text,
+        format!(
+            "task 'stuck' (function '{}') did not finish within 300ms; worker process {before} \
+             was killed (exited with signal 9 (SIGKILL))",
+            f::SLEEP
+        )
+    );
+    executor_cases::assert_no_instance_leaks(&scheduler, "stuck").await;
+    scheduler.add_task(task(f::PID, "after")).await.unwrap();
+    let after = outcome(&mut rx, "after").await;
+    assert_eq!(after.code, TASK_EXECUTED);
+    assert_ne!(after.return_value.unwrap(), before);
+    scheduler.shutdown(true).await.unwrap();
+}
