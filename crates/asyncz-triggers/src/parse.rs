@@ -22,22 +22,11 @@ pub(crate) fn localize(tz: Tz, naive: NaiveDateTime) -> Option<DateTime<Utc>> {
         LocalResult::Single(dt) => Some(dt.with_timezone(&Utc)),
         LocalResult::Ambiguous(first, _) => Some(first.with_timezone(&Utc)),
         LocalResult::None => {
-            // Walk back to a wall time that exists: its offset is the one before the gap.
-            // Gaps are at most a day long (Pacific/Apia skipped 2011-12-30).
-            let mut probe = naive;
-            for _ in 0..(26 * 4) {
-                probe = probe.checked_sub_signed(Duration::minutes(15))?;
-                let offset = match tz.offset_from_local_datetime(&probe) {
-                    LocalResult::Single(o) => o,
-                    LocalResult::Ambiguous(_, later) => later,
-                    LocalResult::None => continue,
-                };
-                let seconds = i64::from(offset.fix().local_minus_utc());
-                return naive
-                    .checked_sub_signed(Duration::seconds(seconds))
-                    .map(|utc| utc.and_utc());
-            }
-            None
+            let (_, before) = chrono_tz::GapInfo::new(&naive, &tz)?.begin?;
+            let seconds = i64::from(before.fix().local_minus_utc());
+            naive
+                .checked_sub_signed(Duration::seconds(seconds))
+                .map(|utc| utc.and_utc())
         }
     }
 }

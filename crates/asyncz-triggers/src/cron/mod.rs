@@ -588,28 +588,11 @@ impl fmt::Display for CronTrigger {
     }
 }
 
-/// The first wall time after the gap that `inside` falls in (gaps are at most a day long).
+/// The first wall time after the gap that `inside` falls in.
 fn gap_end(tz: Tz, inside: NaiveDateTime) -> Option<NaiveDateTime> {
-    let exists = |t: NaiveDateTime| tz.from_local_datetime(&t) != LocalResult::None;
-    let mut low = inside; // does not exist
-    let mut high = inside.checked_add_signed(Duration::hours(26))?;
-    if !exists(high) {
-        return None;
-    }
-    // Bisect to the second: `low` never exists, `high` always does.
-    while high - low > Duration::seconds(1) {
-        let mid = low + (high - low) / 2;
-        let mid = mid.with_nanosecond(0).unwrap_or(mid);
-        if mid <= low {
-            break;
-        }
-        if exists(mid) {
-            high = mid;
-        } else {
-            low = mid;
-        }
-    }
-    Some(high)
+    chrono_tz::GapInfo::new(&inside, &tz)?
+        .end
+        .map(|end| end.naive_local())
 }
 
 fn ceil_to_second(t: NaiveDateTime) -> Option<NaiveDateTime> {
