@@ -31,11 +31,18 @@ pub(crate) fn localize(tz: Tz, naive: NaiveDateTime) -> Option<DateTime<Utc>> {
     }
 }
 
+/// The wall-clock time of `t` in `tz`, and the offset in force; `None` only at the very ends
+/// of the representable range (chrono's `naive_local` would panic there).
+pub(crate) fn wall_time(tz: Tz, t: DateTime<Utc>) -> Option<(NaiveDateTime, FixedOffset)> {
+    let offset = tz.offset_from_utc_datetime(&t.naive_utc()).fix();
+    Some((t.naive_utc().checked_add_offset(offset)?, offset))
+}
+
 /// Formats an instant for a trigger's state: RFC 3339 with the offset of `tz` (UTC → `Z`),
 /// fractional seconds only when present. [`parse_datetime`] reads it back to the same instant.
 pub(crate) fn format_state_datetime(value: DateTime<Utc>, tz: Option<Tz>) -> String {
     match tz {
-        Some(tz) if tz != Tz::UTC => value
+        Some(tz) if tz != Tz::UTC && wall_time(tz, value).is_some() => value
             .with_timezone(&tz)
             .to_rfc3339_opts(SecondsFormat::AutoSi, false),
         _ => value.to_rfc3339_opts(SecondsFormat::AutoSi, true),
@@ -45,11 +52,11 @@ pub(crate) fn format_state_datetime(value: DateTime<Utc>, tz: Option<Tz>) -> Str
 /// Formats an instant like upstream's `datetime_repr`: `2026-01-01 10:00:00 CET`.
 pub(crate) fn format_display_datetime(value: DateTime<Utc>, tz: Option<Tz>) -> String {
     match tz {
-        Some(tz) => value
+        Some(tz) if wall_time(tz, value).is_some() => value
             .with_timezone(&tz)
             .format("%Y-%m-%d %H:%M:%S %Z")
             .to_string(),
-        None => value.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
+        _ => value.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
     }
 }
 

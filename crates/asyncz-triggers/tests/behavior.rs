@@ -9,7 +9,7 @@ use asyncz_core::Trigger;
 use asyncz_triggers::{
     AndTrigger, CronTrigger, DateTrigger, IntervalTrigger, OrTrigger, ShutdownTrigger,
 };
-use chrono::Duration;
+use chrono::{Duration, Utc};
 use common::{at, create, fire_times, zone};
 use serde_json::json;
 
@@ -442,5 +442,59 @@ fn compact_durations_are_read_for_the_command_line() {
                 .starts_with("invalid interval: '"),
             "{text}"
         );
+    }
+}
+
+#[test]
+fn extreme_instants_never_panic() {
+    use chrono::DateTime;
+    let start = at("2026-01-01T00:00:00Z");
+    let triggers: Vec<Arc<dyn Trigger>> = vec![
+        Arc::new(CronTrigger::builder().minute("*/5").build().unwrap()),
+        Arc::new(
+            CronTrigger::builder()
+                .day("last fri")
+                .week("*/3")
+                .build()
+                .unwrap(),
+        ),
+        Arc::new(IntervalTrigger::new_at(start).weeks(1000).start_at(start)),
+        Arc::new(IntervalTrigger::new_at(DateTime::<Utc>::MAX_UTC).seconds(1)),
+        Arc::new(DateTrigger::new(DateTime::<Utc>::MIN_UTC)),
+        Arc::new(DateTrigger::new(DateTime::<Utc>::MAX_UTC).timezone(zone("Pacific/Chatham"))),
+        Arc::new(
+            IntervalTrigger::new_at(DateTime::<Utc>::MAX_UTC)
+                .hours(1)
+                .timezone(zone("Pacific/Kiritimati")),
+        ),
+        Arc::new(
+            CronTrigger::builder()
+                .hour(1)
+                .start_at(DateTime::<Utc>::MIN_UTC)
+                .end_at(DateTime::<Utc>::MAX_UTC)
+                .timezone(zone("America/New_York"))
+                .build()
+                .unwrap(),
+        ),
+    ];
+    let combined: Vec<Arc<dyn Trigger>> = vec![
+        Arc::new(AndTrigger::new(triggers.clone())),
+        Arc::new(OrTrigger::new(triggers.clone())),
+    ];
+    let triggers: Vec<Arc<dyn Trigger>> = triggers.into_iter().chain(combined).collect();
+    let instants = [DateTime::<Utc>::MIN_UTC, DateTime::<Utc>::MAX_UTC, start];
+    for trigger in &triggers {
+        let _ = (trigger.to_string(), trigger.state());
+        for zone_name in ["UTC", "America/New_York", "Pacific/Chatham", "Pacific/Apia"] {
+            for now in instants {
+                for previous in [
+                    None,
+                    Some(DateTime::<Utc>::MIN_UTC),
+                    Some(DateTime::<Utc>::MAX_UTC),
+                ] {
+                    let _ = trigger.next_fire_time(zone(zone_name), previous, now);
+                }
+            }
+        }
     }
 }

@@ -423,8 +423,8 @@ impl CronTrigger {
             let from = ceil_to_second(start.naive_utc())?;
             return self.next_match(from, last_year).map(|c| c.and_utc());
         }
-        let zoned = start.with_timezone(&tz);
-        let mut from = ceil_to_second(zoned.naive_local())?;
+        let (wall, offset_now) = parse::wall_time(tz, start)?;
+        let mut from = ceil_to_second(wall)?;
         // The first matching wall time inside a gap, shifted past it. Within a gap the shift
         // keeps the order, so only the first one can be the answer; but a real wall time just
         // after the gap can come earlier than it (03:45:30 real before 03:00:30 shifted by an
@@ -452,7 +452,7 @@ impl CronTrigger {
             }
             if shifted.is_some_and(|s| {
                 // Past the shifted candidate's own wall time: nothing later can precede it.
-                from > s.with_timezone(&tz).naive_local()
+                !matches!(parse::wall_time(tz, s), Some((wall, _)) if from <= wall)
             }) {
                 break None;
             }
@@ -460,7 +460,7 @@ impl CronTrigger {
         // Shortly after a spring-forward, wall times inside the gap that are still to come
         // (shifted past the gap by its length) can precede the next real wall-clock match:
         // 02:10 and 02:20 in Lord Howe's 02:00–02:30 gap fire at 02:40 and 02:50.
-        let pending = self.pending_gap_time(tz, start, zoned.offset().fix(), last_year);
+        let pending = self.pending_gap_time(tz, start, offset_now, last_year);
         [real, shifted, pending].into_iter().flatten().min()
     }
 
@@ -480,7 +480,7 @@ impl CronTrigger {
             return None;
         }
         // The wall time `start` would have had if the clock had not moved forward.
-        let unshifted = start.naive_utc() + offset_before;
+        let unshifted = start.naive_utc().checked_add_offset(offset_before)?;
         if tz.from_local_datetime(&unshifted) != LocalResult::None {
             return None;
         }
