@@ -105,7 +105,12 @@ impl Trigger for DateTrigger {
         previous: Option<DateTime<Utc>>,
         _now: DateTime<Utc>,
     ) -> Option<DateTime<Utc>> {
-        previous.is_none().then_some(self.run_at)
+        // The first fire time strictly after `previous`: upstream returns none whenever there
+        // is a previous run, which loses a date inside an `or` after another trigger fired.
+        match previous {
+            Some(previous) if previous >= self.run_at => None,
+            _ => Some(self.run_at),
+        }
     }
 
     fn state(&self) -> Map {

@@ -355,7 +355,7 @@ fn or_trigger_is_exhausted_when_all_are() {
     let trigger = OrTrigger::new(vec![a, b]);
     assert_eq!(
         fire_times(&trigger, UTC, "2025-01-01T00:00:00Z", 5),
-        ["2026-01-01T00:00:00Z"]
+        ["2026-01-01T00:00:00Z", "2026-01-02T00:00:00Z"]
     );
 }
 
@@ -497,4 +497,20 @@ fn extreme_instants_never_panic() {
             }
         }
     }
+}
+
+#[test]
+fn or_trigger_keeps_a_pending_date_after_another_trigger_fired() {
+    let date: Arc<dyn Trigger> = Arc::new(DateTrigger::new(at("2026-01-01T10:30:00Z")));
+    let hourly: Arc<dyn Trigger> = Arc::new(CronTrigger::builder().minute(0).build().unwrap());
+    let trigger = OrTrigger::new(vec![date, hourly]);
+    assert_eq!(
+        fire_times(&trigger, UTC, "2026-01-01T09:30:00Z", 4),
+        [
+            "2026-01-01T10:00:00Z",
+            "2026-01-01T10:30:00Z",
+            "2026-01-01T11:00:00Z",
+            "2026-01-01T12:00:00Z"
+        ]
+    );
 }
