@@ -1,0 +1,45 @@
+//! # asyncz-stores-sql
+//!
+//! The `sql` store (spec: `SQLAlchemyStore`, alias `sqlalchemy` too) on sqlx, for SQLite
+//! (feature `sqlite`, default), PostgreSQL (`postgres`) and MySQL/MariaDB (`mysql`).
+//!
+//! - Table `asyncz_store` (configurable) with `id VARCHAR(255) PRIMARY KEY`, `next_run_time
+//!   BIGINT` (microseconds since the Unix epoch, UTC; NULL when paused) and `state` (the
+//!   versioned MessagePack record, encrypted when `ASYNCZ_STORE_ENCRYPTION_KEY` is set), plus an
+//!   index on `next_run_time`; both are created on start.
+//! - Values are always bound; the table name, which cannot be bound, must be a plain
+//!   identifier.
+//! - A record that cannot be decoded is skipped, logged, listed by
+//!   `Store::undecodable_records`, and never deleted.
+//!
+//! ```
+//! use asyncz_stores_sql::{SqlStore, SqlStoreConfig};
+//! let store = SqlStore::new(SqlStoreConfig::new("sqlite::memory:"))?;
+//! # let _ = store;
+//! # Ok::<(), asyncz_core::Error>(())
+//! ```
+#![deny(missing_docs)]
+
+#[cfg(not(any(feature = "sqlite", feature = "postgres", feature = "mysql")))]
+compile_error!("asyncz-stores-sql needs at least one of the features sqlite, postgres, mysql");
+
+mod config;
+mod store;
+
+pub use config::SqlStoreConfig;
+pub use store::SqlStore;
+
+/// The plugin alias of this store.
+pub const ALIAS: &str = "sql";
+/// The spec's alias for the same store.
+pub const SQLALCHEMY_ALIAS: &str = "sqlalchemy";
+
+/// Registers the `sql` and `sqlalchemy` store plugins.
+pub fn register(registry: &mut asyncz_core::PluginRegistry) {
+    for alias in [ALIAS, SQLALCHEMY_ALIAS] {
+        registry.add_store(alias, |config| {
+            let config = SqlStoreConfig::from_map(config)?;
+            Ok(std::sync::Arc::new(SqlStore::new(config)?))
+        });
+    }
+}

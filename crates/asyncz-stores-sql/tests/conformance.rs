@@ -1,0 +1,215 @@
+//! The SQL store runs the asyncz-testkit store suite against SQLite, and against PostgreSQL and
+//! MySQL/MariaDB when `ASYNCZ_TEST_POSTGRES_URL` / `ASYNCZ_TEST_MYSQL_URL` are set (`cargo xtask
+//! test-backends` and CI set them).
+#![allow(clippy::unwrap_used)]
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use asyncz_core::{async_trait, Result, Store};
+use asyncz_stores_sql::{SqlStore, SqlStoreConfig};
+use asyncz_testkit::{store_context, Capabilities, StoreHarness};
+
+/// Hands out stores on fresh tables (or SQLite files) and remembers them.
+struct Sql {
+    name: String,
+    url: Box<dyn Fn(usize) -> String + Send + Sync>,
+    key: Option<&'static str>,
+    prefix: String,
+    stores: Mutex<HashMap<usize, SqlStore>>,
+    next: Mutex<usize>,
+}
+
+fn key_of(store: &Arc<dyn Store>) -> usize {
+    Arc::as_ptr(store).cast::<()>() as usize
+}
+
+impl Sql {
+    fn new(
+        name: &str,
+        key: Option<&'static str>,
+        url: impl Fn(usize) -> String + Send + Sync + 'static,
+    ) -> Self {
+        Sql {
+            name: name.to_owned(),
+            url: Box::new(url),
+            key,
+            prefix: format!(
+                "asyncz_t{}_{}",
+                std::process::id(),
+                name.len() + key.map_or(0, str::len)
+            ),
+            stores: Mutex::default(),
+            next: Mutex::new(0),
+        }
+    }
+    fn open(&self, n: usize) -> Arc<dyn Store> {
+        let config = SqlStoreConfig {
+            tablename: format!("{}_{n}", self.prefix),
+            encryption_key: self.key.map(str::to_owned),
+            ..SqlStoreConfig::new((self.url)(n))
+        };
+        let store = SqlStore::new(config).unwrap();
+        let shared: Arc<dyn Store> = Arc::new(store.clone());
+        self.stores.lock().unwrap().insert(key_of(&shared), store);
+        shared
+    }
+    fn get(&self, store: &Arc<dyn Store>) -> SqlStore {
+        self.stores.lock().unwrap()[&key_of(store)].clone()
+    }
+    /// Drops every table the suite created.
+    async fn cleanup(&self) {
+        let count = *self.next.lock().unwrap();
+        for n in 0..count {
+            let store = SqlStore::new(SqlStoreConfig {
+                tablename: format!("{}_{n}", self.prefix),
+                ..SqlStoreConfig::new((self.url)(n))
+            })
+            .unwrap();
+            if store.start(store_context()).await.is_ok() {
+                let _ = store.drop_table().await;
+                let _ = store.shutdown().await;
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl StoreHarness for Sql {
+    fn name(&self) -> String {
+        format!(
+            "{}{}",
+            self.name,
+            if self.key.is_some() {
+                " (encrypted)"
+            } else {
+                ""
+            }
+        )
+    }
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            persistent: true,
+            corruptible: true,
+            max_id_len: None,
+        }
+    }
+    async fn fresh_store(&self) -> Result<Arc<dyn Store>> {
+        let n = {
+            let mut next = self.next.lock().unwrap();
+            *next += 1;
+            *next - 1
+        };
+        Ok(self.open(n))
+    }
+    async fn reopen(&self, store: &Arc<dyn Store>) -> Result<Arc<dyn Store>> {
+        let old = self.get(store);
+        let n: usize = old.tablename().rsplit('_').next().unwrap().parse().unwrap();
+        Ok(self.open(n))
+    }
+    async fn corrupt_record(&self, store: &Arc<dyn Store>, task_id: &str) -> Result<()> {
+        self.get(store)
+            .write_raw_state(task_id, b"\x00not a task")
+            .await
+    }
+    async fn record_exists(&self, store: &Arc<dyn Store>, task_id: &str) -> Result<bool> {
+        self.get(store).record_exists(task_id).await
+    }
+}
+
+async fn run(harness: Sql) {
+    let report = asyncz_testkit::run_store_suite(&harness).await;
+    println!("{report}");
+    harness.cleanup().await;
+    report.assert_passed();
+    assert!(report.skipped.is_empty(), "{:?}", report.skipped);
+}
+
+fn env(var: &str) -> Option<String> {
+    match std::env::var(var) {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ => {
+            println!("skipping: {var} is not set (cargo xtask test-backends sets it)");
+            None
+        }
+    }
+}
+
+#[tokio::test]
+async fn sqlite_passes_the_store_suite() {
+    let dir = Arc::new(tempfile::tempdir().unwrap());
+    for key in [None, Some("sqlite key")] {
+        let d = Arc::clone(&dir);
+        let tag = key.map_or("plain", |_| "enc");
+        run(Sql::new("sqlite", key, move |n| {
+            format!("sqlite://{}/{tag}-{n}.db", d.path().display())
+        }))
+        .await;
+    }
+}
+
+#[cfg(feature = "postgres")]
+#[tokio::test]
+async fn postgres_passes_the_store_suite() {
+    let Some(url) = env("ASYNCZ_TEST_POSTGRES_URL") else {
+        return;
+    };
+    for key in [None, Some("pg key")] {
+        let u = url.clone();
+        run(Sql::new("postgres", key, move |_| u.clone())).await;
+    }
+}
+
+#[cfg(feature = "mysql")]
+#[tokio::test]
+async fn mysql_passes_the_store_suite() {
+    let Some(url) = env("ASYNCZ_TEST_MYSQL_URL") else {
+        return;
+    };
+    for key in [None, Some("mysql key")] {
+        let u = url.clone();
+        run(Sql::new("mysql", key, move |_| u.clone())).await;
+    }
+}
+
+#[test]
+fn config_is_read_from_a_map_with_clear_errors() {
+    let map = |v: serde_json::Value| v.as_object().cloned().unwrap();
+    let c = SqlStoreConfig::from_map(&map(serde_json::json!({"database": "sqlite://x.db", "tablename": "jobs", "max_connections": "3"}))).unwrap();
+    assert_eq!(
+        (c.url.as_str(), c.tablename.as_str(), c.max_connections),
+        ("sqlite://x.db", "jobs", 3)
+    );
+    for (bad, fragment) in [
+        (serde_json::json!({}), "stores.sql.url"),
+        (
+            serde_json::json!({"url": "sqlite://x", "tablename": "jobs; DROP TABLE x"}),
+            "not a plain identifier",
+        ),
+        (
+            serde_json::json!({"url": "sqlite://x", "tablename": "1jobs"}),
+            "not a plain identifier",
+        ),
+        (
+            serde_json::json!({"url": "sqlite://x", "pool": 1}),
+            "stores.sql.pool",
+        ),
+    ] {
+        let err = SqlStoreConfig::from_map(&map(bad)).unwrap_err().to_string();
+        assert!(err.contains(fragment), "{err}");
+    }
+    let err = SqlStore::new(SqlStoreConfig::new("oracle://scott:tiger@db/x"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("oracle://scott:***@db/x") && !err.contains("tiger"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn an_unreachable_database_is_an_error_naming_the_store_without_the_password() {
+    let store = SqlStore::new(SqlStoreConfig::new("sqlite:///nonexistent-dir/sub/x.db")).unwrap();
+    let err = store.start(store_context()).await.unwrap_err().to_string();
+    assert!(err.contains("store 'testkit' (sql"), "{err}");
+}
