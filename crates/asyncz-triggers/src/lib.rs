@@ -13,7 +13,7 @@
 //! (`cron[day_of_week='mon-fri', hour='9']`, `interval[0:05:00]`), and its
 //! [`state`](asyncz_core::Trigger::state) fed back to its factory rebuilds an equal trigger,
 //! which is how persistent stores keep triggers. [`register`] installs the factories in a
-//! [`PluginRegistry`](asyncz_core::PluginRegistry) under the aliases above.
+//! [`asyncz_core::PluginRegistry`] under the aliases above.
 //!
 //! Time semantics (DESIGN.md §4): zones are IANA zones; cron matches the wall clock and, when
 //! the clock springs forward over a matching time, fires as far past the gap as the time was
