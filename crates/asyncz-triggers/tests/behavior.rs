@@ -267,6 +267,11 @@ fn cron_that_can_never_match_is_exhausted() {
         trigger.next_fire_time(UTC, None, at("2026-01-01T00:00:00Z")),
         None
     );
+    let week_53_in_february = CronTrigger::builder().month(2).week(53).build().unwrap();
+    assert_eq!(
+        week_53_in_february.next_fire_time(UTC, None, at("2026-01-01T00:00:00Z")),
+        None
+    );
     let past = CronTrigger::builder().year(2020).build().unwrap();
     assert_eq!(
         past.next_fire_time(UTC, None, at("2026-01-01T00:00:00Z")),

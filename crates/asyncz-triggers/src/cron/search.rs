@@ -226,20 +226,37 @@ fn ceil_to_second(t: NaiveDateTime) -> Option<NaiveDateTime> {
         .checked_add_signed(Duration::seconds(1))
 }
 
-/// Whether no allowed month has an allowed day (a leap February has 29 days; `last` and
-/// `<nth> <weekday>` always can match some month).
+/// For each month (index 1..=12), the ISO weeks any of its days can fall in, over all years.
+const MONTH_WEEKS: [u64; 13] = [
+    0,
+    0x0030_0000_0000_003e,
+    0x0000_0000_0000_03e0,
+    0x0000_0000_0000_7e00,
+    0x0000_0000_0007_e000,
+    0x0000_0000_00fe_0000,
+    0x0000_0000_0fc0_0000,
+    0x0000_0000_fc00_0000,
+    0x0000_001f_c000_0000,
+    0x0000_01f8_0000_0000,
+    0x0000_1f80_0000_0000,
+    0x0003_f000_0000_0000,
+    0x003f_0000_0000_0002,
+];
+
+/// Whether no allowed month has an allowed day and an allowed ISO week (a leap February has
+/// 29 days; `last` and `<nth> <weekday>` can match in any month).
 pub(super) fn never_matches(fields: &[Field; 8]) -> bool {
-    let [_, month, day, _, weekdays, hour, minute, second] = fields;
+    let [_, month, day, week, weekdays, hour, minute, second] = fields;
     if [weekdays, hour, minute, second].iter().any(|f| f.mask == 0) {
         return true;
     }
-    if day.exprs.iter().any(Expr::is_dynamic) {
-        return month.mask == 0;
-    }
+    let dynamic_days = day.exprs.iter().any(Expr::is_dynamic);
     !(1..=12u32).any(|m| {
         let longest = if m == 2 { 29 } else { days_in_month(2001, m) };
         let days = (u64::MAX >> (63 - longest)) & !1;
-        month.mask & (1 << m) != 0 && day.mask & days != 0
+        month.mask & (1 << m) != 0
+            && (dynamic_days || day.mask & days != 0)
+            && week.mask & MONTH_WEEKS[m as usize] != 0
     })
 }
 
@@ -275,6 +292,18 @@ fn week_matches(mask: u64, year: i32, month: u32, day: u32) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn month_weeks_cover_every_date() {
+        let mut date = NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default();
+        let end = NaiveDate::from_ymd_opt(2400, 1, 1).unwrap_or_default();
+        let mut seen = [0u64; 13];
+        while date < end {
+            seen[date.month() as usize] |= 1 << date.iso_week().week();
+            date = date.succ_opt().unwrap_or(end);
+        }
+        assert_eq!(seen, MONTH_WEEKS);
+    }
 
     #[test]
     fn weekday_agrees_with_chrono() {
