@@ -1,0 +1,107 @@
+//! Configuration of the Redis store (spec: `RedisStore(database, tasks_key, run_times_key,
+//! **connect_args)`).
+
+use asyncz_core::{config, Error, Map, Result, Value};
+
+/// Options of [`crate::RedisStore`].
+#[derive(Clone, PartialEq, Eq)]
+pub struct RedisStoreConfig {
+    /// The server URL (default `redis://127.0.0.1:6379`).
+    pub url: String,
+    /// The database number (default 0; overrides one given in the URL path).
+    pub database: Option<i64>,
+    /// The hash of task records (default `asyncz.tasks`).
+    pub tasks_key: String,
+    /// The sorted set of next run times (default `asyncz.run_times`).
+    pub run_times_key: String,
+    /// Encrypt with this key instead of `ASYNCZ_STORE_ENCRYPTION_KEY`.
+    pub encryption_key: Option<String>,
+}
+
+impl std::fmt::Debug for RedisStoreConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisStoreConfig")
+            .field("url", &redact(&self.url))
+            .field("database", &self.database)
+            .field("tasks_key", &self.tasks_key)
+            .field("run_times_key", &self.run_times_key)
+            .field("encrypted", &self.encryption_key.is_some())
+            .finish()
+    }
+}
+
+/// The URL with any password replaced by `***`.
+pub(crate) fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            format!("{}***{}", &url[..scheme + 3], &url[at..])
+        }
+        _ => url.to_owned(),
+    }
+}
+
+impl RedisStoreConfig {
+    /// The defaults for `url`.
+    pub fn new(url: impl Into<String>) -> Self {
+        RedisStoreConfig {
+            url: url.into(),
+            database: None,
+            tasks_key: "asyncz.tasks".to_owned(),
+            run_times_key: "asyncz.run_times".to_owned(),
+            encryption_key: None,
+        }
+    }
+
+    /// Reads `url`, `database` (number or numeric string), `tasks_key`, `run_times_key`,
+    /// `encryption_key`; rejects unknown keys by name.
+    pub fn from_map(map: &Map) -> Result<Self> {
+        let field = |k: &str| format!("stores.redis.{k}");
+        let url = match map.get("url") {
+            Some(Value::String(u)) if !u.trim().is_empty() => u.trim().to_owned(),
+            Some(other) => {
+                return Err(Error::invalid(
+                    field("url"),
+                    format!("expected a redis:// URL, got {other}"),
+                ))
+            }
+            None => "redis://127.0.0.1:6379".to_owned(),
+        };
+        let mut out = RedisStoreConfig::new(url);
+        for (key, value) in map {
+            match key.as_str() {
+                "url" => {}
+                "database" | "db" => {
+                    let n = config::as_u64(&field(key), value)?;
+                    out.database = Some(i64::try_from(n).map_err(|_| Error::invalid(field(key), format!("{n} is too large")))?);
+                }
+                "tasks_key" => out.tasks_key = key_name(&field(key), value)?,
+                "run_times_key" => out.run_times_key = key_name(&field(key), value)?,
+                "encryption_key" => out.encryption_key = Some(config::string(&field(key), value)?),
+                other => {
+                    return Err(Error::invalid(
+                        field(other),
+                        "unknown option (expected url, database, tasks_key, run_times_key, encryption_key)",
+                    ))
+                }
+            }
+        }
+        if out.tasks_key == out.run_times_key {
+            return Err(Error::invalid(
+                field("run_times_key"),
+                format!(
+                    "'{}' is also the tasks_key; they must differ",
+                    out.run_times_key
+                ),
+            ));
+        }
+        Ok(out)
+    }
+}
+
+fn key_name(field: &str, value: &Value) -> Result<String> {
+    let key = config::string(field, value)?;
+    if key.is_empty() {
+        return Err(Error::invalid(field, "must not be empty"));
+    }
+    Ok(key)
+}

@@ -1,0 +1,370 @@
+//! The Redis store implementation.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use asyncz_core::chrono::{DateTime, Utc};
+use asyncz_core::chrono_tz::Tz;
+use asyncz_core::codec::RecordCodec;
+use asyncz_core::{async_trait, Error, PluginRegistry, Result, Store, StoreContext, Task};
+use redis::aio::ConnectionManager;
+use redis::{AsyncCommands, Script};
+
+use crate::config::{redact, RedisStoreConfig};
+
+/// Adds a task only if its id is free: HSETNX, then ZADD when it is scheduled.
+const ADD: &str = r"
+if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) == 0 then return 0 end
+if ARGV[3] ~= '' then redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1]) end
+return 1";
+
+/// Replaces a task only if it exists; its run time is set or, when paused, removed.
+const UPDATE: &str = r"
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+if ARGV[3] == '' then redis.call('ZREM', KEYS[2], ARGV[1]) else redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1]) end
+return 1";
+
+/// Deletes a task from both keys.
+const DELETE: &str = r"
+local n = redis.call('HDEL', KEYS[1], ARGV[1])
+redis.call('ZREM', KEYS[2], ARGV[1])
+return n";
+
+struct Started {
+    alias: String,
+    conn: ConnectionManager,
+    codec: RecordCodec,
+    plugins: Arc<PluginRegistry>,
+    timezone: Tz,
+}
+
+impl std::fmt::Debug for Started {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Started")
+            .field("alias", &self.alias)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Keeps tasks in Redis (spec: `RedisStore`).
+#[derive(Debug, Clone)]
+pub struct RedisStore {
+    config: RedisStoreConfig,
+    client: redis::Client,
+    started: Arc<Mutex<Option<Arc<Started>>>>,
+    undecodable: Arc<Mutex<BTreeMap<String, String>>>,
+}
+
+fn score(t: Option<DateTime<Utc>>) -> String {
+    t.map(|t| t.timestamp_micros().to_string())
+        .unwrap_or_default()
+}
+
+impl RedisStore {
+    /// A store for `config` (connects on start). Fails on a malformed URL.
+    pub fn new(config: RedisStoreConfig) -> Result<Self> {
+        let mut info = redis::IntoConnectionInfo::into_connection_info(config.url.as_str())
+            .map_err(|e| {
+                Error::invalid(
+                    "stores.redis.url",
+                    format!("'{}': {e}", redact(&config.url)),
+                )
+            })?;
+        if let Some(db) = config.database {
+            info.redis.db = db;
+        }
+        let client = redis::Client::open(info).map_err(|e| {
+            Error::invalid(
+                "stores.redis.url",
+                format!("'{}': {e}", redact(&config.url)),
+            )
+        })?;
+        Ok(RedisStore {
+            config,
+            client,
+            started: Arc::new(Mutex::new(None)),
+            undecodable: Arc::new(Mutex::new(BTreeMap::new())),
+        })
+    }
+
+    /// The keys this store uses: (tasks hash, run times sorted set).
+    pub fn keys(&self) -> (&str, &str) {
+        (&self.config.tasks_key, &self.config.run_times_key)
+    }
+
+    fn started(&self) -> Result<Arc<Started>> {
+        self.started
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+            .ok_or_else(|| Error::backend("store (redis)", "the store is not started"))
+    }
+
+    fn err(&self, s: &Started, what: &str, e: redis::RedisError) -> Error {
+        Error::backend(
+            format!("store '{}' (redis)", s.alias),
+            format!("{what}: {e}"),
+        )
+    }
+
+    fn decode(&self, s: &Started, id: &str, bytes: &[u8]) -> Result<Task> {
+        let state = s.codec.decode(id, bytes)?;
+        Task::from_state(state, &s.alias, &s.plugins, s.timezone).map_err(|e| Error::Decode {
+            store: s.alias.clone(),
+            task_id: id.to_owned(),
+            message: e.to_string(),
+        })
+    }
+
+    fn undecodable_lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, String>> {
+        self.undecodable.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn decode_all(&self, s: &Started, records: Vec<(String, Vec<u8>)>) -> Vec<Task> {
+        let mut tasks = Vec::with_capacity(records.len());
+        for (id, bytes) in records {
+            match self.decode(s, &id, &bytes) {
+                Ok(task) => {
+                    self.undecodable_lock().remove(&id);
+                    tasks.push(task);
+                }
+                Err(e) => {
+                    tracing::error!(target: "asyncz.stores", store = %s.alias, task = %id, error = %e, "cannot decode a stored task; skipping it (the record is kept)");
+                    self.undecodable_lock().insert(id, e.to_string());
+                }
+            }
+        }
+        tasks
+    }
+
+    /// Overwrites the raw record of `task_id` (tests of undecodable records).
+    pub async fn write_raw_record(&self, task_id: &str, bytes: &[u8]) -> Result<()> {
+        let s = self.started()?;
+        let mut conn = s.conn.clone();
+        conn.hset::<_, _, _, ()>(&self.config.tasks_key, task_id, bytes)
+            .await
+            .map_err(|e| self.err(&s, "cannot write", e))
+    }
+
+    /// Whether a raw record exists for `task_id`, decodable or not.
+    pub async fn record_exists(&self, task_id: &str) -> Result<bool> {
+        let s = self.started()?;
+        let mut conn = s.conn.clone();
+        conn.hexists(&self.config.tasks_key, task_id)
+            .await
+            .map_err(|e| self.err(&s, "cannot read", e))
+    }
+
+    /// Deletes both keys (tests and tooling).
+    pub async fn delete_keys(&self) -> Result<()> {
+        let s = self.started()?;
+        let mut conn = s.conn.clone();
+        conn.del::<_, ()>(&[&self.config.tasks_key, &self.config.run_times_key])
+            .await
+            .map_err(|e| self.err(&s, "cannot delete", e))
+    }
+
+    async fn records(&self, s: &Started, ids: &[String]) -> Result<Vec<(String, Vec<u8>)>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut conn = s.conn.clone();
+        let values: Vec<Option<Vec<u8>>> = redis::cmd("HMGET")
+            .arg(&self.config.tasks_key)
+            .arg(ids)
+            .query_async(&mut conn)
+            .await
+            .map_err(|e| self.err(s, "cannot read tasks", e))?;
+        Ok(ids
+            .iter()
+            .zip(values)
+            .filter_map(|(id, v)| v.map(|v| (id.clone(), v)))
+            .collect())
+    }
+}
+
+#[async_trait]
+impl Store for RedisStore {
+    fn kind(&self) -> &'static str {
+        crate::ALIAS
+    }
+
+    fn is_persistent(&self) -> bool {
+        true
+    }
+
+    async fn start(&self, ctx: StoreContext) -> Result<()> {
+        let codec = match &self.config.encryption_key {
+            Some(key) => RecordCodec::with_key(&ctx.alias, Some(key))?,
+            None => RecordCodec::from_env(&ctx.alias)?,
+        };
+        let conn = ConnectionManager::new(self.client.clone())
+            .await
+            .map_err(|e| {
+                Error::backend(
+                    format!(
+                        "store '{}' (redis, {})",
+                        ctx.alias,
+                        redact(&self.config.url)
+                    ),
+                    format!("cannot connect: {e}"),
+                )
+            })?;
+        *self.started.lock().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(Started {
+            alias: ctx.alias,
+            conn,
+            codec,
+            plugins: ctx.plugins,
+            timezone: ctx.timezone,
+        }));
+        Ok(())
+    }
+
+    async fn shutdown(&self) -> Result<()> {
+        self.started
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        Ok(())
+    }
+
+    async fn lookup_task(&self, task_id: &str) -> Result<Option<Task>> {
+        let s = self.started()?;
+        let mut conn = s.conn.clone();
+        let bytes: Option<Vec<u8>> = conn
+            .hget(&self.config.tasks_key, task_id)
+            .await
+            .map_err(|e| self.err(&s, "cannot read", e))?;
+        match bytes {
+            None => Ok(None),
+            Some(bytes) => match self.decode(&s, task_id, &bytes) {
+                Ok(task) => Ok(Some(task)),
+                Err(e) => {
+                    self.undecodable_lock()
+                        .insert(task_id.to_owned(), e.to_string());
+                    Err(e)
+                }
+            },
+        }
+    }
+
+    async fn get_due_tasks(&self, now: DateTime<Utc>) -> Result<Vec<Task>> {
+        let s = self.started()?;
+        let mut conn = s.conn.clone();
+        let ids: Vec<String> = conn
+            .zrangebyscore(&self.config.run_times_key, "-inf", now.timestamp_micros())
+            .await
+            .map_err(|e| self.err(&s, "cannot read due tasks", e))?;
+        let records = self.records(&s, &ids).await?;
+        Ok(self.decode_all(&s, records))
+    }
+
+    async fn get_next_run_time(&self) -> Result<Option<DateTime<Utc>>> {
+        let s = self.started()?;
+        let mut conn = s.conn.clone();
+        let first: Vec<(String, f64)> = conn
+            .zrange_withscores(&self.config.run_times_key, 0, 0)
+            .await
+            .map_err(|e| self.err(&s, "cannot read the next run time", e))?;
+        #[allow(clippy::cast_possible_truncation)]
+        Ok(first
+            .first()
+            .and_then(|(_, score)| DateTime::<Utc>::from_timestamp_micros(*score as i64)))
+    }
+
+    async fn get_all_tasks(&self) -> Result<Vec<Task>> {
+        let s = self.started()?;
+        let mut conn = s.conn.clone();
+        let all: Vec<(String, Vec<u8>)> = conn
+            .hgetall(&self.config.tasks_key)
+            .await
+            .map_err(|e| self.err(&s, "cannot read tasks", e))?;
+        let mut tasks = self.decode_all(&s, all);
+        tasks.sort_by(|a, b| {
+            (a.next_run_time().is_none(), a.next_run_time(), a.id()).cmp(&(
+                b.next_run_time().is_none(),
+                b.next_run_time(),
+                b.id(),
+            ))
+        });
+        Ok(tasks)
+    }
+
+    async fn add_task(&self, task: &Task) -> Result<()> {
+        let s = self.started()?;
+        let bytes = s.codec.encode(&task.to_state()?)?;
+        let mut conn = s.conn.clone();
+        let added: i64 = Script::new(ADD)
+            .key(&self.config.tasks_key)
+            .key(&self.config.run_times_key)
+            .arg(task.id())
+            .arg(bytes)
+            .arg(score(task.next_run_time()))
+            .invoke_async(&mut conn)
+            .await
+            .map_err(|e| self.err(&s, "cannot add", e))?;
+        if added == 0 {
+            return Err(Error::conflict(task.id()));
+        }
+        Ok(())
+    }
+
+    async fn update_task(&self, task: &Task) -> Result<()> {
+        let s = self.started()?;
+        let bytes = s.codec.encode(&task.to_state()?)?;
+        let mut conn = s.conn.clone();
+        let updated: i64 = Script::new(UPDATE)
+            .key(&self.config.tasks_key)
+            .key(&self.config.run_times_key)
+            .arg(task.id())
+            .arg(bytes)
+            .arg(score(task.next_run_time()))
+            .invoke_async(&mut conn)
+            .await
+            .map_err(|e| self.err(&s, "cannot update", e))?;
+        if updated == 0 {
+            return Err(Error::task_lookup(task.id()));
+        }
+        self.undecodable_lock().remove(task.id());
+        Ok(())
+    }
+
+    async fn delete_task(&self, task_id: &str) -> Result<()> {
+        let s = self.started()?;
+        let mut conn = s.conn.clone();
+        let deleted: i64 = Script::new(DELETE)
+            .key(&self.config.tasks_key)
+            .key(&self.config.run_times_key)
+            .arg(task_id)
+            .invoke_async(&mut conn)
+            .await
+            .map_err(|e| self.err(&s, "cannot delete", e))?;
+        if deleted == 0 {
+            return Err(Error::task_lookup(task_id));
+        }
+        self.undecodable_lock().remove(task_id);
+        Ok(())
+    }
+
+    async fn remove_all_tasks(&self) -> Result<()> {
+        let s = self.started()?;
+        let mut conn = s.conn.clone();
+        redis::pipe()
+            .atomic()
+            .del(&self.config.tasks_key)
+            .del(&self.config.run_times_key)
+            .query_async::<()>(&mut conn)
+            .await
+            .map_err(|e| self.err(&s, "cannot delete", e))?;
+        self.undecodable_lock().clear();
+        Ok(())
+    }
+
+    fn undecodable_records(&self) -> Vec<(String, String)> {
+        self.undecodable_lock()
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    }
+}
