@@ -50,7 +50,8 @@ impl Redis {
         self.stores.lock().unwrap()[&key_of(store)].clone()
     }
     async fn cleanup(&self) {
-        for n in 0..*self.next.lock().unwrap() {
+        let count = *self.next.lock().unwrap();
+        for n in 0..count {
             let store = RedisStore::new(self.config(n)).unwrap();
             if store.start(store_context()).await.is_ok() {
                 let _ = store.delete_keys().await;
