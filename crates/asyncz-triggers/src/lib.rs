@@ -15,6 +15,21 @@
 //! which is how persistent stores keep triggers. [`register`] installs the factories in a
 //! [`asyncz_core::PluginRegistry`] under the aliases above.
 //!
+//! # Arguments and state
+//!
+//! Each factory takes a JSON object; `state()` returns the same keys, so a stored trigger is
+//! rebuilt by its factory. Datetimes are strings (`2026-01-01 10:00:00`, optionally with `Z`
+//! or `±HH:MM`; without one they are read in `timezone`, else in the scheduler's zone) or UNIX
+//! timestamps; state writes RFC 3339 with the offset. Unknown keys are refused.
+//!
+//! | alias | keys |
+//! |---|---|
+//! | `date` | `run_at`, `timezone`, `allow_mistrigger_by_default` |
+//! | `interval` | `weeks`, `days`, `hours`, `minutes`, `seconds` (numbers ≥ 0, or numeric strings), `start_at`, `end_at`, `timezone`, `jitter` |
+//! | `cron` | `year`, `month`, `day`, `week`, `day_of_week`, `hour`, `minute`, `second` (expression strings or whole numbers), `start_at`, `end_at`, `timezone`, `jitter` |
+//! | `and`, `or` | `triggers` (a list of `{"alias": ..., "args": {...}}`), `jitter` |
+//! | `shutdown` | none |
+//!
 //! Time semantics (DESIGN.md §4): zones are IANA zones; cron matches the wall clock and, when
 //! the clock springs forward over a matching time, fires as far past the gap as the time was
 //! into it (02:30 → 03:30), and when it falls back fires a repeated time once, at its first
