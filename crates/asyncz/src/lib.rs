@@ -37,6 +37,11 @@
 //! | `triggers` (default) | `date`, `interval`, `cron`, `and`, `or`, `shutdown` triggers |
 //! | `stores-memory` (default) | the `memory` store (the default store) |
 //! | `executors-tokio` (default) | the `tokio` executor (the default executor; alias `asyncio`) |
+//! | `stores-file` | the `file` store (one file per task) |
+//! | `stores-redis` | the `redis` store |
+//! | `stores-sql-sqlite`, `stores-sql-postgres`, `stores-sql-mysql` | the `sql` store (alias `sqlalchemy`) with that driver |
+//! | `executors-threadpool` | the `threadpool` executor (alias `pool`), a dedicated rayon pool |
+//! | `executors-process` | the `processpool` executor: your binary re-executed as workers |
 //! | `full` | everything |
 //!
 //! [`install_default_plugins`] registers every enabled plugin in the process-wide registry
@@ -66,10 +71,48 @@ pub use asyncz_triggers as triggers;
 #[doc(inline)]
 pub use asyncz_stores_memory::MemoryStore;
 
+#[cfg(feature = "stores-file")]
+#[cfg_attr(docsrs, doc(cfg(feature = "stores-file")))]
+#[doc(inline)]
+pub use asyncz_stores_file::{FileStore, FileStoreConfig};
+
+#[cfg(feature = "stores-redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "stores-redis")))]
+#[doc(inline)]
+pub use asyncz_stores_redis::{RedisStore, RedisStoreConfig};
+
+#[cfg(any(
+    feature = "stores-sql-sqlite",
+    feature = "stores-sql-postgres",
+    feature = "stores-sql-mysql"
+))]
+#[cfg_attr(
+    docsrs,
+    doc(cfg(any(
+        feature = "stores-sql-sqlite",
+        feature = "stores-sql-postgres",
+        feature = "stores-sql-mysql"
+    )))
+)]
+#[doc(inline)]
+pub use asyncz_stores_sql::{SqlStore, SqlStoreConfig};
+
 #[cfg(feature = "executors-tokio")]
 #[cfg_attr(docsrs, doc(cfg(feature = "executors-tokio")))]
 #[doc(inline)]
 pub use asyncz_executors_tokio::{TokioExecutor, TokioExecutorConfig};
+
+#[cfg(feature = "executors-threadpool")]
+#[cfg_attr(docsrs, doc(cfg(feature = "executors-threadpool")))]
+#[doc(inline)]
+pub use asyncz_executors_threadpool::{ThreadPoolExecutor, ThreadPoolExecutorConfig};
+
+#[cfg(feature = "executors-process")]
+#[cfg_attr(docsrs, doc(cfg(feature = "executors-process")))]
+#[doc(inline)]
+pub use asyncz_executors_process::{
+    is_worker, worker_main_if_requested, ProcessPoolExecutor, ProcessPoolExecutorConfig,
+};
 
 /// Registers every feature-enabled trigger, store and executor plugin into `registry`.
 pub fn register_default_plugins(registry: &mut PluginRegistry) {
@@ -77,8 +120,22 @@ pub fn register_default_plugins(registry: &mut PluginRegistry) {
     asyncz_triggers::register(registry);
     #[cfg(feature = "stores-memory")]
     asyncz_stores_memory::register(registry);
+    #[cfg(feature = "stores-file")]
+    asyncz_stores_file::register(registry);
+    #[cfg(feature = "stores-redis")]
+    asyncz_stores_redis::register(registry);
+    #[cfg(any(
+        feature = "stores-sql-sqlite",
+        feature = "stores-sql-postgres",
+        feature = "stores-sql-mysql"
+    ))]
+    asyncz_stores_sql::register(registry);
     #[cfg(feature = "executors-tokio")]
     asyncz_executors_tokio::register(registry);
+    #[cfg(feature = "executors-threadpool")]
+    asyncz_executors_threadpool::register(registry);
+    #[cfg(feature = "executors-process")]
+    asyncz_executors_process::register(registry);
     registry.add_executor("debug", |config| {
         if let Some(key) = config.keys().next() {
             return Err(Error::invalid(

@@ -10,5 +10,11 @@ mod events;
 mod executors;
 mod lifecycle;
 mod management;
+#[cfg(all(
+    feature = "stores-file",
+    feature = "stores-sql-sqlite",
+    feature = "executors-threadpool"
+))]
+mod persistence;
 mod robustness;
 mod runtime;

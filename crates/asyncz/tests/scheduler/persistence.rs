@@ -1,0 +1,135 @@
+//! Persistent stores and extra executors chosen by plugin alias from the configuration map,
+//! and tasks surviving a scheduler restart (runs when the facade has the `full` features,
+//! as in `cargo test --workspace`).
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use asyncz::chrono;
+use asyncz::events::*;
+use asyncz::{CallContext, DateTrigger, IntervalTrigger, Scheduler, TaskBuilder};
+use serde_json::json;
+
+use crate::common::{manual_scheduler, t0};
+
+fn configured(dir: &std::path::Path, clock: asyncz::ManualClock) -> Scheduler {
+    let config = json!({
+        "asyncz.stores.default": {"type": "sql", "url": format!("sqlite://{}/tasks.db", dir.display())},
+        "asyncz.stores.files": {"type": "file", "directory": dir.join("files").display().to_string()},
+        "asyncz.executors.default": {"type": "debug"},
+        "asyncz.executors.pool": {"type": "threadpool", "max_workers": "2"},
+    });
+    asyncz::builder()
+        .clock(clock)
+        .config(config.as_object().cloned().unwrap())
+        .build()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn tasks_in_sql_and_file_stores_survive_a_restart_and_missed_runs_coalesce() {
+    let dir = tempfile::tempdir().unwrap();
+    let runs = Arc::new(AtomicU32::new(0));
+    let clock = asyncz::ManualClock::new(t0() - chrono::Duration::seconds(1));
+
+    // Process A: adds tasks, runs nothing, stops.
+    let a = configured(dir.path(), clock.clone());
+    a.register("report", |_ctx: CallContext| ()).unwrap();
+    a.start().await.unwrap();
+    for store in ["default", "files"] {
+        a.add_task(
+            TaskBuilder::new()
+                .function("report")
+                .id(format!("every-minute-{store}"))
+                .store(store)
+                .arg(store)
+                .mistrigger_grace_time(None)
+                .trigger(IntervalTrigger::new().minutes(1).start_at(t0())),
+        )
+        .await
+        .unwrap();
+    }
+    let err = a
+        .add_task(TaskBuilder::new().closure(|_ctx| ()).store("files"))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("closure"), "{err}");
+    a.shutdown(true).await.unwrap();
+    drop(a);
+
+    // Down for 5m30s: six fire times (t0 .. t0+5m) pass.
+    clock.set(t0() + chrono::Duration::seconds(330));
+
+    // Process B: same stores, same function registry.
+    let b = configured(dir.path(), clock.clone());
+    let r = Arc::clone(&runs);
+    b.register("report", move |ctx: CallContext| {
+        let _store: String = ctx.arg(0).unwrap();
+        r.fetch_add(1, Ordering::SeqCst);
+    })
+    .unwrap();
+    let mut rx = b.subscribe(TASK_SUBMITTED);
+    b.start().await.unwrap();
+    b.process_tasks().await;
+    let submissions: Vec<_> = crate::common::drain(&mut rx)
+        .into_iter()
+        .filter_map(|e| match e {
+            asyncz::Event::Submission(s) => {
+                Some((s.scheduled_run_times.len(), s.coalesced_run_count))
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        submissions,
+        vec![(1, 5), (1, 5)],
+        "each store's task ran once, coalescing five missed runs"
+    );
+    assert_eq!(runs.load(Ordering::SeqCst), 2);
+    for store in ["default", "files"] {
+        let info = b
+            .get_task_info(&format!("every-minute-{store}"), Some(store))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            info.next_run_time,
+            Some(t0() + chrono::Duration::minutes(6))
+        );
+    }
+    b.shutdown(true).await.unwrap();
+}
+
+#[tokio::test]
+async fn the_threadpool_executor_is_chosen_by_alias() {
+    let (scheduler, clock) = manual_scheduler(t0());
+    scheduler
+        .add_executor_plugin("pool", "pool", &asyncz::Map::new())
+        .await
+        .unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    scheduler
+        .register("where", move |_ctx: CallContext| {
+            let _ = tx.send(std::thread::current().name().map(str::to_owned));
+        })
+        .unwrap();
+    scheduler.start().await.unwrap();
+    scheduler
+        .add_task(
+            TaskBuilder::new()
+                .function("where")
+                .executor("pool")
+                .trigger(DateTrigger::new(t0())),
+        )
+        .await
+        .unwrap();
+    clock.advance(chrono::Duration::seconds(1));
+    scheduler.process_tasks().await;
+    let name = rx
+        .recv_timeout(Duration::from_secs(5))
+        .unwrap()
+        .unwrap_or_default();
+    assert!(name.starts_with("asyncz-pool"), "ran on thread '{name}'");
+    scheduler.shutdown(true).await.unwrap();
+}
