@@ -82,7 +82,7 @@ pub use store::{Store, StoreContext};
 pub use task::{
     RunTimes, ScheduleState, Task, TaskDefaults, TaskInfo, TaskState, MAX_RUN_TIMES_PER_SUBMISSION,
 };
-pub use trigger::{preview_fire_times, Trigger, TriggerContext, TriggerSpec};
+pub use trigger::{preview_fire_times, walk_fire_times, Trigger, TriggerContext, TriggerSpec};
 
 /// Re-exported for `#[async_trait]` on Store/Executor implementations.
 pub use async_trait::async_trait;

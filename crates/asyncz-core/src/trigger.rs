@@ -65,28 +65,40 @@ pub trait Trigger: fmt::Debug + fmt::Display + Send + Sync + 'static {
         now: DateTime<Utc>,
         keep: usize,
     ) -> (Vec<DateTime<Utc>>, u64) {
-        let mut kept: std::collections::VecDeque<DateTime<Utc>> = std::collections::VecDeque::new();
-        let mut total: u64 = 0;
-        let mut next = Some(first);
-        while let Some(t) = next {
-            if t > now {
-                break;
-            }
-            total += 1;
-            if keep > 0 {
-                if kept.len() == keep {
-                    kept.pop_front();
-                }
-                kept.push_back(t);
-            }
-            next = self.next_fire_time(tz, Some(t), now);
-            if next.is_some_and(|n| n <= t) {
-                // A trigger that does not advance would spin here forever.
-                break;
-            }
-        }
-        (kept.into(), total)
+        walk_fire_times(self, tz, first, now, keep)
     }
+}
+
+/// The default of [`Trigger::fire_times_until`]: walks [`Trigger::next_fire_time`] from `first`
+/// to `now`, keeping the latest `keep` fire times and counting all of them.
+pub fn walk_fire_times<T: Trigger + ?Sized>(
+    trigger: &T,
+    tz: Tz,
+    first: DateTime<Utc>,
+    now: DateTime<Utc>,
+    keep: usize,
+) -> (Vec<DateTime<Utc>>, u64) {
+    let mut kept: std::collections::VecDeque<DateTime<Utc>> = std::collections::VecDeque::new();
+    let mut total: u64 = 0;
+    let mut next = Some(first);
+    while let Some(t) = next {
+        if t > now {
+            break;
+        }
+        total += 1;
+        if keep > 0 {
+            if kept.len() == keep {
+                kept.pop_front();
+            }
+            kept.push_back(t);
+        }
+        next = trigger.next_fire_time(tz, Some(t), now);
+        if next.is_some_and(|n| n <= t) {
+            // A trigger that does not advance would spin here forever.
+            break;
+        }
+    }
+    (kept.into(), total)
 }
 
 /// What a trigger factory knows besides its arguments.

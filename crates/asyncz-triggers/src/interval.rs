@@ -286,6 +286,50 @@ impl Trigger for IntervalTrigger {
         }
     }
 
+    /// Counts missed fire times on the grid arithmetically, so a task a year behind on a
+    /// one-second interval costs O(keep) instead of 31 million steps. Jittered triggers walk.
+    fn fire_times_until(
+        &self,
+        tz: Tz,
+        first: DateTime<Utc>,
+        now: DateTime<Utc>,
+        keep: usize,
+    ) -> (Vec<DateTime<Utc>>, u64) {
+        if first > now {
+            return (Vec::new(), 0);
+        }
+        if self.jitter.is_some() {
+            return asyncz_core::walk_fire_times(self, tz, first, now, keep);
+        }
+        let limit = self.end_at.map_or(now, |end| end.min(now));
+        let step = self.interval_micros();
+        let Some(after) = self.grid_point(first, true) else {
+            return asyncz_core::walk_fire_times(self, tz, first, now, keep);
+        };
+        if after > limit {
+            return (if keep > 0 { vec![first] } else { Vec::new() }, 1);
+        }
+        let Some(span) = (limit - after).num_microseconds() else {
+            return asyncz_core::walk_fire_times(self, tz, first, now, keep);
+        };
+        // Grid points in [after, limit], plus `first` itself.
+        let on_grid = u64::try_from(span / step).unwrap_or(0) + 1;
+        let total = on_grid + 1;
+        let kept_on_grid = on_grid.min(keep as u64);
+        let mut kept = Vec::with_capacity(keep.min(1024));
+        if (keep as u64) > on_grid {
+            kept.push(first);
+        }
+        for i in (on_grid - kept_on_grid)..on_grid {
+            let offset = i64::try_from(i).ok().and_then(|i| i.checked_mul(step));
+            match offset.and_then(|o| after.checked_add_signed(Duration::microseconds(o))) {
+                Some(t) => kept.push(t),
+                None => return asyncz_core::walk_fire_times(self, tz, first, now, keep),
+            }
+        }
+        (kept, total)
+    }
+
     fn state(&self) -> Map {
         let mut state = Map::new();
         let micros = self.interval_micros();
