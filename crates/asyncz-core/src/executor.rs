@@ -65,6 +65,27 @@ pub trait Executor: fmt::Debug + Send + Sync + 'static {
     }
 }
 
+/// An `Arc<E>` is an executor too, so an application can keep a handle on the executor it
+/// gave the scheduler.
+#[async_trait]
+impl<E: Executor + ?Sized> Executor for Arc<E> {
+    fn kind(&self) -> &'static str {
+        (**self).kind()
+    }
+    async fn start(&self, ctx: ExecutorContext) -> Result<()> {
+        (**self).start(ctx).await
+    }
+    async fn shutdown(&self, wait: bool) -> Result<()> {
+        (**self).shutdown(wait).await
+    }
+    async fn send_task(&self, job: Job) -> Result<()> {
+        (**self).send_task(job).await
+    }
+    fn supports_closures(&self) -> bool {
+        (**self).supports_closures()
+    }
+}
+
 /// Where events go; a handle to the scheduler's dispatcher.
 #[derive(Clone)]
 pub struct EventSink {
@@ -192,7 +213,7 @@ pub struct Job {
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) sink: EventSink,
     pub(crate) after: Vec<Event>,
-    pub(crate) _guard: InstanceGuard,
+    pub(crate) guard: Option<InstanceGuard>,
 }
 
 impl fmt::Debug for Job {
@@ -258,6 +279,14 @@ impl Job {
         }
     }
 
+    /// Releases the task's `max_instances` slot now, before the job's last outcome is reported,
+    /// so a listener that reacts to it with `run_task` finds the slot free (as upstream).
+    /// [`Job::run`] and [`Job::run_blocking`] call it before their last report; an executor
+    /// that reports outcomes itself calls it before reporting the last run time.
+    pub fn release_slot(&mut self) {
+        self.guard.take();
+    }
+
     /// Reports the outcome of one run, computed elsewhere (e.g. by a worker process).
     pub fn report(&self, run_time: DateTime<Utc>, outcome: RunOutcome) {
         let (code, return_value, exception, traceback) = match outcome {
@@ -292,10 +321,15 @@ impl Job {
     /// Runs every run time on the current task. Async functions are awaited; sync functions
     /// are called inline (executors put sync work on a blocking thread with
     /// [`Job::run_blocking`] instead).
-    pub async fn run(self) {
-        for &run_time in &self.run_times {
+    pub async fn run(mut self) {
+        let run_times = std::mem::take(&mut self.run_times);
+        let last = run_times.last().copied();
+        for &run_time in &run_times {
             if let Some(late) = self.missed_by(run_time) {
                 tracing::warn!(target: "asyncz.executors", task = %self.task_id, %run_time, late_by = %late, "run time of task was missed");
+                if Some(run_time) == last {
+                    self.release_slot();
+                }
                 self.report(run_time, RunOutcome::Missed);
                 continue;
             }
@@ -312,6 +346,9 @@ impl Job {
                 }
                 TaskFunction::Sync(f) => call_sync(f.as_ref(), ctx),
             };
+            if Some(run_time) == last {
+                self.release_slot();
+            }
             self.report(run_time, outcome);
         }
     }
@@ -319,10 +356,15 @@ impl Job {
     /// Runs every run time on this (blocking) thread. Async functions are driven to completion
     /// with `runtime` when given (so they can use tokio timers and I/O), else with a minimal
     /// executor.
-    pub fn run_blocking(self, runtime: Option<&tokio::runtime::Handle>) {
-        for &run_time in &self.run_times {
+    pub fn run_blocking(mut self, runtime: Option<&tokio::runtime::Handle>) {
+        let run_times = std::mem::take(&mut self.run_times);
+        let last = run_times.last().copied();
+        for &run_time in &run_times {
             if let Some(late) = self.missed_by(run_time) {
                 tracing::warn!(target: "asyncz.executors", task = %self.task_id, %run_time, late_by = %late, "run time of task was missed");
+                if Some(run_time) == last {
+                    self.release_slot();
+                }
                 self.report(run_time, RunOutcome::Missed);
                 continue;
             }
@@ -340,6 +382,9 @@ impl Job {
                     }
                 }
             };
+            if Some(run_time) == last {
+                self.release_slot();
+            }
             self.report(run_time, outcome);
         }
     }

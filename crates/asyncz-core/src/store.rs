@@ -112,3 +112,48 @@ pub trait Store: fmt::Debug + Send + Sync + 'static {
         Vec::new()
     }
 }
+
+/// An `Arc<S>` is a store too, so an application can keep a handle on the store it gave the
+/// scheduler.
+#[async_trait]
+impl<S: Store + ?Sized> Store for Arc<S> {
+    fn kind(&self) -> &'static str {
+        (**self).kind()
+    }
+    fn is_persistent(&self) -> bool {
+        (**self).is_persistent()
+    }
+    async fn start(&self, ctx: StoreContext) -> Result<()> {
+        (**self).start(ctx).await
+    }
+    async fn shutdown(&self) -> Result<()> {
+        (**self).shutdown().await
+    }
+    async fn lookup_task(&self, task_id: &str) -> Result<Option<Task>> {
+        (**self).lookup_task(task_id).await
+    }
+    async fn get_due_tasks(&self, now: DateTime<Utc>) -> Result<Vec<Task>> {
+        (**self).get_due_tasks(now).await
+    }
+    async fn get_next_run_time(&self) -> Result<Option<DateTime<Utc>>> {
+        (**self).get_next_run_time().await
+    }
+    async fn get_all_tasks(&self) -> Result<Vec<Task>> {
+        (**self).get_all_tasks().await
+    }
+    async fn add_task(&self, task: &Task) -> Result<()> {
+        (**self).add_task(task).await
+    }
+    async fn update_task(&self, task: &Task) -> Result<()> {
+        (**self).update_task(task).await
+    }
+    async fn delete_task(&self, task_id: &str) -> Result<()> {
+        (**self).delete_task(task_id).await
+    }
+    async fn remove_all_tasks(&self) -> Result<()> {
+        (**self).remove_all_tasks().await
+    }
+    fn undecodable_records(&self) -> Vec<(String, String)> {
+        (**self).undecodable_records()
+    }
+}

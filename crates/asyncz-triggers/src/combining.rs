@@ -164,9 +164,18 @@ impl Trigger for OrTrigger {
         previous: Option<DateTime<Utc>>,
         now: DateTime<Utc>,
     ) -> Option<DateTime<Utc>> {
+        // Each child is asked for its first fire time strictly after `previous` (as a first
+        // fire time from just after it), so a child that has not fired yet — a date, say —
+        // is not lost because another child fired (upstream loses it).
         self.triggers
             .iter()
-            .filter_map(|t| t.next_fire_time(tz, previous, now))
+            .filter_map(|t| match previous {
+                Some(p) => p
+                    .checked_add_signed(chrono::Duration::microseconds(1))
+                    .and_then(|after| t.next_fire_time(tz, None, after.max(now)))
+                    .filter(|next| *next > p),
+                None => t.next_fire_time(tz, None, now),
+            })
             .min()
             .map(|t| parse::apply_jitter(t, self.jitter))
     }

@@ -105,11 +105,12 @@ impl Trigger for DateTrigger {
         previous: Option<DateTime<Utc>>,
         _now: DateTime<Utc>,
     ) -> Option<DateTime<Utc>> {
-        // The first fire time strictly after `previous`: upstream returns none whenever there
-        // is a previous run, which loses a date inside an `or` after another trigger fired.
+        // Fires once (upstream): after any run, a date trigger is exhausted, so a forced
+        // `run_task` of a one-off task finishes it. `OrTrigger` asks its children "what is next
+        // after this instant" instead, which keeps a date inside an `or`.
         match previous {
-            Some(previous) if previous >= self.run_at => None,
-            _ => Some(self.run_at),
+            Some(_) => None,
+            None => Some(self.run_at),
         }
     }
 

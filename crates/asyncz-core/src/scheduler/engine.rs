@@ -269,7 +269,7 @@ impl Scheduler {
             clock: Arc::clone(&self.inner.clock),
             sink: self.event_sink(),
             after: after.clone(),
-            _guard: guard,
+            guard: Some(guard),
         };
         if let Err(e) = executor.send_task(job).await {
             // The job was dropped unrun; its drop already emitted the trailing events.
