@@ -442,23 +442,60 @@ impl Scheduler {
         task_id: &str,
         store: Option<&str>,
     ) -> Result<Option<TaskInfo>> {
-        let (task, alias) = {
-            let _guard = self.inner.store_lock.lock().await;
-            self.lookup_task(task_id, store).await?
-        };
+        // Lookup and write under one hold of the store lock, so nothing slips in between.
+        let guard = self.inner.store_lock.lock().await;
+        let tz = self.timezone();
         let now = self.inner.clock.now();
-        match task.trigger.next_fire_time(self.timezone(), None, now) {
-            Some(next) => Ok(Some(
-                self.update_task(
-                    task_id,
-                    alias.as_deref().or(store),
-                    TaskUpdate::new().next_run_time(Some(next)),
-                )
-                .await?,
-            )),
+        if self.inner.state() == SchedulerState::Stopped {
+            let outcome = {
+                let mut pending = lock(&self.inner.pending);
+                let index = pending
+                    .iter()
+                    .position(|p| {
+                        *p.task.id == *task_id && store.is_none_or(|s| *s == *p.task.store_alias)
+                    })
+                    .ok_or_else(|| Error::task_lookup(task_id))?;
+                match pending[index].task.trigger.next_fire_time(tz, None, now) {
+                    Some(next) => {
+                        let entry = &mut pending[index];
+                        entry.task.next_run_time = Some(next);
+                        entry.start_task = true;
+                        Some(entry.task.snapshot())
+                    }
+                    None => {
+                        pending.remove(index);
+                        None
+                    }
+                }
+            };
+            drop(guard);
+            let code = if outcome.is_some() {
+                TASK_MODIFIED
+            } else {
+                TASK_REMOVED
+            };
+            self.dispatch_event(Event::task(code, task_id, None));
+            return Ok(outcome);
+        }
+        let (mut task, alias) = self.lookup_task(task_id, store).await?;
+        let alias = alias.unwrap_or_else(|| task.store_alias.to_string());
+        let target = self.lookup_store(&alias)?;
+        match task.trigger.next_fire_time(tz, None, now) {
+            Some(next) => {
+                task.next_run_time = Some(next);
+                target.update_task(&task).await?;
+                drop(guard);
+                self.dispatch_event(Event::task(TASK_MODIFIED, task_id, Some(&alias)));
+                if self.inner.state() == SchedulerState::Running {
+                    self.wakeup();
+                }
+                Ok(Some(task.snapshot()))
+            }
             None => {
-                self.delete_task(task_id, alias.as_deref().or(store))
-                    .await?;
+                target.delete_task(task_id).await?;
+                drop(guard);
+                tracing::info!(target: LOG, task = %task_id, "removed task whose schedule is over");
+                self.dispatch_event(Event::task(TASK_REMOVED, task_id, Some(&alias)));
                 Ok(None)
             }
         }

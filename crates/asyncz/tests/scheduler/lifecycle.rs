@@ -271,3 +271,25 @@ async fn shutdown_without_wait_returns_while_a_job_is_still_running() {
         "the cancelled job released its slot"
     );
 }
+
+#[tokio::test]
+async fn pending_tasks_can_be_paused_and_resumed_before_start() {
+    let (scheduler, _clock) = manual_scheduler(t0());
+    scheduler.register("tick", |_ctx: CallContext| ()).unwrap();
+    let every = asyncz::IntervalTrigger::new().minutes(5).start_at(t0());
+    scheduler
+        .add_task(TaskBuilder::new().function("tick").id("p").trigger(every))
+        .await
+        .unwrap();
+    scheduler.pause_task("p", None).await.unwrap();
+    let resumed = scheduler.resume_task("p", None).await.unwrap().unwrap();
+    assert_eq!(resumed.schedule_state, ScheduleState::Pending);
+    assert_eq!(resumed.next_run_time, Some(t0()));
+    scheduler.start().await.unwrap();
+    let info = scheduler.get_task_info("p", None).await.unwrap().unwrap();
+    assert_eq!(
+        (info.schedule_state, info.next_run_time),
+        (ScheduleState::Scheduled, Some(t0()))
+    );
+    scheduler.shutdown(true).await.unwrap();
+}
