@@ -3,18 +3,21 @@
 //! - `test`      formatting check, clippy with warnings denied, every test and doc test
 //! - `bench`     the criterion benchmarks (`cargo bench -p asyncz`)
 //! - `quickstart` runs the quickstart example
+//! - `test-backends` runs the store suites against real servers (see `backends.rs`)
 //!
-//! It only shells out to cargo, so it has no dependencies.
+//! It only shells out to cargo (and docker), so it has no dependencies.
+
+mod backends;
 
 use std::path::PathBuf;
 use std::process::{Command, ExitCode};
 
-fn root() -> PathBuf {
+pub(crate) fn root() -> PathBuf {
     let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     manifest.parent().map(PathBuf::from).unwrap_or(manifest)
 }
 
-fn cargo(args: &[&str]) -> bool {
+pub(crate) fn cargo(args: &[&str]) -> bool {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
     eprintln!("$ cargo {}", args.join(" "));
     match Command::new(cargo).args(args).current_dir(root()).status() {
@@ -26,11 +29,12 @@ fn cargo(args: &[&str]) -> bool {
     }
 }
 
-const HELP: &str = "usage: cargo xtask <test|bench|quickstart|help>
+const HELP: &str = "usage: cargo xtask <test|test-backends|bench|quickstart|help>
 
-  test        cargo fmt --check, clippy -D warnings, all tests and doc tests
-  bench       criterion benchmarks of the scheduler (cargo bench -p asyncz)
-  quickstart  run the quickstart example";
+  test           cargo fmt --check, clippy -D warnings, all tests and doc tests
+  test-backends  the store suites against real servers [--backend NAME]... [--list]
+  bench          criterion benchmarks of the scheduler (cargo bench -p asyncz)
+  quickstart     run the quickstart example";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -55,6 +59,7 @@ fn main() -> ExitCode {
             cargo(&a)
         }
         "quickstart" => cargo(&["run", "-p", "asyncz-examples", "--example", "quickstart"]),
+        "test-backends" => backends::run(&rest),
         "help" | "-h" | "--help" => {
             println!("{HELP}");
             true
