@@ -20,6 +20,10 @@ pub struct SchedulerConfig {
     pub logger_name: Option<String>,
     /// `isolated_event_loop`: run on the scheduler's own runtime thread.
     pub isolated_runtime: Option<bool>,
+    /// `lock_path`: a lock file template shared by processes using the same stores.
+    pub lock_path: Option<String>,
+    /// `startup_delay`: seconds before tasks committed at start may first run.
+    pub startup_delay: Option<Duration>,
     /// `task_defaults.mistrigger_grace_time`.
     pub default_mistrigger_grace_time: Option<Option<Duration>>,
     /// `task_defaults.coalesce`.
@@ -57,6 +61,11 @@ impl SchedulerConfig {
                     config.store_retry_interval = Some(seconds(&full("store_retry_interval"), &value)?)
                 }
                 "logger_name" => config.logger_name = Some(string(&full("logger_name"), &value)?),
+                "lock_path" => {
+                    let path = string(&full("lock_path"), &value)?;
+                    config.lock_path = (!path.trim().is_empty()).then_some(path);
+                }
+                "startup_delay" => config.startup_delay = Some(seconds(&full("startup_delay"), &value)?),
                 "isolated_event_loop" | "isolated_runtime" => {
                     config.isolated_runtime = Some(as_bool(&full(&key), &value)?)
                 }
@@ -106,7 +115,7 @@ impl SchedulerConfig {
                     return Err(Error::invalid(
                         full(other),
                         "unknown configuration key (expected timezone, store_retry_interval, logger_name, \
-                         isolated_event_loop, task_defaults.*, stores.*, executors.*)",
+                         isolated_event_loop, lock_path, startup_delay, task_defaults.*, stores.*, executors.*)",
                     ))
                 }
             }

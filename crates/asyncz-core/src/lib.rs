@@ -47,6 +47,7 @@ mod error;
 pub mod events;
 mod executor;
 mod function;
+pub mod lock;
 mod plugins;
 mod scheduler;
 mod store;
@@ -70,6 +71,7 @@ pub use executor::{
 pub use function::{
     CallContext, Callable, FunctionRegistry, IntoTaskOutput, TaskError, TaskFunction, TaskOutput,
 };
+pub use lock::{FileLockGuard, FileLockProtected};
 pub use plugins::{
     global_registry, with_global_registry, ExecutorFactory, PluginRegistry, StoreFactory,
     TriggerFactory,

@@ -70,9 +70,14 @@ impl Scheduler {
         if self.inner.state() != SchedulerState::Running {
             return None;
         }
-        let (tz, retry, logger) = {
+        let (tz, retry, logger, lock_path) = {
             let s = super::read(&self.inner.settings);
-            (s.timezone, s.store_retry_interval, s.logger_name.clone())
+            (
+                s.timezone,
+                s.store_retry_interval,
+                s.logger_name.clone(),
+                s.lock_path.clone(),
+            )
         };
         let now = self.inner.clock.now();
         let retry_at =
@@ -84,6 +89,27 @@ impl Scheduler {
             }
         };
         for (alias, store) in self.stores_snapshot() {
+            // With a lock path, only the process holding this store's lock processes it now;
+            // the others come back after the retry interval.
+            let _store_lock = match &lock_path {
+                None => None,
+                Some(template) => {
+                    match crate::lock::FileLockProtected::for_store(template, &alias)
+                        .protected(false)
+                    {
+                        Ok(Some(guard)) => Some(guard),
+                        Ok(None) => {
+                            earliest(retry_at, &mut next_wakeup);
+                            continue;
+                        }
+                        Err(e) => {
+                            tracing::warn!(target: LOG, logger = %logger, store = %alias, error = %e, "cannot take the store's lock file; retrying later");
+                            earliest(retry_at, &mut next_wakeup);
+                            continue;
+                        }
+                    }
+                }
+            };
             let due = match store.get_due_tasks(now).await {
                 Ok(due) => due,
                 Err(e) => {
@@ -121,6 +147,10 @@ impl Scheduler {
                     earliest(retry_at, &mut next_wakeup);
                 }
             }
+        }
+        if lock_path.is_some() {
+            // Other processes add tasks to shared stores: look again after the retry interval.
+            earliest(retry_at, &mut next_wakeup);
         }
         next_wakeup
     }

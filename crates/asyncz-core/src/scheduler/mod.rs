@@ -65,6 +65,19 @@ pub(crate) struct Settings {
     pub(crate) logger_name: String,
     pub(crate) task_defaults: TaskDefaults,
     pub(crate) isolated_runtime: bool,
+    pub(crate) lock_path: Option<String>,
+    pub(crate) startup_delay: Option<Duration>,
+}
+
+impl Settings {
+    /// The startup delay in force: as configured, else 1 s with a lock path, else none.
+    pub(crate) fn effective_startup_delay(&self) -> Duration {
+        self.startup_delay.unwrap_or(if self.lock_path.is_some() {
+            Duration::from_secs(1)
+        } else {
+            Duration::ZERO
+        })
+    }
 }
 
 pub(crate) struct Pending {
@@ -162,6 +175,8 @@ impl Default for SchedulerBuilder {
                 logger_name: LOG.to_owned(),
                 task_defaults: TaskDefaults::default(),
                 isolated_runtime: false,
+                lock_path: None,
+                startup_delay: None,
             },
             clock: Arc::new(SystemClock),
             plugins: None,
@@ -197,6 +212,21 @@ impl SchedulerBuilder {
     /// threads) instead of the caller's (spec: `isolated_event_loop`).
     pub fn isolated_runtime(mut self, isolated: bool) -> Self {
         self.settings.isolated_runtime = isolated;
+        self
+    }
+    /// Coordinate with other processes sharing the same stores (spec: `lock_path`): each
+    /// engine round takes an exclusive file lock per store, without waiting, around reading
+    /// due tasks and writing their next run times; a process that does not get it skips that
+    /// store until the next round. Placeholders: `{store}`, `{ppid}`, `{pgrp}`. With a lock
+    /// path, the engine also polls every `store_retry_interval` (other processes add tasks).
+    pub fn lock_path(mut self, template: impl Into<String>) -> Self {
+        self.settings.lock_path = Some(template.into());
+        self
+    }
+    /// How long after start tasks committed at start may first run (spec: `startup_delay`;
+    /// default 1 s with a lock path, else 0), so sibling processes start before work is taken.
+    pub fn startup_delay(mut self, delay: Duration) -> Self {
+        self.settings.startup_delay = Some(delay);
         self
     }
     /// The clock (default: the system clock). Tests pass a [`crate::ManualClock`].
@@ -456,6 +486,12 @@ impl Scheduler {
             }
             if let Some(iso) = config.isolated_runtime {
                 s.isolated_runtime = iso;
+            }
+            if let Some(path) = &config.lock_path {
+                s.lock_path = Some(path.clone());
+            }
+            if let Some(delay) = config.startup_delay {
+                s.startup_delay = Some(delay);
             }
             if let Some(g) = config.default_mistrigger_grace_time {
                 s.task_defaults.mistrigger_grace_time = g;
@@ -785,8 +821,24 @@ impl Scheduler {
             };
         }
         let pending = std::mem::take(&mut *lock(&self.inner.pending));
-        for p in pending {
+        let delay = read(&self.inner.settings).effective_startup_delay();
+        let min_start = chrono::Duration::from_std(delay)
+            .ok()
+            .and_then(|d| self.inner.clock.now().checked_add_signed(d))
+            .filter(|_| !delay.is_zero());
+        for mut p in pending {
             let id = p.task.id.clone();
+            if p.start_task {
+                if p.task.next_run_time.is_none() {
+                    let now = self.inner.clock.now();
+                    p.task.next_run_time =
+                        p.task.trigger.next_fire_time(self.timezone(), None, now);
+                }
+                // Sibling processes sharing the stores get `startup_delay` to start first.
+                if let (Some(next), Some(min)) = (p.task.next_run_time, min_start) {
+                    p.task.next_run_time = Some(next.max(min));
+                }
+            }
             match self
                 .real_add_task(p.task, p.replace_existing, p.start_task)
                 .await
@@ -858,6 +910,11 @@ impl Scheduler {
                 if let Err(e) = store.shutdown().await {
                     tracing::error!(target: LOG, logger = %logger, store = %alias, error = %e, "store shutdown failed");
                 }
+            }
+        }
+        if let Some(template) = read(&self.inner.settings).lock_path.clone() {
+            for alias in self.store_aliases() {
+                crate::lock::FileLockProtected::for_store(&template, &alias).remove_if_free();
             }
         }
         tracing::info!(target: LOG, logger = %logger, "scheduler has been shut down");

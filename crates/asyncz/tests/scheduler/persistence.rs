@@ -133,3 +133,109 @@ async fn the_threadpool_executor_is_chosen_by_alias() {
     assert!(name.starts_with("asyncz-pool"), "ran on thread '{name}'");
     scheduler.shutdown(true).await.unwrap();
 }
+
+/// Two schedulers (as two processes would) sharing one SQLite store and one lock path.
+fn sibling(
+    dir: &std::path::Path,
+    clock: asyncz::ManualClock,
+    log: Arc<std::sync::Mutex<Vec<(String, i64)>>>,
+) -> Scheduler {
+    let config = json!({
+        "asyncz.stores.default": {"type": "sql", "url": format!("sqlite://{}/shared.db", dir.display())},
+        "asyncz.executors.default": {"type": "debug"},
+        "asyncz.lock_path": format!("{}/asyncz-{{store}}-{{pgrp}}.lock", dir.display()),
+        "asyncz.startup_delay": 0,
+        "asyncz.store_retry_interval": 1,
+    });
+    let scheduler = asyncz::builder()
+        .clock(clock)
+        .config(config.as_object().cloned().unwrap())
+        .build()
+        .unwrap();
+    scheduler
+        .register("record", move |ctx: CallContext| {
+            log.lock()
+                .unwrap()
+                .push((ctx.task_id.clone(), ctx.scheduled_run_time.timestamp()));
+        })
+        .unwrap();
+    scheduler
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn schedulers_sharing_a_store_and_a_lock_path_run_each_fire_exactly_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = asyncz::ManualClock::new(t0() - chrono::Duration::seconds(1));
+    let log = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let a = sibling(dir.path(), clock.clone(), Arc::clone(&log));
+    let b = sibling(dir.path(), clock.clone(), Arc::clone(&log));
+    a.start().await.unwrap();
+    b.start().await.unwrap();
+    for i in 0..5 {
+        a.add_task(
+            TaskBuilder::new()
+                .function("record")
+                .id(format!("t{i}"))
+                .mistrigger_grace_time(None)
+                .trigger(IntervalTrigger::new().seconds(1).start_at(t0())),
+        )
+        .await
+        .unwrap();
+    }
+    for step in 0..20 {
+        clock.set(t0() + chrono::Duration::seconds(step));
+        let (x, y) = tokio::join!(a.process_tasks(), b.process_tasks());
+        let _ = (x, y);
+    }
+    a.shutdown(true).await.unwrap();
+    b.shutdown(true).await.unwrap();
+    let mut runs = log.lock().unwrap().clone();
+    let total = runs.len();
+    runs.sort();
+    runs.dedup();
+    assert_eq!(runs.len(), total, "a fire time ran twice");
+    assert_eq!(total, 5 * 20, "every fire time of every task ran once");
+    let leftover: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".lock"))
+        .collect();
+    assert!(leftover.is_empty(), "lock files left: {leftover:?}");
+}
+
+#[tokio::test]
+async fn with_a_lock_path_tasks_committed_at_start_wait_the_startup_delay() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = asyncz::ManualClock::new(t0());
+    let config = json!({
+        "asyncz.lock_path": format!("{}/l-{{store}}.lock", dir.path().display()),
+        "asyncz.executors.default": {"type": "debug"},
+    });
+    let scheduler = asyncz::builder()
+        .clock(clock)
+        .config(config.as_object().cloned().unwrap())
+        .build()
+        .unwrap();
+    scheduler.register("tick", |_ctx: CallContext| ()).unwrap();
+    scheduler
+        .add_task(
+            TaskBuilder::new()
+                .function("tick")
+                .id("now")
+                .trigger(DateTrigger::new(t0())),
+        )
+        .await
+        .unwrap();
+    scheduler.start().await.unwrap();
+    let info = scheduler.get_task_info("now", None).await.unwrap().unwrap();
+    assert_eq!(
+        info.next_run_time,
+        Some(t0() + chrono::Duration::seconds(1)),
+        "default startup_delay is 1 s"
+    );
+    assert_eq!(
+        scheduler.process_tasks().await,
+        Some(Duration::from_secs(1))
+    );
+    scheduler.shutdown(true).await.unwrap();
+}
