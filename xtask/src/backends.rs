@@ -126,6 +126,29 @@ fn reachable(url: &str) -> bool {
     addrs.any(|a| TcpStream::connect_timeout(&a, Duration::from_secs(2)).is_ok())
 }
 
+/// Starts the MongoDB-wire-compatible server from PyPI (`secantusdb`, DESIGN.md section 8)
+/// when it is installed (`secantusd-py` on the PATH) and waits until it answers.
+fn start_local_mongo(url: &str) {
+    let Some(addr) = host_port(url) else { return };
+    let (host, port) = addr.rsplit_once(':').unwrap_or((addr.as_str(), "27017"));
+    eprintln!("$ secantusd-py --host {host} --port {port} --storage-path :memory: &");
+    let started = Command::new("secantusd-py")
+        .args(["--host", host, "--port", port, "--storage-path", ":memory:"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn();
+    if started.is_err() {
+        eprintln!("secantusd-py is not installed (pip install secantusdb==0.7.0b3)");
+        return;
+    }
+    for _ in 0..50 {
+        if reachable(url) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
 /// Sums the store-suite report lines (`sqlite (encrypted): 14 passed, 0 failed, 0 skipped`).
 fn suite_cases(output: &str) -> (u64, u64) {
     let (mut passed, mut failed) = (0, 0);
@@ -235,6 +258,9 @@ pub(crate) fn run(args: &[&str]) -> bool {
                 _ if use_docker => docker.to_owned(),
                 _ => local.to_owned(),
             };
+            if !reachable(&url) && backend.name == "mongo" && !use_docker {
+                start_local_mongo(&url);
+            }
             if !reachable(&url) {
                 rows.push((backend.name, 0, 0, 0, "unreachable"));
                 continue;

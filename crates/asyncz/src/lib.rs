@@ -39,6 +39,7 @@
 //! | `executors-tokio` (default) | the `tokio` executor (the default executor; alias `asyncio`) |
 //! | `stores-file` | the `file` store (one file per task) |
 //! | `stores-redis` | the `redis` store |
+//! | `stores-mongo` | the `mongo` store (alias `mongodb`) |
 //! | `stores-sql-sqlite`, `stores-sql-postgres`, `stores-sql-mysql` | the `sql` store (alias `sqlalchemy`) with that driver |
 //! | `executors-threadpool` | the `threadpool` executor (alias `pool`), a dedicated rayon pool |
 //! | `executors-process` | the `processpool` executor: your binary re-executed as workers |
@@ -124,6 +125,8 @@ pub fn register_default_plugins(registry: &mut PluginRegistry) {
     asyncz_stores_file::register(registry);
     #[cfg(feature = "stores-redis")]
     asyncz_stores_redis::register(registry);
+    #[cfg(feature = "stores-mongo")]
+    asyncz_stores_mongo::register(registry);
     #[cfg(any(
         feature = "stores-sql-sqlite",
         feature = "stores-sql-postgres",

@@ -1,0 +1,92 @@
+//! Configuration of the MongoDB store (spec: `MongoDBStore(database, collection, client)`).
+
+use asyncz_core::{config, Error, Map, Result, Value};
+
+/// Options of [`crate::MongoStore`].
+#[derive(Clone, PartialEq, Eq)]
+pub struct MongoStoreConfig {
+    /// The connection string (default `mongodb://127.0.0.1:27017`).
+    pub url: String,
+    /// The database (default `asyncz`).
+    pub database: String,
+    /// The collection (default `tasks`).
+    pub collection: String,
+    /// Encrypt with this key instead of `ASYNCZ_STORE_ENCRYPTION_KEY`.
+    pub encryption_key: Option<String>,
+}
+
+impl std::fmt::Debug for MongoStoreConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MongoStoreConfig")
+            .field("url", &redact(&self.url))
+            .field("database", &self.database)
+            .field("collection", &self.collection)
+            .field("encrypted", &self.encryption_key.is_some())
+            .finish()
+    }
+}
+
+/// The URL with any credentials replaced by `***`.
+pub(crate) fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            format!("{}***{}", &url[..scheme + 3], &url[at..])
+        }
+        _ => url.to_owned(),
+    }
+}
+
+impl MongoStoreConfig {
+    /// The defaults for `url`.
+    pub fn new(url: impl Into<String>) -> Self {
+        MongoStoreConfig {
+            url: url.into(),
+            database: "asyncz".to_owned(),
+            collection: "tasks".to_owned(),
+            encryption_key: None,
+        }
+    }
+
+    /// Reads `url` (or `host`), `database`, `collection`, `encryption_key`; rejects unknown
+    /// keys by name.
+    pub fn from_map(map: &Map) -> Result<Self> {
+        let field = |k: &str| format!("stores.mongo.{k}");
+        let url = match map.get("url").or_else(|| map.get("host")) {
+            Some(Value::String(u)) if !u.trim().is_empty() => u.trim().to_owned(),
+            Some(other) => {
+                return Err(Error::invalid(
+                    field("url"),
+                    format!("expected a mongodb:// URL, got {other}"),
+                ))
+            }
+            None => "mongodb://127.0.0.1:27017".to_owned(),
+        };
+        let mut out = MongoStoreConfig::new(url);
+        for (key, value) in map {
+            match key.as_str() {
+                "url" | "host" => {}
+                "database" => out.database = name(&field(key), value)?,
+                "collection" => out.collection = name(&field(key), value)?,
+                "encryption_key" => out.encryption_key = Some(config::string(&field(key), value)?),
+                other => {
+                    return Err(Error::invalid(
+                        field(other),
+                        "unknown option (expected url, database, collection, encryption_key)",
+                    ))
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+fn name(field: &str, value: &Value) -> Result<String> {
+    let s = config::string(field, value)?;
+    if s.is_empty() || s.contains(['/', '\\', '.', ' ', '"', '$', '\0']) {
+        return Err(Error::invalid(
+            field,
+            format!("'{s}' is not a valid MongoDB name"),
+        ));
+    }
+    Ok(s)
+}

@@ -1,0 +1,34 @@
+//! # asyncz-stores-mongo
+//!
+//! The `mongo` store (spec: `MongoDBStore`, alias `mongodb` too): one document per task in
+//! `database.collection` (defaults `asyncz.tasks`): `{_id: <task id>, next_run_time:
+//! <microseconds since the Unix epoch, absent while paused>, state: <binary record>}`, with a
+//! sparse index on `next_run_time`, created on start.
+//!
+//! ```
+//! use asyncz_stores_mongo::{MongoStore, MongoStoreConfig};
+//! let store = MongoStore::new(MongoStoreConfig::new("mongodb://127.0.0.1:27017"));
+//! # let _ = store;
+//! ```
+#![deny(missing_docs)]
+
+mod config;
+mod store;
+
+pub use config::MongoStoreConfig;
+pub use store::MongoStore;
+
+/// The plugin alias of this store.
+pub const ALIAS: &str = "mongo";
+/// The spec's other alias for the same store.
+pub const MONGODB_ALIAS: &str = "mongodb";
+
+/// Registers the `mongo` and `mongodb` store plugins.
+pub fn register(registry: &mut asyncz_core::PluginRegistry) {
+    for alias in [ALIAS, MONGODB_ALIAS] {
+        registry.add_store(alias, |config| {
+            let config = MongoStoreConfig::from_map(config)?;
+            Ok(std::sync::Arc::new(MongoStore::new(config)))
+        });
+    }
+}

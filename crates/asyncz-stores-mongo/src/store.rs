@@ -1,0 +1,363 @@
+//! The MongoDB store implementation.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use asyncz_core::chrono::{DateTime, Utc};
+use asyncz_core::chrono_tz::Tz;
+use asyncz_core::codec::RecordCodec;
+use asyncz_core::{async_trait, Error, PluginRegistry, Result, Store, StoreContext, Task};
+use futures::TryStreamExt;
+use mongodb::bson::{doc, spec::BinarySubtype, Binary, Bson, Document};
+use mongodb::options::IndexOptions;
+use mongodb::{Collection, IndexModel};
+
+use crate::config::{redact, MongoStoreConfig};
+
+#[derive(Debug)]
+struct Started {
+    alias: String,
+    collection: Collection<Document>,
+    codec: RecordCodec,
+    plugins: Arc<PluginRegistry>,
+    timezone: Tz,
+}
+
+/// Keeps tasks in MongoDB (spec: `MongoDBStore`).
+#[derive(Debug, Clone)]
+pub struct MongoStore {
+    config: MongoStoreConfig,
+    started: Arc<Mutex<Option<Arc<Started>>>>,
+    undecodable: Arc<Mutex<BTreeMap<String, String>>>,
+}
+
+fn binary(bytes: Vec<u8>) -> Bson {
+    Bson::Binary(Binary {
+        subtype: BinarySubtype::Generic,
+        bytes,
+    })
+}
+
+fn is_duplicate_key(e: &mongodb::error::Error) -> bool {
+    match e.kind.as_ref() {
+        mongodb::error::ErrorKind::Write(mongodb::error::WriteFailure::WriteError(w)) => {
+            w.code == 11000
+        }
+        mongodb::error::ErrorKind::InsertMany(m) => m
+            .write_errors
+            .as_ref()
+            .is_some_and(|errs| errs.iter().any(|w| w.code == 11000)),
+        mongodb::error::ErrorKind::Command(c) => c.code == 11000,
+        _ => e.to_string().contains("E11000") || e.to_string().contains("duplicate key"),
+    }
+}
+
+impl MongoStore {
+    /// A store for `config` (connects on start).
+    pub fn new(config: MongoStoreConfig) -> Self {
+        MongoStore {
+            config,
+            started: Arc::new(Mutex::new(None)),
+            undecodable: Arc::new(Mutex::new(BTreeMap::new())),
+        }
+    }
+
+    /// (database, collection).
+    pub fn names(&self) -> (&str, &str) {
+        (&self.config.database, &self.config.collection)
+    }
+
+    fn started(&self) -> Result<Arc<Started>> {
+        self.started
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+            .ok_or_else(|| Error::backend("store (mongo)", "the store is not started"))
+    }
+
+    fn err(&self, s: &Started, what: &str, e: mongodb::error::Error) -> Error {
+        Error::backend(
+            format!("store '{}' (mongo)", s.alias),
+            format!("{what}: {e}"),
+        )
+    }
+
+    fn undecodable_lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, String>> {
+        self.undecodable.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn decode(
+        &self,
+        s: &Started,
+        document: &Document,
+    ) -> std::result::Result<Task, (String, Error)> {
+        let id = document.get_str("_id").unwrap_or_default().to_owned();
+        let bytes = match document.get("state") {
+            Some(Bson::Binary(b)) => b.bytes.clone(),
+            _ => {
+                let e = Error::Decode {
+                    store: s.alias.clone(),
+                    task_id: id.clone(),
+                    message: "the document has no binary 'state'".to_owned(),
+                };
+                return Err((id, e));
+            }
+        };
+        let state = s.codec.decode(&id, &bytes).map_err(|e| (id.clone(), e))?;
+        Task::from_state(state, &s.alias, &s.plugins, s.timezone).map_err(|e| {
+            let e = Error::Decode {
+                store: s.alias.clone(),
+                task_id: id.clone(),
+                message: e.to_string(),
+            };
+            (id, e)
+        })
+    }
+
+    fn decode_all(&self, s: &Started, documents: Vec<Document>) -> Vec<Task> {
+        let mut tasks = Vec::with_capacity(documents.len());
+        for document in &documents {
+            match self.decode(s, document) {
+                Ok(task) => {
+                    self.undecodable_lock().remove(task.id());
+                    tasks.push(task);
+                }
+                Err((id, e)) => {
+                    tracing::error!(target: "asyncz.stores", store = %s.alias, task = %id, error = %e, "cannot decode a stored task; skipping it (the record is kept)");
+                    self.undecodable_lock().insert(id, e.to_string());
+                }
+            }
+        }
+        tasks
+    }
+
+    fn document(&self, s: &Started, task: &Task) -> Result<Document> {
+        let bytes = s.codec.encode(&task.to_state()?)?;
+        let mut document = doc! { "_id": task.id(), "state": binary(bytes) };
+        if let Some(t) = task.next_run_time() {
+            document.insert("next_run_time", t.timestamp_micros());
+        }
+        Ok(document)
+    }
+
+    /// Overwrites the raw state of a record (tests of undecodable records).
+    pub async fn write_raw_state(&self, task_id: &str, bytes: &[u8]) -> Result<()> {
+        let s = self.started()?;
+        s.collection
+            .update_one(
+                doc! {"_id": task_id},
+                doc! {"$set": {"state": binary(bytes.to_vec())}},
+            )
+            .await
+            .map_err(|e| self.err(&s, "cannot write", e))?;
+        Ok(())
+    }
+
+    /// Whether a raw record exists for `task_id`, decodable or not.
+    pub async fn record_exists(&self, task_id: &str) -> Result<bool> {
+        let s = self.started()?;
+        let n = s
+            .collection
+            .count_documents(doc! {"_id": task_id})
+            .await
+            .map_err(|e| self.err(&s, "cannot read", e))?;
+        Ok(n > 0)
+    }
+
+    /// Drops the collection (tests and tooling).
+    pub async fn drop_collection(&self) -> Result<()> {
+        let s = self.started()?;
+        s.collection
+            .drop()
+            .await
+            .map_err(|e| self.err(&s, "cannot drop", e))
+    }
+
+    async fn find(&self, s: &Started, filter: Document, sorted: bool) -> Result<Vec<Document>> {
+        let mut find = s.collection.find(filter);
+        if sorted {
+            find = find.sort(doc! {"next_run_time": 1, "_id": 1});
+        }
+        let cursor = find
+            .await
+            .map_err(|e| self.err(s, "cannot read tasks", e))?;
+        cursor
+            .try_collect()
+            .await
+            .map_err(|e| self.err(s, "cannot read tasks", e))
+    }
+}
+
+#[async_trait]
+impl Store for MongoStore {
+    fn kind(&self) -> &'static str {
+        crate::ALIAS
+    }
+
+    fn is_persistent(&self) -> bool {
+        true
+    }
+
+    async fn start(&self, ctx: StoreContext) -> Result<()> {
+        let codec = match &self.config.encryption_key {
+            Some(key) => RecordCodec::with_key(&ctx.alias, Some(key))?,
+            None => RecordCodec::from_env(&ctx.alias)?,
+        };
+        let backend = format!(
+            "store '{}' (mongo, {})",
+            ctx.alias,
+            redact(&self.config.url)
+        );
+        let client = mongodb::Client::with_uri_str(&self.config.url)
+            .await
+            .map_err(|e| Error::backend(backend.clone(), format!("cannot connect: {e}")))?;
+        let collection = client
+            .database(&self.config.database)
+            .collection::<Document>(&self.config.collection);
+        let index = IndexModel::builder()
+            .keys(doc! {"next_run_time": 1})
+            .options(IndexOptions::builder().sparse(true).build())
+            .build();
+        collection
+            .create_index(index)
+            .await
+            .map_err(|e| Error::backend(backend, format!("cannot create the index: {e}")))?;
+        *self.started.lock().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(Started {
+            alias: ctx.alias,
+            collection,
+            codec,
+            plugins: ctx.plugins,
+            timezone: ctx.timezone,
+        }));
+        Ok(())
+    }
+
+    async fn shutdown(&self) -> Result<()> {
+        self.started
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        Ok(())
+    }
+
+    async fn lookup_task(&self, task_id: &str) -> Result<Option<Task>> {
+        let s = self.started()?;
+        let found = s
+            .collection
+            .find_one(doc! {"_id": task_id})
+            .await
+            .map_err(|e| self.err(&s, "cannot read", e))?;
+        match found {
+            None => Ok(None),
+            Some(document) => match self.decode(&s, &document) {
+                Ok(task) => Ok(Some(task)),
+                Err((id, e)) => {
+                    self.undecodable_lock().insert(id, e.to_string());
+                    Err(e)
+                }
+            },
+        }
+    }
+
+    async fn get_due_tasks(&self, now: DateTime<Utc>) -> Result<Vec<Task>> {
+        let s = self.started()?;
+        let documents = self
+            .find(
+                &s,
+                doc! {"next_run_time": {"$lte": now.timestamp_micros()}},
+                true,
+            )
+            .await?;
+        Ok(self.decode_all(&s, documents))
+    }
+
+    async fn get_next_run_time(&self) -> Result<Option<DateTime<Utc>>> {
+        let s = self.started()?;
+        let first = s
+            .collection
+            .find_one(doc! {"next_run_time": {"$exists": true}})
+            .sort(doc! {"next_run_time": 1})
+            .await
+            .map_err(|e| self.err(&s, "cannot read the next run time", e))?;
+        Ok(first
+            .and_then(|d| d.get_i64("next_run_time").ok())
+            .and_then(DateTime::<Utc>::from_timestamp_micros))
+    }
+
+    async fn get_all_tasks(&self) -> Result<Vec<Task>> {
+        let s = self.started()?;
+        let documents = self.find(&s, doc! {}, false).await?;
+        let mut tasks = self.decode_all(&s, documents);
+        tasks.sort_by(|a, b| {
+            (a.next_run_time().is_none(), a.next_run_time(), a.id()).cmp(&(
+                b.next_run_time().is_none(),
+                b.next_run_time(),
+                b.id(),
+            ))
+        });
+        Ok(tasks)
+    }
+
+    async fn add_task(&self, task: &Task) -> Result<()> {
+        let s = self.started()?;
+        let document = self.document(&s, task)?;
+        match s.collection.insert_one(document).await {
+            Ok(_) => Ok(()),
+            Err(e) if is_duplicate_key(&e) => Err(Error::conflict(task.id())),
+            Err(e) => Err(self.err(&s, "cannot insert", e)),
+        }
+    }
+
+    async fn update_task(&self, task: &Task) -> Result<()> {
+        let s = self.started()?;
+        let bytes = s.codec.encode(&task.to_state()?)?;
+        let update = match task.next_run_time() {
+            Some(t) => {
+                doc! {"$set": {"state": binary(bytes), "next_run_time": t.timestamp_micros()}}
+            }
+            // Paused: the field goes away, so the sparse index leaves the task out.
+            None => doc! {"$set": {"state": binary(bytes)}, "$unset": {"next_run_time": ""}},
+        };
+        let result = s
+            .collection
+            .update_one(doc! {"_id": task.id()}, update)
+            .await
+            .map_err(|e| self.err(&s, "cannot update", e))?;
+        if result.matched_count == 0 {
+            return Err(Error::task_lookup(task.id()));
+        }
+        self.undecodable_lock().remove(task.id());
+        Ok(())
+    }
+
+    async fn delete_task(&self, task_id: &str) -> Result<()> {
+        let s = self.started()?;
+        let result = s
+            .collection
+            .delete_one(doc! {"_id": task_id})
+            .await
+            .map_err(|e| self.err(&s, "cannot delete", e))?;
+        if result.deleted_count == 0 {
+            return Err(Error::task_lookup(task_id));
+        }
+        self.undecodable_lock().remove(task_id);
+        Ok(())
+    }
+
+    async fn remove_all_tasks(&self) -> Result<()> {
+        let s = self.started()?;
+        s.collection
+            .delete_many(doc! {})
+            .await
+            .map_err(|e| self.err(&s, "cannot delete", e))?;
+        self.undecodable_lock().clear();
+        Ok(())
+    }
+
+    fn undecodable_records(&self) -> Vec<(String, String)> {
+        self.undecodable_lock()
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    }
+}
