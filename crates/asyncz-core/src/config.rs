@@ -24,6 +24,8 @@ pub struct SchedulerConfig {
     pub lock_path: Option<String>,
     /// `startup_delay`: seconds before tasks committed at start may first run.
     pub startup_delay: Option<Duration>,
+    /// `store_timeout`: seconds the engine waits for one store call.
+    pub store_timeout: Option<Duration>,
     /// `task_defaults.mistrigger_grace_time`.
     pub default_mistrigger_grace_time: Option<Option<Duration>>,
     /// `task_defaults.coalesce`.
@@ -66,6 +68,13 @@ impl SchedulerConfig {
                     config.lock_path = (!path.trim().is_empty()).then_some(path);
                 }
                 "startup_delay" => config.startup_delay = Some(seconds(&full("startup_delay"), &value)?),
+                "store_timeout" => {
+                    let timeout = seconds(&full("store_timeout"), &value)?;
+                    if timeout.is_zero() {
+                        return Err(Error::invalid(full("store_timeout"), "must be above 0"));
+                    }
+                    config.store_timeout = Some(timeout);
+                }
                 "isolated_event_loop" | "isolated_runtime" => {
                     config.isolated_runtime = Some(as_bool(&full(&key), &value)?)
                 }
@@ -115,7 +124,7 @@ impl SchedulerConfig {
                     return Err(Error::invalid(
                         full(other),
                         "unknown configuration key (expected timezone, store_retry_interval, logger_name, \
-                         isolated_event_loop, lock_path, startup_delay, task_defaults.*, stores.*, executors.*)",
+                         isolated_event_loop, lock_path, startup_delay, store_timeout, task_defaults.*, stores.*, executors.*)",
                     ))
                 }
             }

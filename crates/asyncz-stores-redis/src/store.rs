@@ -33,7 +33,9 @@ return n";
 
 struct Started {
     alias: String,
-    conn: ConnectionManager,
+    /// The live connection; dropped after a connection failure and made again on next use,
+    /// so the store recovers whatever state the old connection was left in.
+    conn: std::sync::Mutex<Option<ConnectionManager>>,
     codec: RecordCodec,
     plugins: Arc<PluginRegistry>,
     timezone: Tz,
@@ -102,10 +104,30 @@ impl RedisStore {
     }
 
     fn err(&self, s: &Started, what: &str, e: redis::RedisError) -> Error {
+        if e.is_io_error()
+            || e.is_connection_dropped()
+            || e.is_connection_refusal()
+            || e.is_timeout()
+        {
+            s.conn.lock().unwrap_or_else(|e| e.into_inner()).take();
+        }
         Error::backend(
             format!("store '{}' (redis)", s.alias),
             format!("{what}: {e}"),
         )
+    }
+
+    /// The connection, made anew if the last one failed.
+    async fn conn(&self, s: &Started) -> Result<ConnectionManager> {
+        let cached = s.conn.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        if let Some(conn) = cached {
+            return Ok(conn);
+        }
+        let conn = ConnectionManager::new(self.client.clone())
+            .await
+            .map_err(|e| self.err(s, "cannot connect", e))?;
+        *s.conn.lock().unwrap_or_else(|e| e.into_inner()) = Some(conn.clone());
+        Ok(conn)
     }
 
     fn decode(&self, s: &Started, id: &str, bytes: &[u8]) -> Result<Task> {
@@ -141,7 +163,7 @@ impl RedisStore {
     /// Overwrites the raw record of `task_id` (tests of undecodable records).
     pub async fn write_raw_record(&self, task_id: &str, bytes: &[u8]) -> Result<()> {
         let s = self.started()?;
-        let mut conn = s.conn.clone();
+        let mut conn = self.conn(&s).await?;
         conn.hset::<_, _, _, ()>(&self.config.tasks_key, task_id, bytes)
             .await
             .map_err(|e| self.err(&s, "cannot write", e))
@@ -150,7 +172,7 @@ impl RedisStore {
     /// Whether a raw record exists for `task_id`, decodable or not.
     pub async fn record_exists(&self, task_id: &str) -> Result<bool> {
         let s = self.started()?;
-        let mut conn = s.conn.clone();
+        let mut conn = self.conn(&s).await?;
         conn.hexists(&self.config.tasks_key, task_id)
             .await
             .map_err(|e| self.err(&s, "cannot read", e))
@@ -159,7 +181,7 @@ impl RedisStore {
     /// Deletes both keys (tests and tooling).
     pub async fn delete_keys(&self) -> Result<()> {
         let s = self.started()?;
-        let mut conn = s.conn.clone();
+        let mut conn = self.conn(&s).await?;
         conn.del::<_, ()>(&[&self.config.tasks_key, &self.config.run_times_key])
             .await
             .map_err(|e| self.err(&s, "cannot delete", e))
@@ -169,7 +191,7 @@ impl RedisStore {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let mut conn = s.conn.clone();
+        let mut conn = self.conn(s).await?;
         let values: Vec<Option<Vec<u8>>> = redis::cmd("HMGET")
             .arg(&self.config.tasks_key)
             .arg(ids)
@@ -213,7 +235,7 @@ impl Store for RedisStore {
             })?;
         *self.started.lock().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(Started {
             alias: ctx.alias,
-            conn,
+            conn: std::sync::Mutex::new(Some(conn)),
             codec,
             plugins: ctx.plugins,
             timezone: ctx.timezone,
@@ -231,7 +253,7 @@ impl Store for RedisStore {
 
     async fn lookup_task(&self, task_id: &str) -> Result<Option<Task>> {
         let s = self.started()?;
-        let mut conn = s.conn.clone();
+        let mut conn = self.conn(&s).await?;
         let bytes: Option<Vec<u8>> = conn
             .hget(&self.config.tasks_key, task_id)
             .await
@@ -251,7 +273,7 @@ impl Store for RedisStore {
 
     async fn get_due_tasks(&self, now: DateTime<Utc>) -> Result<Vec<Task>> {
         let s = self.started()?;
-        let mut conn = s.conn.clone();
+        let mut conn = self.conn(&s).await?;
         let ids: Vec<String> = conn
             .zrangebyscore(&self.config.run_times_key, "-inf", now.timestamp_micros())
             .await
@@ -262,7 +284,7 @@ impl Store for RedisStore {
 
     async fn get_next_run_time(&self) -> Result<Option<DateTime<Utc>>> {
         let s = self.started()?;
-        let mut conn = s.conn.clone();
+        let mut conn = self.conn(&s).await?;
         let first: Vec<(String, f64)> = conn
             .zrange_withscores(&self.config.run_times_key, 0, 0)
             .await
@@ -275,7 +297,7 @@ impl Store for RedisStore {
 
     async fn get_all_tasks(&self) -> Result<Vec<Task>> {
         let s = self.started()?;
-        let mut conn = s.conn.clone();
+        let mut conn = self.conn(&s).await?;
         let all: Vec<(String, Vec<u8>)> = conn
             .hgetall(&self.config.tasks_key)
             .await
@@ -294,7 +316,7 @@ impl Store for RedisStore {
     async fn add_task(&self, task: &Task) -> Result<()> {
         let s = self.started()?;
         let bytes = s.codec.encode(&task.to_state()?)?;
-        let mut conn = s.conn.clone();
+        let mut conn = self.conn(&s).await?;
         let added: i64 = Script::new(ADD)
             .key(&self.config.tasks_key)
             .key(&self.config.run_times_key)
@@ -313,7 +335,7 @@ impl Store for RedisStore {
     async fn update_task(&self, task: &Task) -> Result<()> {
         let s = self.started()?;
         let bytes = s.codec.encode(&task.to_state()?)?;
-        let mut conn = s.conn.clone();
+        let mut conn = self.conn(&s).await?;
         let updated: i64 = Script::new(UPDATE)
             .key(&self.config.tasks_key)
             .key(&self.config.run_times_key)
@@ -332,7 +354,7 @@ impl Store for RedisStore {
 
     async fn delete_task(&self, task_id: &str) -> Result<()> {
         let s = self.started()?;
-        let mut conn = s.conn.clone();
+        let mut conn = self.conn(&s).await?;
         let deleted: i64 = Script::new(DELETE)
             .key(&self.config.tasks_key)
             .key(&self.config.run_times_key)
@@ -349,7 +371,7 @@ impl Store for RedisStore {
 
     async fn remove_all_tasks(&self) -> Result<()> {
         let s = self.started()?;
-        let mut conn = s.conn.clone();
+        let mut conn = self.conn(&s).await?;
         redis::pipe()
             .atomic()
             .del(&self.config.tasks_key)

@@ -70,89 +70,99 @@ impl Scheduler {
         if self.inner.state() != SchedulerState::Running {
             return None;
         }
-        let (tz, retry, logger, lock_path) = {
+        let round = {
             let s = super::read(&self.inner.settings);
-            (
-                s.timezone,
-                s.store_retry_interval,
-                s.logger_name.clone(),
-                s.lock_path.clone(),
-            )
-        };
-        let now = self.inner.clock.now();
-        let retry_at =
-            now + chrono::Duration::from_std(retry).unwrap_or(chrono::Duration::seconds(10));
-        let mut next_wakeup: Option<DateTime<Utc>> = None;
-        let earliest = |t: DateTime<Utc>, next: &mut Option<DateTime<Utc>>| {
-            if next.is_none_or(|n| t < n) {
-                *next = Some(t);
+            Round {
+                tz: s.timezone,
+                now: self.inner.clock.now(),
+                retry_at: DateTime::<Utc>::MAX_UTC,
+                logger: s.logger_name.clone(),
+                lock_path: s.lock_path.clone(),
+                timeout: s.store_timeout,
+                retry: s.store_retry_interval,
             }
         };
-        for (alias, store) in self.stores_snapshot() {
-            // With a lock path, only the process holding this store's lock processes it now;
-            // the others come back after the retry interval.
-            let _store_lock = match &lock_path {
-                None => None,
-                Some(template) => {
-                    match crate::lock::FileLockProtected::for_store(template, &alias)
-                        .protected(false)
-                    {
-                        Ok(Some(guard)) => Some(guard),
-                        Ok(None) => {
-                            earliest(retry_at, &mut next_wakeup);
-                            continue;
-                        }
-                        Err(e) => {
-                            tracing::warn!(target: LOG, logger = %logger, store = %alias, error = %e, "cannot take the store's lock file; retrying later");
-                            earliest(retry_at, &mut next_wakeup);
-                            continue;
-                        }
-                    }
-                }
-            };
-            let due = match store.get_due_tasks(now).await {
-                Ok(due) => due,
-                Err(e) => {
-                    tracing::warn!(target: LOG, logger = %logger, store = %alias, error = %e, "error getting due tasks from the store; retrying later");
-                    earliest(retry_at, &mut next_wakeup);
-                    continue;
-                }
-            };
-            let mut write_failed = false;
-            for task in due {
-                let id = task.id.clone();
-                // A panicking trigger or store must not kill the engine loop.
-                let round =
-                    AssertUnwindSafe(self.process_task(task, &alias, store.as_ref(), tz, now));
-                match futures::FutureExt::catch_unwind(round).await {
-                    Ok(true) => {}
-                    Ok(false) => write_failed = true,
-                    Err(panic) => {
-                        tracing::error!(target: LOG, task = %id, error = %crate::executor::panic_message(panic.as_ref()), "processing a due task panicked; retrying later");
-                        write_failed = true;
-                    }
-                }
-            }
-            if write_failed {
-                // Its earliest run time is the one that could not be saved (still due): asking
-                // the store would spin. Come back after the retry interval.
-                earliest(retry_at, &mut next_wakeup);
-                continue;
-            }
-            match store.get_next_run_time().await {
-                Ok(Some(t)) => earliest(t, &mut next_wakeup),
-                Ok(None) => {}
-                Err(e) => {
-                    tracing::warn!(target: LOG, logger = %logger, store = %alias, error = %e, "error getting the next run time from the store; retrying later");
-                    earliest(retry_at, &mut next_wakeup);
-                }
-            }
-        }
-        if lock_path.is_some() {
+        let round = Round {
+            retry_at: chrono::Duration::from_std(round.retry)
+                .ok()
+                .and_then(|d| round.now.checked_add_signed(d))
+                .unwrap_or(DateTime::<Utc>::MAX_UTC),
+            ..round
+        };
+        // Stores are processed side by side: a slow or unreachable one (bounded by the store
+        // timeout) does not hold up the others' due tasks.
+        let rounds = self.stores_snapshot().into_iter().map(|(alias, store)| {
+            let round = &round;
+            async move { self.process_store(&alias, store.as_ref(), round).await }
+        });
+        let mut next_wakeup = futures::future::join_all(rounds)
+            .await
+            .into_iter()
+            .flatten()
+            .min();
+        if round.lock_path.is_some() {
             // Other processes add tasks to shared stores: look again after the retry interval.
-            earliest(retry_at, &mut next_wakeup);
+            next_wakeup = Some(next_wakeup.map_or(round.retry_at, |n| n.min(round.retry_at)));
         }
         next_wakeup
+    }
+
+    /// One store's part of a round; returns when to look at it again.
+    async fn process_store(
+        &self,
+        alias: &str,
+        store: &dyn crate::store::Store,
+        round: &Round,
+    ) -> Option<DateTime<Utc>> {
+        let logger = &round.logger;
+        // With a lock path, only the process holding this store's lock processes it now; the
+        // others come back after the retry interval.
+        let _store_lock = match &round.lock_path {
+            None => None,
+            Some(template) => {
+                match crate::lock::FileLockProtected::for_store(template, alias).protected(false) {
+                    Ok(Some(guard)) => Some(guard),
+                    Ok(None) => return Some(round.retry_at),
+                    Err(e) => {
+                        tracing::warn!(target: LOG, logger = %logger, store = %alias, error = %e, "cannot take the store's lock file; retrying later");
+                        return Some(round.retry_at);
+                    }
+                }
+            }
+        };
+        let due = match timed(round.timeout, store.get_due_tasks(round.now)).await {
+            Ok(due) => due,
+            Err(e) => {
+                tracing::warn!(target: LOG, logger = %logger, store = %alias, error = %e, "error getting due tasks from the store; retrying later");
+                return Some(round.retry_at);
+            }
+        };
+        let mut write_failed = false;
+        for task in due {
+            let id = task.id.clone();
+            // A panicking trigger or store must not kill the engine loop.
+            let one = AssertUnwindSafe(self.process_task(task, alias, store, round));
+            match futures::FutureExt::catch_unwind(one).await {
+                Ok(true) => {}
+                Ok(false) => write_failed = true,
+                Err(panic) => {
+                    tracing::error!(target: LOG, task = %id, error = %crate::executor::panic_message(panic.as_ref()), "processing a due task panicked; retrying later");
+                    write_failed = true;
+                }
+            }
+        }
+        if write_failed {
+            // Its earliest run time is the one that could not be saved (still due): asking the
+            // store would spin. Come back after the retry interval.
+            return Some(round.retry_at);
+        }
+        match timed(round.timeout, store.get_next_run_time()).await {
+            Ok(next) => next,
+            Err(e) => {
+                tracing::warn!(target: LOG, logger = %logger, store = %alias, error = %e, "error getting the next run time from the store; retrying later");
+                Some(round.retry_at)
+            }
+        }
     }
 
     /// Submits one due task and stores its next run time. Returns false when the store could
@@ -163,12 +173,15 @@ impl Scheduler {
         mut task: Task,
         alias: &str,
         store: &dyn crate::store::Store,
-        tz: chrono_tz::Tz,
-        now: DateTime<Utc>,
+        round: &Round,
     ) -> bool {
+        let (tz, now) = (round.tz, round.now);
         if self.lookup_executor(&task.executor).is_err() {
             tracing::error!(target: LOG, task = %task.id, executor = %task.executor, "executor lookup failed for task; removing it from the store");
-            if store.delete_task(&task.id).await.is_ok() {
+            if timed(round.timeout, store.delete_task(&task.id))
+                .await
+                .is_ok()
+            {
                 self.dispatch_event(Event::task(TASK_REMOVED, &task.id, Some(alias)));
             }
             return true;
@@ -181,11 +194,11 @@ impl Scheduler {
         let finished = next.is_none();
         // Persist the new schedule before the job can run, so a crash never replays it.
         let written = if finished {
-            store.delete_task(&task.id).await
+            timed(round.timeout, store.delete_task(&task.id)).await
         } else {
             let mut updated = task.clone();
             updated.next_run_time = next;
-            store.update_task(&updated).await
+            timed(round.timeout, store.update_task(&updated)).await
         };
         match written {
             Ok(()) => {}
@@ -323,5 +336,30 @@ impl Scheduler {
             return Err(e);
         }
         Ok(())
+    }
+}
+
+/// What one engine round works with.
+struct Round {
+    tz: chrono_tz::Tz,
+    now: DateTime<Utc>,
+    retry_at: DateTime<Utc>,
+    logger: String,
+    lock_path: Option<String>,
+    timeout: Duration,
+    retry: Duration,
+}
+
+/// A store call bounded by the store timeout (an unreachable server must not stall a round).
+async fn timed<T>(
+    limit: Duration,
+    call: impl std::future::Future<Output = Result<T>>,
+) -> Result<T> {
+    match tokio::time::timeout(limit, call).await {
+        Ok(result) => result,
+        Err(_) => Err(Error::backend(
+            "store",
+            format!("no answer within the store timeout ({limit:?})"),
+        )),
     }
 }

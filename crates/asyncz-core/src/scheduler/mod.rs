@@ -67,6 +67,7 @@ pub(crate) struct Settings {
     pub(crate) isolated_runtime: bool,
     pub(crate) lock_path: Option<String>,
     pub(crate) startup_delay: Option<Duration>,
+    pub(crate) store_timeout: Duration,
 }
 
 impl Settings {
@@ -177,6 +178,7 @@ impl Default for SchedulerBuilder {
                 isolated_runtime: false,
                 lock_path: None,
                 startup_delay: None,
+                store_timeout: Duration::from_secs(10),
             },
             clock: Arc::new(SystemClock),
             plugins: None,
@@ -196,6 +198,12 @@ impl SchedulerBuilder {
     /// How long to wait before retrying a store that failed (default 10 s).
     pub fn store_retry_interval(mut self, interval: Duration) -> Self {
         self.settings.store_retry_interval = interval;
+        self
+    }
+    /// How long the engine waits for one store call before treating the store as failed for
+    /// this round (default 10 s), so an unreachable server does not stall the other stores.
+    pub fn store_timeout(mut self, timeout: Duration) -> Self {
+        self.settings.store_timeout = timeout;
         self
     }
     /// A name recorded in every log line (spec: `logger_name`).
@@ -492,6 +500,9 @@ impl Scheduler {
             }
             if let Some(delay) = config.startup_delay {
                 s.startup_delay = Some(delay);
+            }
+            if let Some(timeout) = config.store_timeout {
+                s.store_timeout = timeout;
             }
             if let Some(g) = config.default_mistrigger_grace_time {
                 s.task_defaults.mistrigger_grace_time = g;

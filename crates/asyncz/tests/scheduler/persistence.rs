@@ -2,13 +2,14 @@
 //! and tasks surviving a scheduler restart (runs when the facade has the `full` features,
 //! as in `cargo test --workspace`).
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use asyncz::chrono;
 use asyncz::events::*;
-use asyncz::{CallContext, DateTrigger, IntervalTrigger, Scheduler, TaskBuilder};
+use asyncz::{CallContext, DateTrigger, IntervalTrigger, Scheduler, Store, TaskBuilder};
 use serde_json::json;
 
 use crate::common::{manual_scheduler, t0};
@@ -238,4 +239,148 @@ async fn with_a_lock_path_tasks_committed_at_start_wait_the_startup_delay() {
         Some(Duration::from_secs(1))
     );
     scheduler.shutdown(true).await.unwrap();
+}
+
+/// A TCP proxy in front of a real server that can be taken down and brought back.
+struct Proxy {
+    port: u16,
+    target: String,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Proxy {
+    async fn start(target: &str) -> Proxy {
+        let mut proxy = Proxy {
+            port: 0,
+            target: target.to_owned(),
+            task: None,
+        };
+        proxy.up().await;
+        proxy
+    }
+
+    async fn up(&mut self) {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.set_reuseaddr(true).unwrap();
+        socket
+            .bind(format!("127.0.0.1:{}", self.port).parse().unwrap())
+            .unwrap();
+        let listener = socket.listen(64).unwrap();
+        self.port = listener.local_addr().unwrap().port();
+        let target = self.target.clone();
+        self.task = Some(tokio::spawn(async move {
+            let mut connections = tokio::task::JoinSet::new();
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                let target = target.clone();
+                connections.spawn(async move {
+                    if let Ok(mut outbound) = tokio::net::TcpStream::connect(target).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                });
+            }
+        }));
+    }
+
+    /// Stops accepting and drops every open connection (the JoinSet aborts them).
+    fn down(&mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_whose_server_goes_away_is_retried_while_others_keep_running() {
+    let Ok(url) = std::env::var("ASYNCZ_TEST_REDIS_URL") else {
+        println!("skipping: ASYNCZ_TEST_REDIS_URL is not set (cargo xtask test-backends sets it)");
+        return;
+    };
+    let target = url
+        .trim_start_matches("redis://")
+        .trim_end_matches('/')
+        .to_owned();
+    let mut proxy = Proxy::start(&target).await;
+    let keys = format!("asyncz.test.outage.{}", std::process::id());
+    let redis = asyncz::RedisStore::new(asyncz::RedisStoreConfig {
+        tasks_key: format!("{keys}.tasks"),
+        run_times_key: format!("{keys}.run_times"),
+        ..asyncz::RedisStoreConfig::new(format!("redis://127.0.0.1:{}", proxy.port))
+    })
+    .unwrap();
+    let scheduler = asyncz::builder()
+        .store("redis", redis.clone())
+        .store_retry_interval(Duration::from_millis(500))
+        .store_timeout(Duration::from_millis(300))
+        .build()
+        .unwrap();
+    let counts: Arc<std::sync::Mutex<HashMap<String, u32>>> = Arc::default();
+    let c = Arc::clone(&counts);
+    scheduler
+        .register("count", move |ctx: CallContext| {
+            *c.lock().unwrap().entry(ctx.task_id).or_default() += 1;
+        })
+        .unwrap();
+    scheduler.start().await.unwrap();
+    redis.remove_all_tasks().await.unwrap();
+    for store in ["default", "redis"] {
+        scheduler
+            .add_task(
+                TaskBuilder::new()
+                    .function("count")
+                    .id(store)
+                    .store(store)
+                    .trigger(
+                        IntervalTrigger::new()
+                            .every(Duration::from_millis(300))
+                            .start_at(chrono::Utc::now()),
+                    ),
+            )
+            .await
+            .unwrap();
+    }
+    let count = |id: &str| counts.lock().unwrap().get(id).copied().unwrap_or(0);
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    assert!(
+        count("redis") >= 2,
+        "runs before the outage: {:?}",
+        counts.lock().unwrap()
+    );
+
+    proxy.down();
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let (memory_before, redis_before) = (count("default"), count("redis"));
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(
+        count("default") >= memory_before + 3,
+        "the memory store kept running during the outage"
+    );
+    assert!(
+        count("redis") <= redis_before + 1,
+        "the redis task cannot run while its server is away"
+    );
+
+    proxy.up().await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while count("redis") < redis_before + 3 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        count("redis") >= redis_before + 3,
+        "the redis store resumed: {:?}",
+        counts.lock().unwrap()
+    );
+    scheduler.shutdown(true).await.unwrap();
+    let _ = redis
+        .start(asyncz::StoreContext::clone(&test_context()))
+        .await;
+    let _ = redis.delete_keys().await;
+}
+
+fn test_context() -> asyncz::StoreContext {
+    asyncz::StoreContext {
+        alias: "redis".to_owned(),
+        plugins: Arc::new(asyncz::default_plugins()),
+        functions: Arc::new(asyncz::FunctionRegistry::new()),
+        timezone: asyncz::chrono_tz::Tz::UTC,
+    }
 }
