@@ -8,12 +8,11 @@ use std::process::{Command, Stdio};
 use asyncz::chrono::{DurationRound, Utc};
 use asyncz::{CallContext, IntervalTrigger, TaskBuilder};
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn processes_sharing_a_store_run_each_fire_once_even_when_one_is_killed() {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}/shared.db", dir.path().display());
-    let lock = format!("{}/asyncz-{{store}}.lock", dir.path().display());
-    let log = dir.path().join("runs.log");
+/// Process A adds tasks to `store` and exits; three workers (one killed) run them.
+async fn shared_store_runs_each_fire_once(store: serde_json::Value, dir: &std::path::Path) {
+    let lock = format!("{}/asyncz-{{store}}.lock", dir.display());
+    let log = dir.join("runs.log");
+    let store_arg = store.to_string();
 
     // Process A (this test): adds the tasks, then stops. Fires on whole seconds.
     let start = (Utc::now() + asyncz::chrono::Duration::seconds(2))
@@ -21,13 +20,14 @@ async fn processes_sharing_a_store_run_each_fire_once_even_when_one_is_killed() 
         .unwrap();
     let end = start + asyncz::chrono::Duration::seconds(5);
     {
-        let config = serde_json::json!({"asyncz.stores.default": {"type": "sql", "url": url}});
+        let config = serde_json::json!({"asyncz.stores.default": store});
         let a = asyncz::builder()
             .config(config.as_object().cloned().unwrap())
             .build()
             .unwrap();
         a.register("record", |_ctx: CallContext| ()).unwrap();
         a.start_paused().await.unwrap();
+        a.remove_all_tasks(None).await.unwrap();
         for i in 0..4 {
             a.add_task(
                 TaskBuilder::new()
@@ -51,7 +51,7 @@ async fn processes_sharing_a_store_run_each_fire_once_even_when_one_is_killed() 
     let spawn = || {
         Command::new(env!("CARGO_BIN_EXE_asyncz-shared-worker"))
             .args([
-                url.as_str(),
+                store_arg.as_str(),
                 lock.as_str(),
                 log.to_str().unwrap(),
                 &run_for.to_string(),
@@ -93,4 +93,50 @@ async fn processes_sharing_a_store_run_each_fire_once_even_when_one_is_killed() 
     }
     assert_eq!(runs.len(), 4 * 6);
     println!("{} runs across {} processes", runs.len(), pids.len());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn processes_sharing_a_sqlite_store_run_each_fire_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = serde_json::json!({"type": "sql", "url": format!("sqlite://{}/shared.db", dir.path().display())});
+    shared_store_runs_each_fire_once(store, dir.path()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn processes_sharing_a_file_store_run_each_fire_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = serde_json::json!({"type": "file", "directory": dir.path().join("tasks").display().to_string()});
+    shared_store_runs_each_fire_once(store, dir.path()).await;
+}
+
+fn env(var: &str) -> Option<String> {
+    match std::env::var(var) {
+        Ok(v) if !v.is_empty() => Some(v),
+        _ => {
+            println!("skipping: {var} is not set (cargo xtask test-backends sets it)");
+            None
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn processes_sharing_a_postgres_store_run_each_fire_once() {
+    let Some(url) = env("ASYNCZ_TEST_POSTGRES_URL") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let table = format!("asyncz_mp_{}", std::process::id());
+    let store = serde_json::json!({"type": "sql", "url": url, "tablename": table});
+    shared_store_runs_each_fire_once(store, dir.path()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn processes_sharing_a_redis_store_run_each_fire_once() {
+    let Some(url) = env("ASYNCZ_TEST_REDIS_URL") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let keys = format!("asyncz.mp.{}", std::process::id());
+    let store = serde_json::json!({"type": "redis", "url": url, "tasks_key": format!("{keys}.tasks"), "run_times_key": format!("{keys}.run_times")});
+    shared_store_runs_each_fire_once(store, dir.path()).await;
 }

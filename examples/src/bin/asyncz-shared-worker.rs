@@ -2,7 +2,8 @@
 //! `tests/multi_process.rs`. Each run of the `record` task appends
 //! `<task id> <scheduled unix seconds> <pid>` to a log file.
 //!
-//! `asyncz-shared-worker <sqlite url> <lock path template> <log file> <run for seconds>`
+//! `asyncz-shared-worker <store> <lock path template> <log file> <run for seconds>`, where
+//! `<store>` is a JSON object of store options (`{"type": "sql", "url": "sqlite://..."}`).
 
 use std::io::Write;
 use std::time::Duration;
@@ -12,14 +13,15 @@ use asyncz::CallContext;
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let [url, lock_path, log, seconds] = args.as_slice() else {
+    let [store, lock_path, log, seconds] = args.as_slice() else {
         return Err(
-            "usage: asyncz-shared-worker <sqlite url> <lock path> <log file> <seconds>".into(),
+            "usage: asyncz-shared-worker <store json> <lock path> <log file> <seconds>".into(),
         );
     };
     let seconds: f64 = seconds.parse()?;
+    let store: serde_json::Value = serde_json::from_str(store)?;
     let config = serde_json::json!({
-        "asyncz.stores.default": {"type": "sql", "url": url},
+        "asyncz.stores.default": store,
         "asyncz.lock_path": lock_path,
         "asyncz.startup_delay": 0,
         "asyncz.store_retry_interval": 0.2,
