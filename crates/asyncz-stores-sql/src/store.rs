@@ -285,6 +285,66 @@ impl SqlStore {
         })
     }
 
+    /// The database's plan for the due-tasks query (`EXPLAIN QUERY PLAN` on SQLite, `EXPLAIN`
+    /// elsewhere), one line per row: operators check that it uses the `next_run_time` index.
+    pub async fn explain_due_query(&self, now: DateTime<Utc>) -> Result<Vec<String>> {
+        let s = self.started()?;
+        let prefix = match self.dialect {
+            Dialect::Sqlite => "EXPLAIN QUERY PLAN ",
+            _ => "EXPLAIN ",
+        };
+        let sql = format!("{prefix}{}", self.sql.due);
+        let us = now.timestamp_micros();
+        let lines: Vec<String> = match &s.pool {
+            #[cfg(feature = "sqlite")]
+            Pool::Sqlite(pool) => {
+                let rows: Vec<(i64, i64, i64, String)> = sqlx::query_as(&sql)
+                    .bind(us)
+                    .fetch_all(pool)
+                    .await
+                    .map_err(|e| self.db_error(&s, "cannot explain", e))?;
+                rows.into_iter().map(|r| r.3).collect()
+            }
+            #[cfg(feature = "postgres")]
+            Pool::Postgres(pool) => sqlx::query_scalar::<_, String>(&sql)
+                .bind(us)
+                .fetch_all(pool)
+                .await
+                .map_err(|e| self.db_error(&s, "cannot explain", e))?,
+            #[cfg(feature = "mysql")]
+            Pool::MySql(pool) => {
+                use sqlx::Row;
+                let rows = sqlx::query(&sql)
+                    .bind(us)
+                    .fetch_all(pool)
+                    .await
+                    .map_err(|e| self.db_error(&s, "cannot explain", e))?;
+                rows.iter()
+                    .map(|r| {
+                        let key: Option<String> = r.try_get("key").ok().flatten();
+                        let kind: Option<String> = r.try_get("type").ok().flatten();
+                        format!(
+                            "type={} key={}",
+                            kind.unwrap_or_default(),
+                            key.unwrap_or_default()
+                        )
+                    })
+                    .collect()
+            }
+        };
+        Ok(lines)
+    }
+
+    /// Runs one statement of SQL (tests and tooling: bulk fixtures, cleanup).
+    pub async fn execute_raw(&self, sql: &str) -> Result<()> {
+        let s = self.started()?;
+        on_pool!(&s.pool, |pool| sqlx::query(sql)
+            .execute(pool)
+            .await
+            .map(|_| ()))
+        .map_err(|e| self.db_error(&s, "cannot execute", e))
+    }
+
     /// Drops the table (tests and tooling; not part of the Store contract).
     pub async fn drop_table(&self) -> Result<()> {
         let s = self.started()?;

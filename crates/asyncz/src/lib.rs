@@ -98,6 +98,11 @@ pub use asyncz_stores_redis::{RedisStore, RedisStoreConfig};
 #[doc(inline)]
 pub use asyncz_stores_sql::{SqlStore, SqlStoreConfig};
 
+#[cfg(feature = "stores-mongo")]
+#[cfg_attr(docsrs, doc(cfg(feature = "stores-mongo")))]
+#[doc(inline)]
+pub use asyncz_stores_mongo::{MongoStore, MongoStoreConfig};
+
 #[cfg(feature = "executors-tokio")]
 #[cfg_attr(docsrs, doc(cfg(feature = "executors-tokio")))]
 #[doc(inline)]
