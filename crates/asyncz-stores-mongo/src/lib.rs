@@ -16,6 +16,8 @@ mod config;
 mod store;
 
 pub use config::MongoStoreConfig;
+/// The MongoDB driver this store is built on, for `MongoStore::with_client`.
+pub use mongodb;
 pub use store::MongoStore;
 
 /// The plugin alias of this store.

@@ -29,6 +29,8 @@ pub struct MongoStore {
     config: MongoStoreConfig,
     started: Arc<Mutex<Option<Arc<Started>>>>,
     undecodable: Arc<Mutex<BTreeMap<String, String>>>,
+    /// A client the application gave (used instead of connecting to `config.url`).
+    client: Option<mongodb::Client>,
 }
 
 fn binary(bytes: Vec<u8>) -> Bson {
@@ -59,6 +61,15 @@ impl MongoStore {
             config,
             started: Arc::new(Mutex::new(None)),
             undecodable: Arc::new(Mutex::new(BTreeMap::new())),
+            client: None,
+        }
+    }
+
+    /// A store on a client the application already has (`config.url` is ignored).
+    pub fn with_client(client: mongodb::Client, config: MongoStoreConfig) -> Self {
+        MongoStore {
+            client: Some(client),
+            ..MongoStore::new(config)
         }
     }
 
@@ -208,9 +219,12 @@ impl Store for MongoStore {
             ctx.alias,
             redact(&self.config.url)
         );
-        let client = mongodb::Client::with_uri_str(&self.config.url)
-            .await
-            .map_err(|e| Error::backend(backend.clone(), format!("cannot connect: {e}")))?;
+        let client = match &self.client {
+            Some(client) => client.clone(),
+            None => mongodb::Client::with_uri_str(&self.config.url)
+                .await
+                .map_err(|e| Error::backend(backend.clone(), format!("cannot connect: {e}")))?,
+        };
         let collection = client
             .database(&self.config.database)
             .collection::<Document>(&self.config.collection);

@@ -155,3 +155,29 @@ fn config_is_read_from_a_map_with_clear_errors() {
         assert!(err.contains(fragment), "{err}");
     }
 }
+
+#[tokio::test]
+async fn a_store_can_use_the_applications_own_client() {
+    let Some(url) = std::env::var("ASYNCZ_TEST_MONGO_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+    else {
+        println!("skipping: ASYNCZ_TEST_MONGO_URL is not set");
+        return;
+    };
+    let client = asyncz_stores_mongo::mongodb::Client::with_uri_str(&url)
+        .await
+        .unwrap();
+    let config = MongoStoreConfig {
+        database: format!("asyncz_client_{}", std::process::id()),
+        ..MongoStoreConfig::new("ignored")
+    };
+    let store = MongoStore::with_client(client, config);
+    store.start(store_context()).await.unwrap();
+    store
+        .add_task(&asyncz_testkit::sample_task("via-client", None))
+        .await
+        .unwrap();
+    assert!(store.lookup_task("via-client").await.unwrap().is_some());
+    store.drop_collection().await.unwrap();
+}

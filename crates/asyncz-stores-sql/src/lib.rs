@@ -27,6 +27,8 @@ mod config;
 mod store;
 
 pub use config::SqlStoreConfig;
+/// The sqlx this store is built on, for `SqlStore::from_*_pool`.
+pub use sqlx;
 pub use store::SqlStore;
 
 /// The plugin alias of this store.

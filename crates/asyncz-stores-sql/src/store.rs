@@ -171,6 +171,8 @@ pub struct SqlStore {
     sql: Arc<Sql>,
     started: Arc<Mutex<Option<Arc<Started>>>>,
     undecodable: Arc<Mutex<BTreeMap<String, String>>>,
+    /// A pool the application gave (used instead of connecting to `config.url`).
+    pool: Option<Pool>,
 }
 
 fn micros(t: Option<DateTime<Utc>>) -> Option<i64> {
@@ -189,7 +191,35 @@ impl SqlStore {
             config,
             started: Arc::new(Mutex::new(None)),
             undecodable: Arc::new(Mutex::new(BTreeMap::new())),
+            pool: None,
         })
+    }
+
+    fn with_pool(pool: Pool, dialect: &str, config: SqlStoreConfig) -> Result<Self> {
+        let mut store = SqlStore::new(SqlStoreConfig {
+            url: format!("{dialect}://(application pool)"),
+            ..config
+        })?;
+        store.pool = Some(pool);
+        Ok(store)
+    }
+
+    /// A store on an SQLite pool the application already has (`config.url` is ignored).
+    #[cfg(feature = "sqlite")]
+    pub fn from_sqlite_pool(pool: sqlx::SqlitePool, config: SqlStoreConfig) -> Result<Self> {
+        Self::with_pool(Pool::Sqlite(pool), "sqlite", config)
+    }
+
+    /// A store on a PostgreSQL pool the application already has (`config.url` is ignored).
+    #[cfg(feature = "postgres")]
+    pub fn from_postgres_pool(pool: sqlx::PgPool, config: SqlStoreConfig) -> Result<Self> {
+        Self::with_pool(Pool::Postgres(pool), "postgres", config)
+    }
+
+    /// A store on a MySQL/MariaDB pool the application already has (`config.url` is ignored).
+    #[cfg(feature = "mysql")]
+    pub fn from_mysql_pool(pool: sqlx::MySqlPool, config: SqlStoreConfig) -> Result<Self> {
+        Self::with_pool(Pool::MySql(pool), "mysql", config)
     }
 
     /// The table name.
@@ -411,10 +441,13 @@ impl Store for SqlStore {
             None => RecordCodec::from_env(&ctx.alias)?,
         };
         let backend = format!("store '{}' (sql, {})", ctx.alias, redact(&self.config.url));
-        let pool = self
-            .connect()
-            .await
-            .map_err(|e| Error::backend(backend.clone(), format!("cannot connect: {e}")))?;
+        let pool = match &self.pool {
+            Some(pool) => pool.clone(),
+            None => self
+                .connect()
+                .await
+                .map_err(|e| Error::backend(backend.clone(), format!("cannot connect: {e}")))?,
+        };
         on_pool!(&pool, |p| sqlx::query(&self.sql.create)
             .execute(p)
             .await
@@ -454,7 +487,10 @@ impl Store for SqlStore {
             .unwrap_or_else(|e| e.into_inner())
             .take();
         if let Some(s) = started {
-            on_pool!(&s.pool, |pool| pool.close().await);
+            // An application's own pool stays open: it is theirs to close.
+            if self.pool.is_none() {
+                on_pool!(&s.pool, |pool| pool.close().await);
+            }
         }
         Ok(())
     }

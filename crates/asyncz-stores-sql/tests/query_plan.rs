@@ -75,3 +75,29 @@ async fn postgres_due_tasks_use_the_index_at_100k_rows() {
         "{plan:?}"
     );
 }
+
+#[tokio::test]
+async fn a_store_can_use_the_applications_own_pool() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = asyncz_stores_sql::sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(dir.path().join("app.db"))
+        .create_if_missing(true);
+    let pool = asyncz_stores_sql::sqlx::SqlitePool::connect_with(options)
+        .await
+        .unwrap();
+    let config = SqlStoreConfig {
+        tablename: "jobs".into(),
+        ..SqlStoreConfig::new("")
+    };
+    let store = SqlStore::from_sqlite_pool(pool.clone(), config).unwrap();
+    store.start(store_context()).await.unwrap();
+    store
+        .add_task(&asyncz_testkit::sample_task("via-pool", Some(due_at())))
+        .await
+        .unwrap();
+    let count: i64 = asyncz_stores_sql::sqlx::query_scalar("SELECT COUNT(*) FROM jobs")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(count, 1);
+}
