@@ -132,3 +132,75 @@ impl RecordCodec {
         Ok(state)
     }
 }
+
+/// A URL with any credentials replaced by `***` (`postgres://user:***@host/db`), for errors
+/// and logs.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let credentials = &url[scheme + 3..at];
+            match credentials.find(':') {
+                Some(colon) => format!(
+                    "{}{}:***{}",
+                    &url[..scheme + 3],
+                    &credentials[..colon],
+                    &url[at..]
+                ),
+                None => format!("{}***{}", &url[..scheme + 3], &url[at..]),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// The records a store could not decode, by task id, with why (what
+/// `Store::undecodable_records` reports). Shared by every persistent store.
+#[derive(Debug, Default)]
+pub struct UndecodableRecords {
+    records: std::sync::Mutex<std::collections::BTreeMap<String, String>>,
+}
+
+impl UndecodableRecords {
+    fn lock(&self) -> std::sync::MutexGuard<'_, std::collections::BTreeMap<String, String>> {
+        self.records.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Notes that `task_id` could not be decoded, and logs it.
+    pub fn record(&self, store: &str, task_id: &str, error: &Error) {
+        tracing::error!(target: "asyncz.stores", store = %store, task = %task_id, error = %error, "cannot decode a stored task; skipping it (the record is kept)");
+        self.lock().insert(task_id.to_owned(), error.to_string());
+    }
+
+    /// Forgets `task_id` (it decoded, was rewritten or deleted).
+    pub fn clear(&self, task_id: &str) {
+        self.lock().remove(task_id);
+    }
+
+    /// Forgets every record (the store was emptied).
+    pub fn clear_all(&self) {
+        self.lock().clear();
+    }
+
+    /// Every undecodable record, as `(task id, why)`.
+    pub fn list(&self) -> Vec<(String, String)> {
+        self.lock()
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact_url;
+
+    #[test]
+    fn credentials_never_show() {
+        assert_eq!(
+            redact_url("postgres://u:secret@h:5432/db"),
+            "postgres://u:***@h:5432/db"
+        );
+        assert_eq!(redact_url("redis://secret@h"), "redis://***@h");
+        assert_eq!(redact_url("sqlite://x.db"), "sqlite://x.db");
+    }
+}

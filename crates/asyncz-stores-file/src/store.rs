@@ -1,6 +1,5 @@
 //! The file store implementation. All file I/O runs on tokio's blocking pool.
 
-use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -9,7 +8,7 @@ use std::sync::{Arc, Mutex};
 
 use asyncz_core::chrono::{DateTime, Utc};
 use asyncz_core::chrono_tz::Tz;
-use asyncz_core::codec::RecordCodec;
+use asyncz_core::codec::{RecordCodec, UndecodableRecords};
 use asyncz_core::{async_trait, Error, PluginRegistry, Result, Store, StoreContext, Task};
 use fs4::fs_std::FileExt;
 
@@ -29,7 +28,7 @@ struct Started {
 struct Inner {
     config: FileStoreConfig,
     started: Mutex<Option<Arc<Started>>>,
-    undecodable: Mutex<BTreeMap<String, String>>,
+    undecodable: UndecodableRecords,
     temp_counter: AtomicU64,
 }
 
@@ -97,7 +96,7 @@ impl FileStore {
             inner: Arc::new(Inner {
                 config,
                 started: Mutex::new(None),
-                undecodable: Mutex::new(BTreeMap::new()),
+                undecodable: UndecodableRecords::default(),
                 temp_counter: AtomicU64::new(0),
             }),
         }
@@ -201,14 +200,11 @@ impl Inner {
             }
             match self.read(s, id) {
                 Ok(Some(task)) => {
-                    self.undecodable_lock().remove(id);
+                    self.undecodable.clear(id);
                     tasks.push(task);
                 }
                 Ok(None) => {}
-                Err(Error::Decode { message, .. }) => {
-                    tracing::error!(target: "asyncz.stores", store = %s.alias, task = %id, error = %message, "cannot decode a stored task; skipping it (the record is kept)");
-                    self.undecodable_lock().insert(id.to_owned(), message);
-                }
+                Err(e @ Error::Decode { .. }) => self.undecodable.record(&s.alias, id, &e),
                 Err(e) => return Err(e),
             }
         }
@@ -220,10 +216,6 @@ impl Inner {
             ))
         });
         Ok(tasks)
-    }
-
-    fn undecodable_lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, String>> {
-        self.undecodable.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Writes `bytes` to a hidden temporary file in the directory, synced to disk.
@@ -365,7 +357,7 @@ impl Store for FileStore {
                 let _ = fs::remove_file(&temp);
                 io_error(&s.alias, "cannot replace", &path, e)
             })?;
-            inner.undecodable_lock().remove(task.id());
+            inner.undecodable.clear(task.id());
             Ok(())
         })
         .await
@@ -381,7 +373,7 @@ impl Store for FileStore {
             let path = inner.path(&id);
             match fs::remove_file(&path) {
                 Ok(()) => {
-                    inner.undecodable_lock().remove(&id);
+                    inner.undecodable.clear(&id);
                     Ok(())
                 }
                 Err(e) if e.kind() == io::ErrorKind::NotFound => Err(Error::task_lookup(&id)),
@@ -406,18 +398,14 @@ impl Store for FileStore {
                         .map_err(|e| io_error(&s.alias, "cannot delete", &path, e))?;
                 }
             }
-            inner.undecodable_lock().clear();
+            inner.undecodable.clear_all();
             Ok(())
         })
         .await
     }
 
     fn undecodable_records(&self) -> Vec<(String, String)> {
-        self.inner
-            .undecodable_lock()
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect()
+        self.inner.undecodable.list()
     }
 }
 

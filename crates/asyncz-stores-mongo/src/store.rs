@@ -1,11 +1,10 @@
 //! The MongoDB store implementation.
 
-use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use asyncz_core::chrono::{DateTime, Utc};
 use asyncz_core::chrono_tz::Tz;
-use asyncz_core::codec::RecordCodec;
+use asyncz_core::codec::{RecordCodec, UndecodableRecords};
 use asyncz_core::{async_trait, Error, PluginRegistry, Result, Store, StoreContext, Task};
 use futures::TryStreamExt;
 use mongodb::bson::{doc, spec::BinarySubtype, Binary, Bson, Document};
@@ -28,7 +27,7 @@ struct Started {
 pub struct MongoStore {
     config: MongoStoreConfig,
     started: Arc<Mutex<Option<Arc<Started>>>>,
-    undecodable: Arc<Mutex<BTreeMap<String, String>>>,
+    undecodable: Arc<UndecodableRecords>,
     /// A client the application gave (used instead of connecting to `config.url`).
     client: Option<mongodb::Client>,
 }
@@ -60,7 +59,7 @@ impl MongoStore {
         MongoStore {
             config,
             started: Arc::new(Mutex::new(None)),
-            undecodable: Arc::new(Mutex::new(BTreeMap::new())),
+            undecodable: Arc::new(UndecodableRecords::default()),
             client: None,
         }
     }
@@ -91,10 +90,6 @@ impl MongoStore {
             format!("store '{}' (mongo)", s.alias),
             format!("{what}: {e}"),
         )
-    }
-
-    fn undecodable_lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, String>> {
-        self.undecodable.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn decode(
@@ -130,12 +125,11 @@ impl MongoStore {
         for document in &documents {
             match self.decode(s, document) {
                 Ok(task) => {
-                    self.undecodable_lock().remove(task.id());
+                    self.undecodable.clear(task.id());
                     tasks.push(task);
                 }
                 Err((id, e)) => {
-                    tracing::error!(target: "asyncz.stores", store = %s.alias, task = %id, error = %e, "cannot decode a stored task; skipping it (the record is kept)");
-                    self.undecodable_lock().insert(id, e.to_string());
+                    self.undecodable.record(&s.alias, &id, &e);
                 }
             }
         }
@@ -266,7 +260,7 @@ impl Store for MongoStore {
             Some(document) => match self.decode(&s, &document) {
                 Ok(task) => Ok(Some(task)),
                 Err((id, e)) => {
-                    self.undecodable_lock().insert(id, e.to_string());
+                    self.undecodable.record(&s.alias, &id, &e);
                     Err(e)
                 }
             },
@@ -340,7 +334,7 @@ impl Store for MongoStore {
         if result.matched_count == 0 {
             return Err(Error::task_lookup(task.id()));
         }
-        self.undecodable_lock().remove(task.id());
+        self.undecodable.clear(task.id());
         Ok(())
     }
 
@@ -354,7 +348,7 @@ impl Store for MongoStore {
         if result.deleted_count == 0 {
             return Err(Error::task_lookup(task_id));
         }
-        self.undecodable_lock().remove(task_id);
+        self.undecodable.clear(task_id);
         Ok(())
     }
 
@@ -364,14 +358,11 @@ impl Store for MongoStore {
             .delete_many(doc! {})
             .await
             .map_err(|e| self.err(&s, "cannot delete", e))?;
-        self.undecodable_lock().clear();
+        self.undecodable.clear_all();
         Ok(())
     }
 
     fn undecodable_records(&self) -> Vec<(String, String)> {
-        self.undecodable_lock()
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect()
+        self.undecodable.list()
     }
 }

@@ -30,15 +30,7 @@ impl std::fmt::Debug for RedisStoreConfig {
     }
 }
 
-/// The URL with any password replaced by `***`.
-pub(crate) fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
-            format!("{}***{}", &url[..scheme + 3], &url[at..])
-        }
-        _ => url.to_owned(),
-    }
-}
+pub(crate) use asyncz_core::codec::redact_url as redact;
 
 impl RedisStoreConfig {
     /// The defaults for `url`.

@@ -1,11 +1,10 @@
 //! The Redis store implementation.
 
-use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use asyncz_core::chrono::{DateTime, Utc};
 use asyncz_core::chrono_tz::Tz;
-use asyncz_core::codec::RecordCodec;
+use asyncz_core::codec::{RecordCodec, UndecodableRecords};
 use asyncz_core::{async_trait, Error, PluginRegistry, Result, Store, StoreContext, Task};
 use redis::aio::ConnectionManager;
 use redis::{AsyncCommands, Script};
@@ -55,7 +54,7 @@ pub struct RedisStore {
     config: RedisStoreConfig,
     client: redis::Client,
     started: Arc<Mutex<Option<Arc<Started>>>>,
-    undecodable: Arc<Mutex<BTreeMap<String, String>>>,
+    undecodable: Arc<UndecodableRecords>,
 }
 
 fn score(t: Option<DateTime<Utc>>) -> String {
@@ -86,7 +85,7 @@ impl RedisStore {
             config,
             client,
             started: Arc::new(Mutex::new(None)),
-            undecodable: Arc::new(Mutex::new(BTreeMap::new())),
+            undecodable: Arc::new(UndecodableRecords::default()),
         })
     }
 
@@ -139,21 +138,16 @@ impl RedisStore {
         })
     }
 
-    fn undecodable_lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, String>> {
-        self.undecodable.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
     fn decode_all(&self, s: &Started, records: Vec<(String, Vec<u8>)>) -> Vec<Task> {
         let mut tasks = Vec::with_capacity(records.len());
         for (id, bytes) in records {
             match self.decode(s, &id, &bytes) {
                 Ok(task) => {
-                    self.undecodable_lock().remove(&id);
+                    self.undecodable.clear(&id);
                     tasks.push(task);
                 }
                 Err(e) => {
-                    tracing::error!(target: "asyncz.stores", store = %s.alias, task = %id, error = %e, "cannot decode a stored task; skipping it (the record is kept)");
-                    self.undecodable_lock().insert(id, e.to_string());
+                    self.undecodable.record(&s.alias, &id, &e);
                 }
             }
         }
@@ -263,8 +257,7 @@ impl Store for RedisStore {
             Some(bytes) => match self.decode(&s, task_id, &bytes) {
                 Ok(task) => Ok(Some(task)),
                 Err(e) => {
-                    self.undecodable_lock()
-                        .insert(task_id.to_owned(), e.to_string());
+                    self.undecodable.record(&s.alias, task_id, &e);
                     Err(e)
                 }
             },
@@ -348,7 +341,7 @@ impl Store for RedisStore {
         if updated == 0 {
             return Err(Error::task_lookup(task.id()));
         }
-        self.undecodable_lock().remove(task.id());
+        self.undecodable.clear(task.id());
         Ok(())
     }
 
@@ -365,7 +358,7 @@ impl Store for RedisStore {
         if deleted == 0 {
             return Err(Error::task_lookup(task_id));
         }
-        self.undecodable_lock().remove(task_id);
+        self.undecodable.clear(task_id);
         Ok(())
     }
 
@@ -379,14 +372,11 @@ impl Store for RedisStore {
             .query_async::<()>(&mut conn)
             .await
             .map_err(|e| self.err(&s, "cannot delete", e))?;
-        self.undecodable_lock().clear();
+        self.undecodable.clear_all();
         Ok(())
     }
 
     fn undecodable_records(&self) -> Vec<(String, String)> {
-        self.undecodable_lock()
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect()
+        self.undecodable.list()
     }
 }

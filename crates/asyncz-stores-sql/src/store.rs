@@ -1,12 +1,11 @@
 //! The SQL store implementation. One code path for every database: the `on_pool!` macro
 //! expands each query for the enabled drivers; only the DDL and placeholders differ.
 
-use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use asyncz_core::chrono::{DateTime, Utc};
 use asyncz_core::chrono_tz::Tz;
-use asyncz_core::codec::RecordCodec;
+use asyncz_core::codec::{RecordCodec, UndecodableRecords};
 use asyncz_core::{async_trait, Error, PluginRegistry, Result, Store, StoreContext, Task};
 
 use crate::config::{redact, SqlStoreConfig};
@@ -170,7 +169,7 @@ pub struct SqlStore {
     dialect: Dialect,
     sql: Arc<Sql>,
     started: Arc<Mutex<Option<Arc<Started>>>>,
-    undecodable: Arc<Mutex<BTreeMap<String, String>>>,
+    undecodable: Arc<UndecodableRecords>,
     /// A pool the application gave (used instead of connecting to `config.url`).
     pool: Option<Pool>,
 }
@@ -190,7 +189,7 @@ impl SqlStore {
             dialect,
             config,
             started: Arc::new(Mutex::new(None)),
-            undecodable: Arc::new(Mutex::new(BTreeMap::new())),
+            undecodable: Arc::new(UndecodableRecords::default()),
             pool: None,
         })
     }
@@ -245,12 +244,11 @@ impl SqlStore {
         for (id, bytes) in rows {
             match self.decode(s, &id, &bytes) {
                 Ok(task) => {
-                    self.undecodable_lock().remove(&id);
+                    self.undecodable.clear(&id);
                     tasks.push(task);
                 }
                 Err(e) => {
-                    tracing::error!(target: "asyncz.stores", store = %s.alias, task = %id, error = %e, "cannot decode a stored task; skipping it (the record is kept)");
-                    self.undecodable_lock().insert(id, e.to_string());
+                    self.undecodable.record(&s.alias, &id, &e);
                 }
             }
         }
@@ -264,10 +262,6 @@ impl SqlStore {
             task_id: id.to_owned(),
             message: e.to_string(),
         })
-    }
-
-    fn undecodable_lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, String>> {
-        self.undecodable.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     async fn connect(&self) -> std::result::Result<Pool, sqlx::Error> {
@@ -508,7 +502,7 @@ impl Store for SqlStore {
             Some((id, bytes)) => match self.decode(&s, &id, &bytes) {
                 Ok(task) => Ok(Some(task)),
                 Err(e) => {
-                    self.undecodable_lock().insert(id, e.to_string());
+                    self.undecodable.record(&s.alias, &id, &e);
                     Err(e)
                 }
             },
@@ -587,7 +581,7 @@ impl Store for SqlStore {
         if affected == 0 && !self.record_exists(task.id()).await? {
             return Err(Error::task_lookup(task.id()));
         }
-        self.undecodable_lock().remove(task.id());
+        self.undecodable.clear(task.id());
         Ok(())
     }
 
@@ -602,7 +596,7 @@ impl Store for SqlStore {
         if affected == 0 {
             return Err(Error::task_lookup(task_id));
         }
-        self.undecodable_lock().remove(task_id);
+        self.undecodable.clear(task_id);
         Ok(())
     }
 
@@ -613,14 +607,11 @@ impl Store for SqlStore {
             .await
             .map(|_| ()))
         .map_err(|e| self.db_error(&s, "cannot delete", e))?;
-        self.undecodable_lock().clear();
+        self.undecodable.clear_all();
         Ok(())
     }
 
     fn undecodable_records(&self) -> Vec<(String, String)> {
-        self.undecodable_lock()
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect()
+        self.undecodable.list()
     }
 }
