@@ -84,6 +84,15 @@ const BACKENDS: &[Backend] = &[
         )),
     },
     Backend {
+        name: "mongo",
+        args: &["-p", "asyncz-stores-mongo"],
+        env: Some((
+            "ASYNCZ_TEST_MONGO_URL",
+            "mongodb://127.0.0.1:27017",
+            "mongodb://127.0.0.1:57017",
+        )),
+    },
+    Backend {
         name: "scheduler",
         args: &[
             "-p",
