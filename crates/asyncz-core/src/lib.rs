@@ -80,7 +80,7 @@ pub use scheduler::{
     BlockingGuard, BlockingScheduler, RunTaskOptions, Scheduler, SchedulerBuilder, SchedulerState,
     SortKey, TaskHandle, TaskInfoQuery, MAX_PREVIEW_COUNT,
 };
-pub use store::{Store, StoreContext};
+pub use store::{sort_tasks, Store, StoreContext};
 pub use task::{
     RunTimes, ScheduleState, Task, TaskDefaults, TaskInfo, TaskState, MAX_RUN_TIMES_PER_SUBMISSION,
 };

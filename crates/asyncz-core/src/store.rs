@@ -35,6 +35,18 @@ impl fmt::Debug for StoreContext {
     }
 }
 
+/// Puts tasks in the order `Store::get_all_tasks` promises: scheduled ones by next run time
+/// (then id), paused ones last. For stores that cannot have their backend sort.
+pub fn sort_tasks(tasks: &mut [Task]) {
+    tasks.sort_by(|a, b| {
+        (a.next_run_time().is_none(), a.next_run_time(), a.id()).cmp(&(
+            b.next_run_time().is_none(),
+            b.next_run_time(),
+            b.id(),
+        ))
+    });
+}
+
 /// Keeps tasks. All methods may be called concurrently; the scheduler serialises the
 /// read-modify-write of its engine loop itself.
 #[async_trait]

@@ -208,13 +208,7 @@ impl Inner {
                 Err(e) => return Err(e),
             }
         }
-        tasks.sort_by(|a, b| {
-            (a.next_run_time().is_none(), a.next_run_time(), a.id()).cmp(&(
-                b.next_run_time().is_none(),
-                b.next_run_time(),
-                b.id(),
-            ))
-        });
+        asyncz_core::sort_tasks(&mut tasks);
         Ok(tasks)
     }
 

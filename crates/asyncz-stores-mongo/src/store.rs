@@ -296,13 +296,7 @@ impl Store for MongoStore {
         let s = self.started()?;
         let documents = self.find(&s, doc! {}, false).await?;
         let mut tasks = self.decode_all(&s, documents);
-        tasks.sort_by(|a, b| {
-            (a.next_run_time().is_none(), a.next_run_time(), a.id()).cmp(&(
-                b.next_run_time().is_none(),
-                b.next_run_time(),
-                b.id(),
-            ))
-        });
+        asyncz_core::sort_tasks(&mut tasks);
         Ok(tasks)
     }
 

@@ -296,13 +296,7 @@ impl Store for RedisStore {
             .await
             .map_err(|e| self.err(&s, "cannot read tasks", e))?;
         let mut tasks = self.decode_all(&s, all);
-        tasks.sort_by(|a, b| {
-            (a.next_run_time().is_none(), a.next_run_time(), a.id()).cmp(&(
-                b.next_run_time().is_none(),
-                b.next_run_time(),
-                b.id(),
-            ))
-        });
+        asyncz_core::sort_tasks(&mut tasks);
         Ok(tasks)
     }
 
