@@ -170,7 +170,7 @@ impl TaskBuilder {
 
     /// First run at this time, whatever the trigger says.
     pub fn next_run_time(mut self, at: DateTime<Utc>) -> Self {
-        self.next_run_time = NextRunTime::At(at);
+        self.next_run_time = NextRunTime::At(crate::clock::truncate_to_micros(at));
         self
     }
 
@@ -286,7 +286,7 @@ impl TaskUpdate {
     }
     /// A new next run time (`None` pauses).
     pub fn next_run_time(mut self, next: Option<DateTime<Utc>>) -> Self {
-        self.next_run_time = Some(next);
+        self.next_run_time = Some(next.map(crate::clock::truncate_to_micros));
         self
     }
 
@@ -353,7 +353,7 @@ impl TaskUpdate {
                 "next_run_time" => {
                     update.next_run_time = Some(match value {
                         Value::Null => None,
-                        Value::String(s) => Some(
+                        Value::String(s) => Some(crate::clock::truncate_to_micros(
                             DateTime::parse_from_rfc3339(s)
                                 .map_err(|e| {
                                     Error::invalid(
@@ -362,7 +362,7 @@ impl TaskUpdate {
                                     )
                                 })?
                                 .with_timezone(&Utc),
-                        ),
+                        )),
                         other => {
                             return Err(Error::invalid(
                                 "next_run_time",

@@ -5,13 +5,27 @@
 use std::fmt;
 use std::sync::{Arc, Mutex};
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 use futures::future::BoxFuture;
 use tokio::sync::watch;
+
+/// The instant `t` in whole microseconds, the one precision of asyncz.
+///
+/// Every time the scheduler computes, stores or compares (clock readings, fire times, next run
+/// times, run times) is in whole microseconds, because that is what every store keeps (SQL
+/// `BIGINT` epoch microseconds, Redis scores, Mongo integers, the task record). A finer time
+/// would not read back equal, and a schedule computed at nanosecond precision would see both
+/// its exact and its stored (truncated) time as due, firing twice. Truncation is toward the
+/// past, so a truncated fire time is never later than the exact one.
+pub fn truncate_to_micros(t: DateTime<Utc>) -> DateTime<Utc> {
+    t.trunc_subsecs(6)
+}
 
 /// A source of the current time and of timers.
 ///
 /// # Behavior
+/// - `now` is in whole microseconds ([`truncate_to_micros`]); the scheduler truncates what a
+///   clock returns anyway, so a finer clock is harmless.
 /// - `now` never goes backwards for the engine's purposes (a system clock may; the engine
 ///   tolerates it by treating a past deadline as due).
 /// - `sleep_until(deadline)` resolves once `now() >= deadline`, and at once if it already is.
@@ -31,13 +45,26 @@ impl<C: Clock + ?Sized> Clock for Arc<C> {
     }
 }
 
+/// A clock read in whole microseconds: how the scheduler wraps a user's clock.
+#[derive(Debug)]
+pub(crate) struct MicrosClock(pub(crate) Arc<dyn Clock>);
+
+impl Clock for MicrosClock {
+    fn now(&self) -> DateTime<Utc> {
+        truncate_to_micros(self.0.now())
+    }
+    fn sleep_until(&self, deadline: DateTime<Utc>) -> BoxFuture<'static, ()> {
+        self.0.sleep_until(deadline)
+    }
+}
+
 /// The wall clock, with tokio timers (millisecond precision, no polling).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct SystemClock;
 
 impl Clock for SystemClock {
     fn now(&self) -> DateTime<Utc> {
-        Utc::now()
+        truncate_to_micros(Utc::now())
     }
 
     fn sleep_until(&self, deadline: DateTime<Utc>) -> BoxFuture<'static, ()> {
@@ -74,8 +101,9 @@ impl fmt::Debug for ManualClock {
 }
 
 impl ManualClock {
-    /// A clock standing still at `start`.
+    /// A clock standing still at `start` (in whole microseconds, like every clock).
     pub fn new(start: DateTime<Utc>) -> Self {
+        let start = truncate_to_micros(start);
         let (tick, _) = watch::channel(start);
         ManualClock {
             now: Arc::new(Mutex::new(start)),
@@ -86,14 +114,14 @@ impl ManualClock {
     /// Moves the time forward by `by`.
     pub fn advance(&self, by: chrono::Duration) {
         let mut now = self.now.lock().unwrap_or_else(|e| e.into_inner());
-        *now += by;
+        *now = truncate_to_micros(*now + by);
         self.tick.send_replace(*now);
     }
 
     /// Sets the time to `to`.
     pub fn set(&self, to: DateTime<Utc>) {
         let mut now = self.now.lock().unwrap_or_else(|e| e.into_inner());
-        *now = to;
+        *now = truncate_to_micros(to);
         self.tick.send_replace(*now);
     }
 }

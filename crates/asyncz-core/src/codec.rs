@@ -124,8 +124,16 @@ impl RecordCodec {
             }
             None => bytes,
         };
-        let state =
-            TaskState::decode(bytes).map_err(|e| fail(format!("not a task record: {e}")))?;
+        let state = TaskState::decode(bytes).map_err(|e| {
+            if self.encrypted() {
+                fail(format!("not a task record: {e}"))
+            } else {
+                // Without a key, an encrypted record is just bytes that are no task state.
+                fail(format!(
+                    "not a task record: {e} (if the store was written with an encryption key, set {ENCRYPTION_KEY_VAR} to that key)"
+                ))
+            }
+        })?;
         if state.id != task_id {
             return Err(fail(format!("the record holds task '{}'", state.id)));
         }
@@ -155,35 +163,81 @@ pub fn redact_url(url: &str) -> String {
 
 /// The records a store could not decode, by task id, with why (what
 /// `Store::undecodable_records` reports). Shared by every persistent store.
+///
+/// Stores read an undecodable record at every engine round that finds it due, so logging each
+/// read would flood the log: a record is logged once (again only when its error changes), and
+/// while any remain a one-line summary with their count is logged at most once a minute.
 #[derive(Debug, Default)]
 pub struct UndecodableRecords {
-    records: std::sync::Mutex<std::collections::BTreeMap<String, String>>,
+    inner: std::sync::Mutex<Undecodable>,
 }
 
+#[derive(Debug, Default)]
+struct Undecodable {
+    records: std::collections::BTreeMap<String, String>,
+    last_summary: Option<std::time::Instant>,
+}
+
+/// How often the summary of still-undecodable records is logged.
+const SUMMARY_INTERVAL: std::time::Duration = std::time::Duration::from_secs(60);
+
 impl UndecodableRecords {
-    fn lock(&self) -> std::sync::MutexGuard<'_, std::collections::BTreeMap<String, String>> {
-        self.records.lock().unwrap_or_else(|e| e.into_inner())
+    fn lock(&self) -> std::sync::MutexGuard<'_, Undecodable> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Notes that `task_id` could not be decoded, and logs it.
+    /// Notes that `task_id` could not be decoded, and logs it the first time.
     pub fn record(&self, store: &str, task_id: &str, error: &Error) {
-        tracing::error!(target: "asyncz.stores", store = %store, task = %task_id, error = %error, "cannot decode a stored task; skipping it (the record is kept)");
-        self.lock().insert(task_id.to_owned(), error.to_string());
+        let why = error.to_string();
+        let mut inner = self.lock();
+        let known = inner.records.get(task_id) == Some(&why);
+        if !known {
+            inner.records.insert(task_id.to_owned(), why);
+            drop(inner);
+            tracing::error!(target: "asyncz.stores", store = ?store, task = ?task_id, error = %error, "cannot decode a stored task; skipping it (the record is kept)");
+            return;
+        }
+        let now = std::time::Instant::now();
+        let due = inner
+            .last_summary
+            .is_none_or(|last| now.duration_since(last) >= SUMMARY_INTERVAL);
+        if due {
+            inner.last_summary = Some(now);
+            let count = inner.records.len();
+            drop(inner);
+            tracing::warn!(target: "asyncz.stores", store = ?store, count, "stored tasks still cannot be decoded and are skipped (see Store::undecodable_records)");
+        }
     }
 
     /// Forgets `task_id` (it decoded, was rewritten or deleted).
     pub fn clear(&self, task_id: &str) {
-        self.lock().remove(task_id);
+        self.lock().records.remove(task_id);
     }
 
     /// Forgets every record (the store was emptied).
     pub fn clear_all(&self) {
-        self.lock().clear();
+        self.lock().records.clear();
+    }
+
+    /// Whether `task_id` is known to be undecodable.
+    pub fn contains(&self, task_id: &str) -> bool {
+        self.lock().records.contains_key(task_id)
+    }
+
+    /// How many records are known to be undecodable.
+    pub fn len(&self) -> usize {
+        self.lock().records.len()
+    }
+
+    /// True when every record read so far decoded.
+    pub fn is_empty(&self) -> bool {
+        self.lock().records.is_empty()
     }
 
     /// Every undecodable record, as `(task id, why)`.
     pub fn list(&self) -> Vec<(String, String)> {
         self.lock()
+            .records
             .iter()
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect()

@@ -60,7 +60,7 @@ pub use serde_json::Value;
 pub type Map = serde_json::Map<String, Value>;
 
 pub use builder::{NextRunTime, TaskBuilder, TaskUpdate};
-pub use clock::{Clock, ManualClock, SystemClock};
+pub use clock::{truncate_to_micros, Clock, ManualClock, SystemClock};
 pub use config::SchedulerConfig;
 pub use error::{BoxError, Error, Result};
 pub use events::{Event, ListenerId};

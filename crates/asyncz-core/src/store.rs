@@ -77,6 +77,7 @@ pub trait Store: fmt::Debug + Send + Sync + 'static {
     /// Tasks whose next run time is at or before `now`.
     ///
     /// # Behavior
+    /// - A task's times (next run time, trigger times) read back exactly as written.
     /// - Sorted by next run time, ascending (ties in any stable order).
     /// - Paused tasks (no next run time) are never due.
     async fn get_due_tasks(&self, now: DateTime<Utc>) -> Result<Vec<Task>>;
@@ -85,6 +86,10 @@ pub trait Store: fmt::Debug + Send + Sync + 'static {
     ///
     /// # Behavior
     /// - Paused tasks are ignored; `None` when no task is scheduled.
+    /// - Records listed by [`Store::undecodable_records`] are ignored: a record that cannot be
+    ///   decoded is never run, so its time must not wake the engine (it would spin).
+    /// - Times read back exactly as written (whole microseconds, see
+    ///   [`crate::truncate_to_micros`]).
     async fn get_next_run_time(&self) -> Result<Option<DateTime<Utc>>>;
 
     /// Every task.

@@ -10,6 +10,7 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
+use crate::clock::truncate_to_micros;
 use crate::function::Callable;
 use crate::plugins::PluginRegistry;
 use crate::trigger::{Trigger, TriggerContext};
@@ -147,7 +148,7 @@ impl Task {
 
     /// The same task with this next run time.
     pub fn with_next_run_time(mut self, next: Option<DateTime<Utc>>) -> Task {
-        self.next_run_time = next;
+        self.next_run_time = next.map(truncate_to_micros);
         self
     }
 
@@ -228,7 +229,7 @@ impl Task {
     /// Sets the next run time. Stores call this nowhere; the scheduler does, then writes the
     /// task back with `Store::update_task`.
     pub fn set_next_run_time(&mut self, next: Option<DateTime<Utc>>) {
-        self.next_run_time = next;
+        self.next_run_time = next.map(truncate_to_micros);
     }
 
     /// Sets the store alias (stores set it on tasks they rebuild).
@@ -254,6 +255,42 @@ impl Task {
         }
     }
 
+    /// The task's next fire time after `previous` (its first one when `previous` is `None`), in
+    /// whole microseconds: the one place the scheduler asks a trigger for a fire time.
+    ///
+    /// A trigger may compute finer times than a store keeps; truncated, two of them can fall on
+    /// the same microsecond as `previous`. Those are skipped, so a fire time is never repeated
+    /// (which would run the task twice).
+    pub fn next_fire_time(
+        &self,
+        tz: Tz,
+        previous: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> Option<DateTime<Utc>> {
+        let Some(previous) = previous else {
+            return self
+                .trigger
+                .next_fire_time(tz, None, now)
+                .map(truncate_to_micros);
+        };
+        let mut after = previous;
+        // A well-behaved trigger returns a time past `previous` at once; a few more asks bound
+        // one that keeps answering within the same microsecond.
+        for _ in 0..4 {
+            let next = self.trigger.next_fire_time(tz, Some(after), now)?;
+            if next <= after {
+                // Not advancing: the schedule would repeat itself forever.
+                return None;
+            }
+            let truncated = truncate_to_micros(next);
+            if truncated > previous {
+                return Some(truncated);
+            }
+            after = next;
+        }
+        None
+    }
+
     /// The due run times from `next_run_time` up to `now` inclusive, bounded. With `coalesce`
     /// only the last one is kept; otherwise at most [`MAX_RUN_TIMES_PER_SUBMISSION`] of the
     /// latest ones. Everything dropped is counted, never stored.
@@ -269,7 +306,11 @@ impl Task {
                 coalesced_run_count: 0,
             };
         };
-        let (run_times, total) = self.trigger.fire_times_until(tz, first, now, keep);
+        let (mut run_times, total) = self.trigger.fire_times_until(tz, first, now, keep);
+        for t in &mut run_times {
+            *t = truncate_to_micros(*t);
+        }
+        run_times.dedup();
         RunTimes {
             coalesced_run_count: total.saturating_sub(run_times.len() as u64),
             run_times,
@@ -285,10 +326,7 @@ impl Task {
                 break;
             }
             out.push(t);
-            next = self.trigger.next_fire_time(tz, Some(t), t);
-            if next.is_some_and(|n| n <= t) {
-                break;
-            }
+            next = self.next_fire_time(tz, Some(t), t);
         }
         out
     }

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use asyncz_core::{Map, Result, Trigger, TriggerContext, Value};
+use asyncz_core::{truncate_to_micros, Map, Result, Trigger, TriggerContext, Value};
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 
@@ -33,7 +33,7 @@ impl DateTrigger {
     /// Fires once at `run_at`.
     pub fn new(run_at: DateTime<Utc>) -> Self {
         DateTrigger {
-            run_at,
+            run_at: truncate_to_micros(run_at),
             timezone: None,
             run_now: false,
         }
@@ -42,7 +42,7 @@ impl DateTrigger {
     /// Fires once, as soon as the task is added (`run_at = now`), and is never missed.
     pub fn now_at(now: DateTime<Utc>) -> Self {
         DateTrigger {
-            run_at: now,
+            run_at: truncate_to_micros(now),
             timezone: None,
             run_now: true,
         }
@@ -83,7 +83,7 @@ impl DateTrigger {
             }
         };
         Ok(DateTrigger {
-            run_at: run_at.unwrap_or(ctx.now),
+            run_at: truncate_to_micros(run_at.unwrap_or(ctx.now)),
             timezone,
             run_now,
         })

@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use asyncz_core::{Error, Map, Result, Trigger, TriggerContext, Value};
+use asyncz_core::{truncate_to_micros, Error, Map, Result, Trigger, TriggerContext, Value};
 use chrono::{DateTime, Duration, Utc};
 use chrono_tz::Tz;
 
@@ -79,8 +79,10 @@ impl IntervalTrigger {
     }
 
     /// Like [`IntervalTrigger::new`], with the creation time given (for a `Clock`, or tests):
-    /// the default `start_at` is `created + interval`.
+    /// the default `start_at` is `created + interval`. Times are kept in whole microseconds,
+    /// like every time in asyncz ([`asyncz_core::truncate_to_micros`]).
     pub fn new_at(created: DateTime<Utc>) -> Self {
+        let created = truncate_to_micros(created);
         IntervalTrigger {
             units: [0; 5],
             extra_micros: 0,
@@ -138,14 +140,14 @@ impl IntervalTrigger {
     /// The first fire time; the grid is anchored here.
     #[must_use]
     pub fn start_at(mut self, start_at: DateTime<Utc>) -> Self {
-        self.start_at = Some(start_at);
+        self.start_at = Some(truncate_to_micros(start_at));
         self
     }
 
     /// The last possible fire time (inclusive).
     #[must_use]
     pub fn end_at(mut self, end_at: DateTime<Utc>) -> Self {
-        self.end_at = Some(end_at);
+        self.end_at = Some(truncate_to_micros(end_at));
         self
     }
 

@@ -63,6 +63,11 @@ pub(crate) fn format_display_datetime(value: DateTime<Utc>, tz: Option<Tz>) -> S
 /// Parses `YYYY-MM-DD[( |T)HH:MM:SS[.fraction]][Z|±HH:MM]`. A value without an offset is a
 /// wall-clock time in `tz`. Numbers are read as UNIX timestamps (seconds).
 pub(crate) fn parse_datetime(field: &str, value: &Value, tz: Tz) -> Result<DateTime<Utc>> {
+    // asyncz keeps every instant in whole microseconds (what the stores keep).
+    parse_datetime_exact(field, value, tz).map(asyncz_core::truncate_to_micros)
+}
+
+fn parse_datetime_exact(field: &str, value: &Value, tz: Tz) -> Result<DateTime<Utc>> {
     match value {
         Value::String(text) => parse_datetime_str(field, text, tz),
         Value::Number(n) => {
@@ -331,6 +336,7 @@ pub(crate) fn apply_jitter(time: DateTime<Utc>, jitter: Option<u32>) -> DateTime
             let micros = random_u64() % span;
             // `span` ≤ u32::MAX·10⁶, far below i64::MAX.
             let micros = i64::try_from(micros).unwrap_or(0);
+            let time = asyncz_core::truncate_to_micros(time);
             time.checked_add_signed(Duration::microseconds(micros))
                 .unwrap_or(time)
         }

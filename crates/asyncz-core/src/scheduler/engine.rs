@@ -146,7 +146,7 @@ impl Scheduler {
                 Ok(true) => {}
                 Ok(false) => write_failed = true,
                 Err(panic) => {
-                    tracing::error!(target: LOG, task = %id, error = %crate::executor::panic_message(panic.as_ref()), "processing a due task panicked; retrying later");
+                    tracing::error!(target: LOG, task = ?id, error = %crate::executor::panic_message(panic.as_ref()), "processing a due task panicked; retrying later");
                     write_failed = true;
                 }
             }
@@ -157,6 +157,14 @@ impl Scheduler {
             return Some(round.retry_at);
         }
         match timed(round.timeout, store.get_next_run_time()).await {
+            // Every due task was just moved past `now`: a next run time at or before it is one
+            // the store keeps offering but the round could not run (an undecodable record in a
+            // store that does not skip those, or a task added meanwhile, which also woke the
+            // engine). Asking again at once would spin; come back after the retry interval.
+            Ok(Some(next)) if next <= round.now => {
+                tracing::debug!(target: LOG, logger = %logger, store = ?alias, "the store's next run time is still due after the round; retrying later");
+                Some(round.retry_at)
+            }
             Ok(next) => next,
             Err(e) => {
                 tracing::warn!(target: LOG, logger = %logger, store = %alias, error = %e, "error getting the next run time from the store; retrying later");
@@ -177,7 +185,7 @@ impl Scheduler {
     ) -> bool {
         let (tz, now) = (round.tz, round.now);
         if self.lookup_executor(&task.executor).is_err() {
-            tracing::error!(target: LOG, task = %task.id, executor = %task.executor, "executor lookup failed for task; removing it from the store");
+            tracing::error!(target: LOG, task = ?task.id, executor = %task.executor, "executor lookup failed for task; removing it from the store");
             if timed(round.timeout, store.delete_task(&task.id))
                 .await
                 .is_ok()
@@ -190,7 +198,7 @@ impl Scheduler {
         let Some(&last) = run_times.run_times.last() else {
             return true;
         };
-        let next = task.trigger.next_fire_time(tz, Some(last), now);
+        let next = task.next_fire_time(tz, Some(last), now);
         let finished = next.is_none();
         // Persist the new schedule before the job can run, so a crash never replays it.
         let written = if finished {
@@ -205,7 +213,7 @@ impl Scheduler {
             // Deleted meanwhile (by an operator): nothing to run.
             Err(Error::TaskLookup { .. }) => return true,
             Err(e) => {
-                tracing::error!(target: LOG, task = %task.id, store = %alias, error = %e, "cannot store the next run time of a due task; not running it now, retrying later");
+                tracing::error!(target: LOG, task = ?task.id, store = %alias, error = %e, "cannot store the next run time of a due task; not running it now, retrying later");
                 return false;
             }
         }
@@ -253,7 +261,7 @@ impl Scheduler {
         {
             Ok(guard) => guard,
             Err(e) => {
-                tracing::warn!(target: LOG, task = %task.id, max_instances = task.max_instances, "execution of task skipped: maximum number of running instances reached");
+                tracing::warn!(target: LOG, task = ?task.id, max_instances = task.max_instances, "execution of task skipped: maximum number of running instances reached");
                 if self.wants(TASK_MAX_INSTANCES) {
                     self.dispatch_event(submission(TASK_MAX_INSTANCES));
                 }
@@ -292,7 +300,7 @@ impl Scheduler {
                         traceback: Some("error".to_owned()),
                     }));
                 }
-                tracing::error!(target: LOG, task = %task.id, error = %e, "cannot run task");
+                tracing::error!(target: LOG, task = ?task.id, error = %e, "cannot run task");
                 emit_after(self);
                 return Err(e);
             }
@@ -316,7 +324,7 @@ impl Scheduler {
         };
         if let Err(e) = executor.send_task(job).await {
             // The job was dropped unrun; its drop already emitted the trailing events.
-            tracing::error!(target: LOG, task = %task.id, executor = %task.executor, error = %e, "error submitting task to executor");
+            tracing::error!(target: LOG, task = ?task.id, executor = %task.executor, error = %e, "error submitting task to executor");
             if self.wants(TASK_ERROR) {
                 for &t in &run_times.run_times {
                     self.dispatch_event(Event::Execution(TaskExecutionEvent {

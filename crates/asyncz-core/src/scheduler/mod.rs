@@ -239,7 +239,8 @@ impl SchedulerBuilder {
     }
     /// The clock (default: the system clock). Tests pass a [`crate::ManualClock`].
     pub fn clock(mut self, clock: impl Clock) -> Self {
-        self.clock = Arc::new(clock);
+        // Whatever precision the clock has, the scheduler reads whole microseconds.
+        self.clock = Arc::new(crate::clock::MicrosClock(Arc::new(clock)));
         self
     }
     /// The plugin registry (default: a copy of the process-wide one).
@@ -842,8 +843,7 @@ impl Scheduler {
             if p.start_task {
                 if p.task.next_run_time.is_none() {
                     let now = self.inner.clock.now();
-                    p.task.next_run_time =
-                        p.task.trigger.next_fire_time(self.timezone(), None, now);
+                    p.task.next_run_time = p.task.next_fire_time(self.timezone(), None, now);
                 }
                 // Sibling processes sharing the stores get `startup_delay` to start first.
                 if let (Some(next), Some(min)) = (p.task.next_run_time, min_start) {
@@ -856,7 +856,7 @@ impl Scheduler {
             {
                 Ok(()) | Err(Error::ConflictId { .. }) => {}
                 Err(e) => {
-                    tracing::error!(target: LOG, logger = %logger, task = %id, error = %e, "cannot add pending task at start");
+                    tracing::error!(target: LOG, logger = %logger, task = ?id, error = %e, "cannot add pending task at start");
                 }
             }
         }
@@ -947,7 +947,7 @@ impl Scheduler {
             match store.delete_task(&task.id).await {
                 Ok(()) => out.push(task),
                 Err(e) => {
-                    tracing::error!(target: LOG, task = %task.id, error = %e, "cannot remove shutdown task")
+                    tracing::error!(target: LOG, task = ?task.id, error = %e, "cannot remove shutdown task")
                 }
             }
         }
@@ -958,7 +958,7 @@ impl Scheduler {
         let function = match self.inner.functions.resolve(&task.callable) {
             Ok(f) => f,
             Err(e) => {
-                tracing::error!(target: LOG, task = %task.id, error = %e, "cannot run shutdown task");
+                tracing::error!(target: LOG, task = ?task.id, error = %e, "cannot run shutdown task");
                 return;
             }
         };
@@ -981,12 +981,12 @@ impl Scheduler {
             },
         };
         match outcome {
-            Ok(Ok(_)) => tracing::info!(target: LOG, task = %task.id, "shutdown task executed"),
+            Ok(Ok(_)) => tracing::info!(target: LOG, task = ?task.id, "shutdown task executed"),
             Ok(Err(e)) => {
-                tracing::error!(target: LOG, task = %task.id, error = %e, "shutdown task failed")
+                tracing::error!(target: LOG, task = ?task.id, error = %e, "shutdown task failed")
             }
             Err(p) => {
-                tracing::error!(target: LOG, task = %task.id, error = %p, "shutdown task panicked")
+                tracing::error!(target: LOG, task = ?task.id, error = %p, "shutdown task panicked")
             }
         }
     }

@@ -172,7 +172,7 @@ impl Scheduler {
         let _guard = self.inner.store_lock.lock().await;
         if self.inner.state() == SchedulerState::Stopped {
             self.check_pending(&task)?;
-            tracing::info!(target: LOG, task = %task.id, "adding task tentatively; it will be properly scheduled when the scheduler starts");
+            tracing::info!(target: LOG, task = ?task.id, "adding task tentatively; it will be properly scheduled when the scheduler starts");
             lock(&self.inner.pending).push(Pending {
                 task,
                 replace_existing: builder.replace_existing,
@@ -256,7 +256,7 @@ impl Scheduler {
         }
         if task.next_run_time.is_none() && start_task {
             let now = self.inner.clock.now();
-            task.next_run_time = task.trigger.next_fire_time(self.timezone(), None, now);
+            task.next_run_time = task.next_fire_time(self.timezone(), None, now);
         }
         task.pending = false;
         match store.add_task(&task).await {
@@ -271,7 +271,7 @@ impl Scheduler {
             }
             Err(e) => return Err(e),
         }
-        tracing::debug!(target: LOG, task = %task.id, name = %task.name, store = %task.store_alias, "added task");
+        tracing::debug!(target: LOG, task = ?task.id, name = %task.name, store = %task.store_alias, "added task");
         if self.wants(TASK_ADDED) {
             self.dispatch_event(Event::task(TASK_ADDED, &task.id, Some(&task.store_alias)));
         }
@@ -419,7 +419,9 @@ impl Scheduler {
     ) -> Result<TaskInfo> {
         let trigger = self.create_trigger(trigger.into())?;
         let now = self.inner.clock.now();
-        let next = trigger.next_fire_time(self.timezone(), None, now);
+        let next = trigger
+            .next_fire_time(self.timezone(), None, now)
+            .map(crate::clock::truncate_to_micros);
         self.update_task(
             task_id,
             store,
@@ -455,7 +457,7 @@ impl Scheduler {
                         *p.task.id == *task_id && store.is_none_or(|s| *s == *p.task.store_alias)
                     })
                     .ok_or_else(|| Error::task_lookup(task_id))?;
-                match pending[index].task.trigger.next_fire_time(tz, None, now) {
+                match pending[index].task.next_fire_time(tz, None, now) {
                     Some(next) => {
                         let entry = &mut pending[index];
                         entry.task.next_run_time = Some(next);
@@ -480,7 +482,7 @@ impl Scheduler {
         let (mut task, alias) = self.lookup_task(task_id, store).await?;
         let alias = alias.unwrap_or_else(|| task.store_alias.to_string());
         let target = self.lookup_store(&alias)?;
-        match task.trigger.next_fire_time(tz, None, now) {
+        match task.next_fire_time(tz, None, now) {
             Some(next) => {
                 task.next_run_time = Some(next);
                 target.update_task(&task).await?;
@@ -494,7 +496,7 @@ impl Scheduler {
             None => {
                 target.delete_task(task_id).await?;
                 drop(guard);
-                tracing::info!(target: LOG, task = %task_id, "removed task whose schedule is over");
+                tracing::info!(target: LOG, task = ?task_id, "removed task whose schedule is over");
                 self.dispatch_event(Event::task(TASK_REMOVED, task_id, Some(&alias)));
                 Ok(None)
             }
@@ -530,7 +532,7 @@ impl Scheduler {
             };
         }
         let last = *run_times.run_times.last().unwrap_or(&now);
-        let mut next = task.trigger.next_fire_time(tz, Some(last), now);
+        let mut next = task.next_fire_time(tz, Some(last), now);
         if let Some(n) = next {
             if n <= now {
                 // Manual runs always move forward, so admin actions never loop at zero delay.
@@ -544,7 +546,7 @@ impl Scheduler {
         if remove {
             store_ref.delete_task(&task.id).await?;
             drop(guard);
-            tracing::info!(target: LOG, task = %task.id, "removed finished task after a manual run");
+            tracing::info!(target: LOG, task = ?task.id, "removed finished task after a manual run");
             self.dispatch_event(Event::task(TASK_REMOVED, &task.id, Some(&alias)));
             return Ok(None);
         }
@@ -588,7 +590,7 @@ impl Scheduler {
         let Some(alias) = found else {
             return Err(Error::task_lookup(task_id));
         };
-        tracing::info!(target: LOG, task = %task_id, "removed task");
+        tracing::info!(target: LOG, task = ?task_id, "removed task");
         self.dispatch_event(Event::task(TASK_REMOVED, task_id, alias.as_deref()));
         Ok(())
     }

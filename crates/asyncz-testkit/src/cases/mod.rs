@@ -75,8 +75,22 @@ macro_rules! case {
     };
 }
 
-/// Every case, in order.
+/// What a case returns to be listed as skipped (the store lacks what it checks) rather than
+/// passed.
+pub(crate) const SKIPPED: &str = "\u{0}skipped";
+
+/// Every case, in order: the trait's contract, then the faults every store must be held to.
 pub fn store_cases() -> Vec<StoreCase> {
+    let mut cases = contract_cases();
+    cases.extend(precision::cases());
+    cases.extend(ids::cases());
+    cases.extend(undecodable::cases());
+    cases.extend(connect::cases());
+    cases
+}
+
+/// The `# Behavior` bullets of the `Store` methods.
+fn contract_cases() -> Vec<StoreCase> {
     vec![
         case!(added_task_can_be_looked_up, ANY, |h, store| {
             store
@@ -488,3 +502,9 @@ pub fn store_cases() -> Vec<StoreCase> {
         ),
     ]
 }
+
+mod connect;
+mod ids;
+mod precision;
+mod scheduler;
+mod undecodable;
