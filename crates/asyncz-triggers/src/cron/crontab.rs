@@ -54,6 +54,9 @@ pub(super) fn weekdays(field: &str) -> Result<String> {
             }
             None => (lower.clone(), None),
         };
+        // As for the other fields, only a step that runs to the end of the week (`*/n`, `a/n`)
+        // can be too large; over an explicit range (`1-1/9`) it selects the first day.
+        let open = body == "*" || body == "?" || !body.contains('-');
         let (first, last) = if body == "*" || body == "?" {
             (0, 6)
         } else {
@@ -75,7 +78,7 @@ pub(super) fn weekdays(field: &str) -> Result<String> {
             }
         };
         let step = step.unwrap_or(1);
-        if step > 7 {
+        if open && step > 7 {
             return Err(err(format!(
                 "step {step} in '{token}' is larger than the range it steps through"
             )));
@@ -83,7 +86,10 @@ pub(super) fn weekdays(field: &str) -> Result<String> {
         let mut day = first;
         while day <= last {
             days |= 1 << (day % 7);
-            day += step;
+            match day.checked_add(step) {
+                Some(next) => day = next,
+                None => break,
+            }
         }
     }
     // Crontab day n is the trigger's weekday (n + 6) % 7 (0 = Monday).

@@ -134,8 +134,11 @@ impl Expr {
 
     fn validate(&self, kind: FieldKind, token: &str) -> std::result::Result<(), String> {
         let (min, max) = (kind.min(), kind.max());
-        let (low, high, step) = match *self {
-            Expr::All { step } => (min, max, step),
+        // `open`: the expression steps up to the field's maximum (`*/n`, `a/n`), where a step
+        // past the end is a mistake (`*/90` minutes is never every 90 minutes). A step over an
+        // explicit range (`a-b/n`, `0-0/4`) selects the range's first value, as cron does.
+        let (low, high, step, open) = match *self {
+            Expr::All { step } => (min, max, step, true),
             Expr::Range {
                 first, last, step, ..
             } => {
@@ -147,14 +150,14 @@ impl Expr {
                         return Err(format!("value {last} is above the maximum {max}"));
                     }
                 }
-                (first, last.unwrap_or(max), step)
+                (first, last.unwrap_or(max), step, last.is_none())
             }
             Expr::LastDay | Expr::WeekdayPosition { .. } => return Ok(()),
         };
         if low > high {
             return Err(format!("value {low} is above the maximum {max}"));
         }
-        if let Some(step) = step {
+        if let Some(step) = step.filter(|_| open) {
             if step > high - low {
                 return Err(format!(
                     "step {step} in '{token}' is larger than the range it steps through ({})",
@@ -290,7 +293,8 @@ impl fmt::Display for Expr {
                 spelling,
             } => {
                 write_value(f, first, spelling)?;
-                if let Some(last) = last.filter(|l| *l != first) {
+                // `a-a/n` keeps its end: `a/n` would read back as the open range `a..max`.
+                if let Some(last) = last.filter(|l| *l != first || step.is_some()) {
                     f.write_str("-")?;
                     write_value(f, last, spelling)?;
                 }

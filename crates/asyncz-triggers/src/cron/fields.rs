@@ -149,7 +149,11 @@ fn stepped_mask(low: u32, high: u32, step: u32) -> u64 {
     let mut value = low;
     while value <= high {
         mask |= 1u64 << value;
-        value += step;
+        // A step may exceed the range (`0-0/4000000000`): it then selects `low` alone.
+        match value.checked_add(step) {
+            Some(next) => value = next,
+            None => break,
+        }
     }
     mask
 }
