@@ -246,7 +246,20 @@ impl UndecodableRecords {
 
 #[cfg(test)]
 mod tests {
-    use super::redact_url;
+    use super::{redact_url, RecordCodec, ENCRYPTION_KEY_VAR};
+
+    #[test]
+    fn an_undecodable_record_read_without_a_key_names_the_key_variable() {
+        let codec = RecordCodec::with_key("sql", None).expect("a codec without a key");
+        // What an encrypted record looks like: a nonce and ciphertext, no MessagePack map.
+        let bytes: Vec<u8> = (0..64u8).map(|b| b.wrapping_mul(37) | 0xc1).collect();
+        let message = codec
+            .decode("nightly", &bytes)
+            .expect_err("random bytes are no task")
+            .to_string();
+        assert!(message.contains(ENCRYPTION_KEY_VAR), "{message}");
+        assert!(message.contains("nightly"), "{message}");
+    }
 
     #[test]
     fn credentials_never_show() {

@@ -16,5 +16,6 @@ mod management;
     feature = "executors-threadpool"
 ))]
 mod persistence;
+mod precision;
 mod robustness;
 mod runtime;
