@@ -3,12 +3,18 @@
 //! The `sql` store (spec: `SQLAlchemyStore`, alias `sqlalchemy` too) on sqlx, for SQLite
 //! (feature `sqlite`, default), PostgreSQL (`postgres`) and MySQL/MariaDB (`mysql`).
 //!
-//! - Table `asyncz_store` (configurable) with `id VARCHAR(255) PRIMARY KEY`, `next_run_time
-//!   BIGINT` (microseconds since the Unix epoch, UTC; NULL when paused) and `state` (the
-//!   versioned MessagePack record, encrypted when `ASYNCZ_STORE_ENCRYPTION_KEY` is set), plus an
-//!   index on `next_run_time`; both are created on start.
+//! - Table `asyncz_store` (configurable) with `id VARCHAR(255) PRIMARY KEY` (`VARBINARY(255)`
+//!   on MySQL/MariaDB), `next_run_time BIGINT` (microseconds since the Unix epoch, UTC; NULL
+//!   when paused) and `state` (the versioned MessagePack record, encrypted when
+//!   `ASYNCZ_STORE_ENCRYPTION_KEY` is set), plus an index on `next_run_time`; both are created
+//!   on start.
+//! - Ids compare bytewise on every database: `case`, `CASE` and `case ` are three tasks. On
+//!   MySQL/MariaDB a text id column (the default collation ignores case, accents and trailing
+//!   spaces) is converted in place to `VARBINARY(255)` on start.
+//! - `start` tries to connect for at most `connect_timeout` (default 10 s), logging each
+//!   failed attempt, then fails naming the (redacted) URL.
 //! - Values are always bound; the table name, which cannot be bound, must be a plain
-//!   identifier.
+//!   identifier, and is quoted (`select` is a valid table name).
 //! - A record that cannot be decoded is skipped, logged, listed by
 //!   `Store::undecodable_records`, and never deleted.
 //!
@@ -26,7 +32,7 @@ compile_error!("asyncz-stores-sql needs at least one of the features sqlite, pos
 mod config;
 mod store;
 
-pub use config::SqlStoreConfig;
+pub use config::{SqlStoreConfig, DEFAULT_CONNECT_TIMEOUT};
 /// The sqlx this store is built on, for `SqlStore::from_*_pool`.
 pub use sqlx;
 pub use store::SqlStore;

@@ -2,6 +2,7 @@
 //! expands each query for the enabled drivers; only the DDL and placeholders differ.
 
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use asyncz_core::chrono::{DateTime, Utc};
 use asyncz_core::chrono_tz::Tz;
@@ -32,6 +33,120 @@ macro_rules! on_pool {
             Pool::MySql($pool) => $body,
         }
     };
+}
+
+/// A task id bound to a statement: bytes on MySQL (the column is `VARBINARY`, so the
+/// comparison is bytewise whatever the connection's collation), text elsewhere.
+#[derive(Debug, Clone, Copy)]
+struct IdParam<'a>(&'a str);
+
+/// A task id read from a row. On MySQL the column holds bytes; ids are written as UTF-8, and
+/// anything else (a row written by hand) is read lossily, so the record fails to decode (its
+/// state names another id) instead of failing the whole query.
+#[derive(Debug, Clone)]
+struct IdColumn(String);
+
+#[cfg(feature = "sqlite")]
+mod sqlite_id {
+    use super::{IdColumn, IdParam};
+    use sqlx::encode::IsNull;
+    use sqlx::error::BoxDynError;
+    use sqlx::sqlite::{SqliteArgumentValue, SqliteTypeInfo, SqliteValueRef};
+    use sqlx::{Decode, Encode, Sqlite, Type};
+
+    impl Type<Sqlite> for IdParam<'_> {
+        fn type_info() -> SqliteTypeInfo {
+            <str as Type<Sqlite>>::type_info()
+        }
+    }
+    impl<'q> Encode<'q, Sqlite> for IdParam<'q> {
+        fn encode_by_ref(
+            &self,
+            buf: &mut Vec<SqliteArgumentValue<'q>>,
+        ) -> Result<IsNull, BoxDynError> {
+            <&'q str as Encode<'q, Sqlite>>::encode_by_ref(&self.0, buf)
+        }
+    }
+    impl Type<Sqlite> for IdColumn {
+        fn type_info() -> SqliteTypeInfo {
+            <String as Type<Sqlite>>::type_info()
+        }
+        fn compatible(ty: &SqliteTypeInfo) -> bool {
+            <String as Type<Sqlite>>::compatible(ty)
+        }
+    }
+    impl<'r> Decode<'r, Sqlite> for IdColumn {
+        fn decode(value: SqliteValueRef<'r>) -> Result<Self, BoxDynError> {
+            <String as Decode<'r, Sqlite>>::decode(value).map(IdColumn)
+        }
+    }
+}
+
+#[cfg(feature = "postgres")]
+mod postgres_id {
+    use super::{IdColumn, IdParam};
+    use sqlx::encode::IsNull;
+    use sqlx::error::BoxDynError;
+    use sqlx::postgres::{PgArgumentBuffer, PgTypeInfo, PgValueRef};
+    use sqlx::{Decode, Encode, Postgres, Type};
+
+    impl Type<Postgres> for IdParam<'_> {
+        fn type_info() -> PgTypeInfo {
+            <str as Type<Postgres>>::type_info()
+        }
+    }
+    impl Encode<'_, Postgres> for IdParam<'_> {
+        fn encode_by_ref(&self, buf: &mut PgArgumentBuffer) -> Result<IsNull, BoxDynError> {
+            <&str as Encode<Postgres>>::encode_by_ref(&self.0, buf)
+        }
+    }
+    impl Type<Postgres> for IdColumn {
+        fn type_info() -> PgTypeInfo {
+            <String as Type<Postgres>>::type_info()
+        }
+        fn compatible(ty: &PgTypeInfo) -> bool {
+            <String as Type<Postgres>>::compatible(ty)
+        }
+    }
+    impl<'r> Decode<'r, Postgres> for IdColumn {
+        fn decode(value: PgValueRef<'r>) -> Result<Self, BoxDynError> {
+            <String as Decode<'r, Postgres>>::decode(value).map(IdColumn)
+        }
+    }
+}
+
+#[cfg(feature = "mysql")]
+mod mysql_id {
+    use super::{IdColumn, IdParam};
+    use sqlx::encode::IsNull;
+    use sqlx::error::BoxDynError;
+    use sqlx::mysql::{MySqlTypeInfo, MySqlValueRef};
+    use sqlx::{Decode, Encode, MySql, Type};
+
+    impl Type<MySql> for IdParam<'_> {
+        fn type_info() -> MySqlTypeInfo {
+            <[u8] as Type<MySql>>::type_info()
+        }
+    }
+    impl Encode<'_, MySql> for IdParam<'_> {
+        fn encode_by_ref(&self, buf: &mut Vec<u8>) -> Result<IsNull, BoxDynError> {
+            <&[u8] as Encode<MySql>>::encode_by_ref(&self.0.as_bytes(), buf)
+        }
+    }
+    impl Type<MySql> for IdColumn {
+        fn type_info() -> MySqlTypeInfo {
+            <[u8] as Type<MySql>>::type_info()
+        }
+        fn compatible(ty: &MySqlTypeInfo) -> bool {
+            <[u8] as Type<MySql>>::compatible(ty)
+        }
+    }
+    impl<'r> Decode<'r, MySql> for IdColumn {
+        fn decode(value: MySqlValueRef<'r>) -> Result<Self, BoxDynError> {
+            let bytes = <&[u8] as Decode<'r, MySql>>::decode(value)?;
+            Ok(IdColumn(String::from_utf8_lossy(bytes).into_owned()))
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,6 +202,27 @@ impl Dialect {
         }
     }
 
+    /// An identifier (the table or index name, already validated as `[A-Za-z_][A-Za-z0-9_]*`)
+    /// quoted for this dialect, so SQL keywords such as `select` are valid names. PostgreSQL
+    /// folds an unquoted name to lower case, so the quoted name is lowered too: a table that
+    /// an earlier, unquoting version created as `Jobs` (stored as `jobs`) is still found.
+    fn quote(self, name: &str) -> String {
+        match self {
+            Dialect::MySql => format!("`{name}`"),
+            Dialect::Postgres => format!("\"{}\"", name.to_ascii_lowercase()),
+            Dialect::Sqlite => format!("\"{name}\""),
+        }
+    }
+
+    /// The id column: compared bytewise, without padding. PostgreSQL and SQLite compare text
+    /// that way already; MySQL's text collations ignore case, accents or trailing spaces.
+    fn id_type(self) -> &'static str {
+        match self {
+            Dialect::MySql => "VARBINARY(255)",
+            _ => "VARCHAR(255)",
+        }
+    }
+
     fn blob(self) -> &'static str {
         match self {
             Dialect::Sqlite => "BLOB",
@@ -110,27 +246,48 @@ struct Sql {
     exists: String,
     delete: String,
     delete_all: String,
+    write_state: String,
+    drop: String,
+    /// MySQL: the type and collation of the existing id column.
+    #[cfg_attr(not(feature = "mysql"), allow(dead_code))]
+    id_column: String,
+    /// MySQL: converts a text id column to the bytewise one.
+    #[cfg_attr(not(feature = "mysql"), allow(dead_code))]
+    migrate_id: String,
 }
 
 impl Sql {
-    fn new(d: Dialect, t: &str) -> Sql {
+    fn new(d: Dialect, tablename: &str) -> Sql {
         let p = |n| d.ph(n);
+        let t = d.quote(tablename);
+        let i = d.quote(&format!("{tablename}_next_run_time"));
         Sql {
             create: format!(
-                "CREATE TABLE IF NOT EXISTS {t} (id VARCHAR(255) NOT NULL PRIMARY KEY, next_run_time BIGINT NULL, state {} NOT NULL)",
+                "CREATE TABLE IF NOT EXISTS {t} (id {} NOT NULL PRIMARY KEY, next_run_time BIGINT NULL, state {} NOT NULL)",
+                d.id_type(),
                 d.blob()
             ),
             index: match d {
                 // MySQL has no CREATE INDEX IF NOT EXISTS; a duplicate is ignored below.
-                Dialect::MySql => format!("CREATE INDEX {t}_next_run_time ON {t} (next_run_time)"),
-                _ => format!("CREATE INDEX IF NOT EXISTS {t}_next_run_time ON {t} (next_run_time)"),
+                Dialect::MySql => format!("CREATE INDEX {i} ON {t} (next_run_time)"),
+                _ => format!("CREATE INDEX IF NOT EXISTS {i} ON {t} (next_run_time)"),
             },
+            id_column: format!(
+                "SELECT DATA_TYPE, COLLATION_NAME FROM information_schema.COLUMNS \
+                 WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = {} AND COLUMN_NAME = 'id'",
+                p(1)
+            ),
+            migrate_id: format!("ALTER TABLE {t} MODIFY id {} NOT NULL", d.id_type()),
             lookup: format!("SELECT id, state FROM {t} WHERE id = {}", p(1)),
             due: format!(
                 "SELECT id, state FROM {t} WHERE next_run_time <= {} ORDER BY next_run_time, id",
                 p(1)
             ),
-            next: format!("SELECT MIN(next_run_time) FROM {t} WHERE next_run_time IS NOT NULL"),
+            // The earliest few, not MIN(): the caller skips records it could not decode.
+            next: format!(
+                "SELECT id, next_run_time FROM {t} WHERE next_run_time IS NOT NULL ORDER BY next_run_time LIMIT {}",
+                p(1)
+            ),
             all: format!(
                 "SELECT id, state FROM {t} ORDER BY CASE WHEN next_run_time IS NULL THEN 1 ELSE 0 END, next_run_time, id"
             ),
@@ -149,6 +306,8 @@ impl Sql {
             exists: format!("SELECT COUNT(*) FROM {t} WHERE id = {}", p(1)),
             delete: format!("DELETE FROM {t} WHERE id = {}", p(1)),
             delete_all: format!("DELETE FROM {t}"),
+            write_state: format!("UPDATE {t} SET state = {} WHERE id = {}", p(1), p(2)),
+            drop: format!("DROP TABLE IF EXISTS {t}"),
         }
     }
 }
@@ -239,9 +398,9 @@ impl SqlStore {
     }
 
     /// Decodes rows, skipping (and reporting) the undecodable ones.
-    fn decode_rows(&self, s: &Started, rows: Vec<(String, Vec<u8>)>) -> Vec<Task> {
+    fn decode_rows(&self, s: &Started, rows: Vec<(IdColumn, Vec<u8>)>) -> Vec<Task> {
         let mut tasks = Vec::with_capacity(rows.len());
-        for (id, bytes) in rows {
+        for (IdColumn(id), bytes) in rows {
             match self.decode(s, &id, &bytes) {
                 Ok(task) => {
                     self.undecodable.clear(&id);
@@ -264,49 +423,84 @@ impl SqlStore {
         })
     }
 
-    async fn connect(&self) -> std::result::Result<Pool, sqlx::Error> {
+    /// Opens the pool within `connect_timeout` (see [`open_pool`]).
+    async fn connect(&self, alias: &str) -> std::result::Result<Pool, String> {
         let url = self.config.url.as_str();
         let max = self.config.max_connections;
+        let timeout = self.config.connect_timeout;
+        let shown = redact(url);
+        let bad_url = |e: sqlx::Error| format!("cannot read the URL: {e}");
         Ok(match self.dialect {
             #[cfg(feature = "sqlite")]
             Dialect::Sqlite => {
                 use std::str::FromStr;
-                let options = sqlx::sqlite::SqliteConnectOptions::from_str(url)?
+                let options = sqlx::sqlite::SqliteConnectOptions::from_str(url)
+                    .map_err(bad_url)?
                     .create_if_missing(true)
                     .busy_timeout(std::time::Duration::from_secs(5));
                 // One connection for an in-memory database: each connection would be its own.
                 let max = if url.contains(":memory:") { 1 } else { max };
-                Pool::Sqlite(
-                    sqlx::sqlite::SqlitePoolOptions::new()
-                        .max_connections(max)
-                        .connect_with(options)
-                        .await?,
-                )
+                let pool = sqlx::sqlite::SqlitePoolOptions::new().max_connections(max);
+                Pool::Sqlite(open_pool(alias, &shown, timeout, pool, options).await?)
             }
             #[cfg(feature = "postgres")]
-            Dialect::Postgres => Pool::Postgres(
-                sqlx::postgres::PgPoolOptions::new()
-                    .max_connections(max)
-                    .connect(url)
-                    .await?,
-            ),
+            Dialect::Postgres => {
+                use std::str::FromStr;
+                let options = sqlx::postgres::PgConnectOptions::from_str(url).map_err(bad_url)?;
+                let pool = sqlx::postgres::PgPoolOptions::new().max_connections(max);
+                Pool::Postgres(open_pool(alias, &shown, timeout, pool, options).await?)
+            }
             #[cfg(feature = "mysql")]
             Dialect::MySql => {
+                use std::str::FromStr;
                 let url = url.replacen("mariadb://", "mysql://", 1);
-                Pool::MySql(
-                    sqlx::mysql::MySqlPoolOptions::new()
-                        .max_connections(max)
-                        .connect(&url)
-                        .await?,
-                )
+                let options = sqlx::mysql::MySqlConnectOptions::from_str(&url).map_err(bad_url)?;
+                let pool = sqlx::mysql::MySqlPoolOptions::new().max_connections(max);
+                Pool::MySql(open_pool(alias, &shown, timeout, pool, options).await?)
             }
             #[allow(unreachable_patterns)]
-            _ => {
-                return Err(sqlx::Error::Configuration(
-                    "this driver is not compiled in".into(),
-                ))
-            }
+            _ => return Err("this driver is not compiled in".to_owned()),
         })
+    }
+
+    /// MySQL/MariaDB: converts a text id column (a table made before ids were bytes, with the
+    /// database's default collation, which ignores case, accents and trailing spaces) to
+    /// `VARBINARY(255)` in place. The stored ids keep their bytes; no two can collide, as
+    /// the new comparison only tells more ids apart.
+    async fn migrate_id_column(&self, pool: &Pool, alias: &str) -> std::result::Result<(), String> {
+        #[cfg(feature = "mysql")]
+        if let Pool::MySql(pool) = pool {
+            let column: Option<(String, Option<String>)> = sqlx::query_as(&self.sql.id_column)
+                .bind(self.config.tablename.as_str())
+                .fetch_optional(pool)
+                .await
+                .map_err(|e| format!("cannot read the type of the id column: {e}"))?;
+            let Some((data_type, collation)) = column else {
+                return Ok(());
+            };
+            if data_type.eq_ignore_ascii_case("varbinary") {
+                return Ok(());
+            }
+            tracing::info!(
+                target: "asyncz.stores",
+                store = ?alias,
+                table = %self.config.tablename,
+                from = %data_type,
+                collation = ?collation,
+                "converting the id column to VARBINARY(255), so that ids compare bytewise"
+            );
+            sqlx::query(&self.sql.migrate_id)
+                .execute(pool)
+                .await
+                .map_err(|e| {
+                    format!(
+                        "cannot convert the id column ({data_type}, collation {}) to VARBINARY(255): {e}",
+                        collation.as_deref().unwrap_or("none")
+                    )
+                })?;
+        }
+        let _ = (pool, alias);
+        Ok(())
     }
 
     /// The database's plan for the due-tasks query (`EXPLAIN QUERY PLAN` on SQLite, `EXPLAIN`
@@ -372,8 +566,7 @@ impl SqlStore {
     /// Drops the table (tests and tooling; not part of the Store contract).
     pub async fn drop_table(&self) -> Result<()> {
         let s = self.started()?;
-        let sql = format!("DROP TABLE IF EXISTS {}", self.config.tablename);
-        on_pool!(&s.pool, |pool| sqlx::query(&sql)
+        on_pool!(&s.pool, |pool| sqlx::query(&self.sql.drop)
             .execute(pool)
             .await
             .map(|_| ()))
@@ -384,15 +577,9 @@ impl SqlStore {
     /// Overwrites the raw `state` of a record (tests of undecodable records).
     pub async fn write_raw_state(&self, task_id: &str, state: &[u8]) -> Result<()> {
         let s = self.started()?;
-        let sql = format!(
-            "UPDATE {} SET state = {} WHERE id = {}",
-            self.config.tablename,
-            self.dialect.ph(1),
-            self.dialect.ph(2)
-        );
-        on_pool!(&s.pool, |pool| sqlx::query(&sql)
+        on_pool!(&s.pool, |pool| sqlx::query(&self.sql.write_state)
             .bind(state.to_vec())
-            .bind(task_id)
+            .bind(IdParam(task_id))
             .execute(pool)
             .await
             .map(|_| ()))
@@ -406,11 +593,78 @@ impl SqlStore {
         let count: i64 = on_pool!(&s.pool, |pool| sqlx::query_scalar::<_, i64>(
             &self.sql.exists
         )
-        .bind(task_id)
+        .bind(IdParam(task_id))
         .fetch_one(pool)
         .await)
         .map_err(|e| self.db_error(&s, "cannot read", e))?;
         Ok(count > 0)
+    }
+}
+
+/// Connects once at a time until one connection succeeds or `timeout` is up, logging each
+/// failed attempt, then opens the pool (whose acquire timeout is `timeout` too). Errors that
+/// waiting cannot cure (a wrong password, an unknown database, a bad path) end it at once.
+async fn open_pool<DB: sqlx::Database>(
+    alias: &str,
+    url: &str,
+    timeout: Duration,
+    pool: sqlx::pool::PoolOptions<DB>,
+    options: <DB::Connection as sqlx::Connection>::Options,
+) -> std::result::Result<sqlx::Pool<DB>, String> {
+    use sqlx::{ConnectOptions, Connection};
+    let began = Instant::now();
+    let left = || timeout.saturating_sub(began.elapsed());
+    let mut backoff = Duration::from_millis(100);
+    let mut attempt: u32 = 0;
+    loop {
+        attempt += 1;
+        let error = match tokio::time::timeout(left(), options.connect()).await {
+            Ok(Ok(connection)) => {
+                let _ = connection.close().await;
+                break;
+            }
+            Ok(Err(e)) if !is_passing(&e) => return Err(format!("cannot connect: {e}")),
+            Ok(Err(e)) => e.to_string(),
+            Err(_) => "no answer".to_owned(),
+        };
+        tracing::warn!(
+            target: "asyncz.stores",
+            store = ?alias,
+            url = %url,
+            attempt,
+            error = %error,
+            "cannot connect to the database"
+        );
+        if left().is_zero() {
+            return Err(format!(
+                "cannot connect within the connect_timeout of {timeout:?} ({attempt} attempts): {error}"
+            ));
+        }
+        tokio::time::sleep(backoff.min(left())).await;
+        backoff = (backoff * 2).min(Duration::from_secs(2));
+    }
+    // The server just answered; the pool's first connection is bounded all the same.
+    let pool = pool.acquire_timeout(timeout).connect_with(options);
+    match tokio::time::timeout(left().max(Duration::from_secs(1)), pool).await {
+        Ok(Ok(pool)) => Ok(pool),
+        Ok(Err(e)) => Err(format!("cannot connect: {e}")),
+        Err(_) => Err(format!(
+            "cannot connect within the connect_timeout of {timeout:?}: no answer"
+        )),
+    }
+}
+
+/// Whether a connection error may pass by waiting: the server is down, starting up, or
+/// out of connections.
+fn is_passing(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut => true,
+        sqlx::Error::Database(d) => d.code().is_some_and(|c| {
+            // PostgreSQL: starting up / shutting down, too many connections; MySQL: too many
+            // connections (1040, SQLSTATE 08004).
+            matches!(&*c, "57P03" | "53300" | "08004" | "1040")
+        }),
+        _ => false,
     }
 }
 
@@ -438,15 +692,18 @@ impl Store for SqlStore {
         let pool = match &self.pool {
             Some(pool) => pool.clone(),
             None => self
-                .connect()
+                .connect(&ctx.alias)
                 .await
-                .map_err(|e| Error::backend(backend.clone(), format!("cannot connect: {e}")))?,
+                .map_err(|e| Error::backend(backend.clone(), e))?,
         };
         on_pool!(&pool, |p| sqlx::query(&self.sql.create)
             .execute(p)
             .await
             .map(|_| ()))
         .map_err(|e| Error::backend(backend.clone(), format!("cannot create the table: {e}")))?;
+        self.migrate_id_column(&pool, &ctx.alias)
+            .await
+            .map_err(|e| Error::backend(backend.clone(), e))?;
         if let Err(e) = on_pool!(&pool, |p| sqlx::query(&self.sql.index)
             .execute(p)
             .await
@@ -491,15 +748,15 @@ impl Store for SqlStore {
 
     async fn lookup_task(&self, task_id: &str) -> Result<Option<Task>> {
         let s = self.started()?;
-        let row: Option<(String, Vec<u8>)> =
+        let row: Option<(IdColumn, Vec<u8>)> =
             on_pool!(&s.pool, |pool| sqlx::query_as(&self.sql.lookup)
-                .bind(task_id)
+                .bind(IdParam(task_id))
                 .fetch_optional(pool)
                 .await)
             .map_err(|e| self.db_error(&s, "cannot read", e))?;
         match row {
             None => Ok(None),
-            Some((id, bytes)) => match self.decode(&s, &id, &bytes) {
+            Some((IdColumn(id), bytes)) => match self.decode(&s, &id, &bytes) {
                 Ok(task) => Ok(Some(task)),
                 Err(e) => {
                     self.undecodable.record(&s.alias, &id, &e);
@@ -511,31 +768,39 @@ impl Store for SqlStore {
 
     async fn get_due_tasks(&self, now: DateTime<Utc>) -> Result<Vec<Task>> {
         let s = self.started()?;
-        let rows: Vec<(String, Vec<u8>)> = on_pool!(&s.pool, |pool| sqlx::query_as(&self.sql.due)
-            .bind(now.timestamp_micros())
-            .fetch_all(pool)
-            .await)
-        .map_err(|e| self.db_error(&s, "cannot read due tasks", e))?;
+        let rows: Vec<(IdColumn, Vec<u8>)> =
+            on_pool!(&s.pool, |pool| sqlx::query_as(&self.sql.due)
+                .bind(now.timestamp_micros())
+                .fetch_all(pool)
+                .await)
+            .map_err(|e| self.db_error(&s, "cannot read due tasks", e))?;
         Ok(self.decode_rows(&s, rows))
     }
 
     async fn get_next_run_time(&self) -> Result<Option<DateTime<Utc>>> {
         let s = self.started()?;
-        let us: Option<i64> = on_pool!(&s.pool, |pool| sqlx::query_scalar::<_, Option<i64>>(
-            &self.sql.next
-        )
-        .fetch_one(pool)
-        .await)
+        // An undecodable record is never run, so its time must not wake the engine (it would
+        // find the record due, skip it, and ask again at once). Of the `n + 1` earliest rows,
+        // at most `n` are undecodable; the query stays an index range scan.
+        let limit = i64::try_from(self.undecodable.len().saturating_add(1)).unwrap_or(i64::MAX);
+        let rows: Vec<(IdColumn, i64)> = on_pool!(&s.pool, |pool| sqlx::query_as(&self.sql.next)
+            .bind(limit)
+            .fetch_all(pool)
+            .await)
         .map_err(|e| self.db_error(&s, "cannot read the next run time", e))?;
-        Ok(us.and_then(DateTime::<Utc>::from_timestamp_micros))
+        Ok(rows
+            .into_iter()
+            .find(|(IdColumn(id), _)| !self.undecodable.contains(id))
+            .and_then(|(_, us)| DateTime::<Utc>::from_timestamp_micros(us)))
     }
 
     async fn get_all_tasks(&self) -> Result<Vec<Task>> {
         let s = self.started()?;
-        let rows: Vec<(String, Vec<u8>)> = on_pool!(&s.pool, |pool| sqlx::query_as(&self.sql.all)
-            .fetch_all(pool)
-            .await)
-        .map_err(|e| self.db_error(&s, "cannot read tasks", e))?;
+        let rows: Vec<(IdColumn, Vec<u8>)> =
+            on_pool!(&s.pool, |pool| sqlx::query_as(&self.sql.all)
+                .fetch_all(pool)
+                .await)
+            .map_err(|e| self.db_error(&s, "cannot read tasks", e))?;
         Ok(self.decode_rows(&s, rows))
     }
 
@@ -545,7 +810,7 @@ impl Store for SqlStore {
             return Err(Error::invalid(
                 "id",
                 format!(
-                    "'{}…' is {} bytes; a SQL store id can be at most 255",
+                    "{:?}… is {} bytes; a SQL store id can be at most 255",
                     task.id().chars().take(16).collect::<String>(),
                     task.id().len()
                 ),
@@ -553,7 +818,7 @@ impl Store for SqlStore {
         }
         let bytes = s.codec.encode(&task.to_state()?)?;
         let result = on_pool!(&s.pool, |pool| sqlx::query(&self.sql.insert)
-            .bind(task.id())
+            .bind(IdParam(task.id()))
             .bind(micros(task.next_run_time()))
             .bind(bytes)
             .execute(pool)
@@ -572,7 +837,7 @@ impl Store for SqlStore {
         let affected = on_pool!(&s.pool, |pool| sqlx::query(&self.sql.update)
             .bind(micros(task.next_run_time()))
             .bind(bytes)
-            .bind(task.id())
+            .bind(IdParam(task.id()))
             .execute(pool)
             .await
             .map(|r| r.rows_affected()))
@@ -588,7 +853,7 @@ impl Store for SqlStore {
     async fn delete_task(&self, task_id: &str) -> Result<()> {
         let s = self.started()?;
         let affected = on_pool!(&s.pool, |pool| sqlx::query(&self.sql.delete)
-            .bind(task_id)
+            .bind(IdParam(task_id))
             .execute(pool)
             .await
             .map(|r| r.rows_affected()))

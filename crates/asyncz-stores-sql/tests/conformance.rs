@@ -5,6 +5,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use asyncz_core::{async_trait, Result, Store};
 use asyncz_stores_sql::{SqlStore, SqlStoreConfig};
@@ -14,6 +15,8 @@ use asyncz_testkit::{store_context, Capabilities, StoreHarness};
 struct Sql {
     name: String,
     url: Box<dyn Fn(usize) -> String + Send + Sync>,
+    /// The same kind of server on a closed port (networked dialects only).
+    unreachable_url: Option<String>,
     key: Option<&'static str>,
     prefix: String,
     stores: Mutex<HashMap<usize, SqlStore>>,
@@ -33,6 +36,7 @@ impl Sql {
         Sql {
             name: name.to_owned(),
             url: Box::new(url),
+            unreachable_url: None,
             key,
             prefix: format!(
                 "asyncz_t{}_{}",
@@ -42,6 +46,10 @@ impl Sql {
             stores: Mutex::default(),
             next: Mutex::new(0),
         }
+    }
+    fn unreachable_at(mut self, url: &str) -> Self {
+        self.unreachable_url = Some(url.to_owned());
+        self
     }
     fn open(&self, n: usize) -> Arc<dyn Store> {
         let config = SqlStoreConfig {
@@ -115,14 +123,32 @@ impl StoreHarness for Sql {
     async fn record_exists(&self, store: &Arc<dyn Store>, task_id: &str) -> Result<bool> {
         self.get(store).record_exists(task_id).await
     }
+    async fn unreachable_store(&self) -> Option<Result<Arc<dyn Store>>> {
+        let url = self.unreachable_url.as_ref()?;
+        let config = SqlStoreConfig {
+            connect_timeout: Duration::from_secs(2),
+            ..SqlStoreConfig::new(url.clone())
+        };
+        Some(SqlStore::new(config).map(|s| Arc::new(s) as Arc<dyn Store>))
+    }
 }
+
+/// The testkit case that needs a server to be unreachable; SQLite has none.
+const UNREACHABLE_CASE: &str =
+    "start_against_an_unreachable_server_fails_within_its_connect_timeout";
 
 async fn run(harness: Sql) {
     let report = asyncz_testkit::run_store_suite(&harness).await;
     println!("{report}");
     harness.cleanup().await;
     report.assert_passed();
-    assert!(report.skipped.is_empty(), "{:?}", report.skipped);
+    let networked = harness.unreachable_url.is_some();
+    let skipped: Vec<_> = report
+        .skipped
+        .iter()
+        .filter(|case| networked || **case != UNREACHABLE_CASE)
+        .collect();
+    assert!(skipped.is_empty(), "{skipped:?}");
 }
 
 fn env(var: &str) -> Option<String> {
@@ -156,7 +182,9 @@ async fn postgres_passes_the_store_suite() {
     };
     for key in [None, Some("pg key")] {
         let u = url.clone();
-        run(Sql::new("postgres", key, move |_| u.clone())).await;
+        run(Sql::new("postgres", key, move |_| u.clone())
+            .unreachable_at("postgres://postgres:secret@127.0.0.1:1/test"))
+        .await;
     }
 }
 
@@ -168,7 +196,9 @@ async fn mysql_passes_the_store_suite() {
     };
     for key in [None, Some("mysql key")] {
         let u = url.clone();
-        run(Sql::new("mysql", key, move |_| u.clone())).await;
+        run(Sql::new("mysql", key, move |_| u.clone())
+            .unreachable_at("mysql://root:secret@127.0.0.1:1/test"))
+        .await;
     }
 }
 
@@ -194,6 +224,14 @@ fn config_is_read_from_a_map_with_clear_errors() {
             serde_json::json!({"url": "sqlite://x", "pool": 1}),
             "stores.sql.pool",
         ),
+        (
+            serde_json::json!({"url": "sqlite://x", "connect_timeout": 0}),
+            "stores.sql.connect_timeout",
+        ),
+        (
+            serde_json::json!({"url": "sqlite://x", "connect_timeout": "soon"}),
+            "'soon' is not a number",
+        ),
     ] {
         let err = SqlStoreConfig::from_map(&map(bad)).unwrap_err().to_string();
         assert!(err.contains(fragment), "{err}");
@@ -207,9 +245,35 @@ fn config_is_read_from_a_map_with_clear_errors() {
     );
 }
 
+#[test]
+fn connect_timeout_defaults_to_10_seconds_and_is_read_from_scheduler_config() {
+    assert_eq!(
+        SqlStoreConfig::new("sqlite://x.db").connect_timeout,
+        Duration::from_secs(10)
+    );
+    let flat = serde_json::json!({
+        "asyncz.stores.jobs.type": "sql",
+        "asyncz.stores.jobs.url": "postgres://db/x",
+        "asyncz.stores.jobs.connect_timeout": "2.5",
+    });
+    let config =
+        asyncz_core::SchedulerConfig::from_map(flat.as_object().unwrap(), Some("asyncz.")).unwrap();
+    let mut options = config.stores["jobs"].clone();
+    options.remove("type");
+    let sql = SqlStoreConfig::from_map(&options).unwrap();
+    assert_eq!(sql.connect_timeout, Duration::from_millis(2500));
+}
+
 #[tokio::test]
 async fn an_unreachable_database_is_an_error_naming_the_store_without_the_password() {
     let store = SqlStore::new(SqlStoreConfig::new("sqlite:///nonexistent-dir/sub/x.db")).unwrap();
+    let began = std::time::Instant::now();
     let err = store.start(store_context()).await.unwrap_err().to_string();
     assert!(err.contains("store 'testkit' (sql"), "{err}");
+    // A path that cannot be opened is not retried for the whole connect_timeout.
+    assert!(
+        began.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        began.elapsed()
+    );
 }
