@@ -1,7 +1,12 @@
 //! Configuration of the Redis store (spec: `RedisStore(database, tasks_key, run_times_key,
 //! **connect_args)`).
 
+use std::time::Duration;
+
 use asyncz_core::{config, Error, Map, Result, Value};
+
+/// The default of [`RedisStoreConfig::connect_timeout`].
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Options of [`crate::RedisStore`].
 #[derive(Clone, PartialEq, Eq)]
@@ -16,6 +21,11 @@ pub struct RedisStoreConfig {
     pub run_times_key: String,
     /// Encrypt with this key instead of `ASYNCZ_STORE_ENCRYPTION_KEY`.
     pub encryption_key: Option<String>,
+    /// How long connecting may take (default 10 s): at start, and again after a connection
+    /// failure. Failed attempts within it are retried with a short backoff and each is logged
+    /// (warn); when it has passed, the operation fails with an error naming the URL and this
+    /// timeout. It also bounds each attempt's TCP connect and handshake.
+    pub connect_timeout: Duration,
 }
 
 impl std::fmt::Debug for RedisStoreConfig {
@@ -26,6 +36,7 @@ impl std::fmt::Debug for RedisStoreConfig {
             .field("tasks_key", &self.tasks_key)
             .field("run_times_key", &self.run_times_key)
             .field("encrypted", &self.encryption_key.is_some())
+            .field("connect_timeout", &self.connect_timeout)
             .finish()
     }
 }
@@ -41,11 +52,13 @@ impl RedisStoreConfig {
             tasks_key: "asyncz.tasks".to_owned(),
             run_times_key: "asyncz.run_times".to_owned(),
             encryption_key: None,
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
         }
     }
 
     /// Reads `url`, `database` (number or numeric string), `tasks_key`, `run_times_key`,
-    /// `encryption_key`; rejects unknown keys by name.
+    /// `encryption_key`, `connect_timeout` (seconds, fractional allowed, above zero); rejects
+    /// unknown keys by name.
     pub fn from_map(map: &Map) -> Result<Self> {
         let field = |k: &str| format!("stores.redis.{k}");
         let url = match map.get("url") {
@@ -69,10 +82,11 @@ impl RedisStoreConfig {
                 "tasks_key" => out.tasks_key = key_name(&field(key), value)?,
                 "run_times_key" => out.run_times_key = key_name(&field(key), value)?,
                 "encryption_key" => out.encryption_key = Some(config::string(&field(key), value)?),
+                "connect_timeout" => out.connect_timeout = connect_timeout(&field(key), value)?,
                 other => {
                     return Err(Error::invalid(
                         field(other),
-                        "unknown option (expected url, database, tasks_key, run_times_key, encryption_key)",
+                        "unknown option (expected url, database, tasks_key, run_times_key, encryption_key, connect_timeout)",
                     ))
                 }
             }
@@ -96,4 +110,16 @@ fn key_name(field: &str, value: &Value) -> Result<String> {
         return Err(Error::invalid(field, "must not be empty"));
     }
     Ok(key)
+}
+
+/// A positive number of seconds: a zero timeout would fail every connection.
+fn connect_timeout(field: &str, value: &Value) -> Result<Duration> {
+    let timeout = config::seconds(field, value)?;
+    if timeout.is_zero() {
+        return Err(Error::invalid(
+            field,
+            format!("{value} is not a positive number of seconds"),
+        ));
+    }
+    Ok(timeout)
 }

@@ -1,12 +1,13 @@
 //! The Redis store implementation.
 
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use asyncz_core::chrono::{DateTime, Utc};
 use asyncz_core::chrono_tz::Tz;
 use asyncz_core::codec::{RecordCodec, UndecodableRecords};
 use asyncz_core::{async_trait, Error, PluginRegistry, Result, Store, StoreContext, Task};
-use redis::aio::ConnectionManager;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{AsyncCommands, Script};
 
 use crate::config::{redact, RedisStoreConfig};
@@ -61,6 +62,13 @@ fn score(t: Option<DateTime<Utc>>) -> String {
     t.map(|t| t.timestamp_micros().to_string())
         .unwrap_or_default()
 }
+
+/// Scores below this (2^53 microseconds, about the year 2255) are exact in a double.
+const EXACT_SCORE: f64 = 9_007_199_254_740_992.0;
+
+/// The first pause between two connection attempts; it doubles up to [`MAX_RETRY_DELAY`].
+const FIRST_RETRY_DELAY: Duration = Duration::from_millis(100);
+const MAX_RETRY_DELAY: Duration = Duration::from_secs(1);
 
 impl RedisStore {
     /// A store for `config` (connects on start). Fails on a malformed URL.
@@ -122,11 +130,60 @@ impl RedisStore {
         if let Some(conn) = cached {
             return Ok(conn);
         }
-        let conn = ConnectionManager::new(self.client.clone())
-            .await
-            .map_err(|e| self.err(s, "cannot connect", e))?;
+        let conn = self.connect(&s.alias).await?;
         *s.conn.lock().unwrap_or_else(|e| e.into_inner()) = Some(conn.clone());
         Ok(conn)
+    }
+
+    /// A new connection, within `connect_timeout`: attempts that fail are logged and retried
+    /// with a short backoff until the timeout has passed, then this fails naming the URL and
+    /// the timeout. (The redis crate's own retries are off: its backoff grows to minutes.)
+    async fn connect(&self, alias: &str) -> Result<ConnectionManager> {
+        let timeout = self.config.connect_timeout;
+        let url = redact(&self.config.url);
+        let deadline = Instant::now() + timeout;
+        let mut delay = FIRST_RETRY_DELAY;
+        let mut attempt = 0u32;
+        let last_error = loop {
+            attempt += 1;
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            // A connection whose own reconnects (after it drops) are one attempt each, bounded
+            // the same way; a failed one is replaced through this function.
+            let options = ConnectionManagerConfig::new()
+                .set_number_of_retries(0)
+                .set_connection_timeout(remaining);
+            let outcome = tokio::time::timeout(
+                remaining,
+                ConnectionManager::new_with_config(self.client.clone(), options),
+            )
+            .await;
+            let error = match outcome {
+                Ok(Ok(conn)) => return Ok(conn),
+                Ok(Err(e)) => e.to_string(),
+                Err(_) => "timed out".to_owned(),
+            };
+            tracing::warn!(
+                target: "asyncz.stores.redis",
+                store = ?alias,
+                url = ?url,
+                attempt,
+                error = ?error,
+                "cannot connect to Redis"
+            );
+            let now = Instant::now();
+            if now + delay >= deadline {
+                break error;
+            }
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(MAX_RETRY_DELAY);
+        };
+        Err(Error::backend(
+            format!("store '{alias}' (redis, {url})"),
+            format!(
+                "cannot connect within connect_timeout = {timeout:?} ({attempt} attempt{}): {last_error}",
+                if attempt == 1 { "" } else { "s" }
+            ),
+        ))
     }
 
     fn decode(&self, s: &Started, id: &str, bytes: &[u8]) -> Result<Task> {
@@ -215,18 +272,7 @@ impl Store for RedisStore {
             Some(key) => RecordCodec::with_key(&ctx.alias, Some(key))?,
             None => RecordCodec::from_env(&ctx.alias)?,
         };
-        let conn = ConnectionManager::new(self.client.clone())
-            .await
-            .map_err(|e| {
-                Error::backend(
-                    format!(
-                        "store '{}' (redis, {})",
-                        ctx.alias,
-                        redact(&self.config.url)
-                    ),
-                    format!("cannot connect: {e}"),
-                )
-            })?;
+        let conn = self.connect(&ctx.alias).await?;
         *self.started.lock().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(Started {
             alias: ctx.alias,
             conn: std::sync::Mutex::new(Some(conn)),
@@ -272,20 +318,59 @@ impl Store for RedisStore {
             .await
             .map_err(|e| self.err(&s, "cannot read due tasks", e))?;
         let records = self.records(&s, &ids).await?;
-        Ok(self.decode_all(&s, records))
+        let mut tasks = self.decode_all(&s, records);
+        // Beyond 2^53 µs a score is rounded, so the range may hold tasks due just after `now`.
+        tasks.retain(|t| t.next_run_time().is_some_and(|n| n <= now));
+        Ok(tasks)
     }
 
     async fn get_next_run_time(&self) -> Result<Option<DateTime<Utc>>> {
         let s = self.started()?;
-        let mut conn = self.conn(&s).await?;
-        let first: Vec<(String, f64)> = conn
-            .zrange_withscores(&self.config.run_times_key, 0, 0)
-            .await
-            .map_err(|e| self.err(&s, "cannot read the next run time", e))?;
-        #[allow(clippy::cast_possible_truncation)]
-        Ok(first
-            .first()
-            .and_then(|(_, score)| DateTime::<Utc>::from_timestamp_micros(*score as i64)))
+        // Each round that does not return finds at least one more undecodable record (or a
+        // record deleted meanwhile), so this ends; the bound is for a set changing under us.
+        for _ in 0..8 {
+            let mut conn = self.conn(&s).await?;
+            // Undecodable records never run, so their times must not wake the engine: of the
+            // first `len + 1` members, at least one is not among them.
+            let skip = self.undecodable.len();
+            let first: Vec<(String, f64)> = conn
+                .zrange_withscores(&self.config.run_times_key, 0, skip as isize)
+                .await
+                .map_err(|e| self.err(&s, "cannot read the next run time", e))?;
+            let Some((_, score)) = first
+                .into_iter()
+                .find(|(id, _)| !self.undecodable.contains(id))
+            else {
+                return Ok(None);
+            };
+            if score.abs() < EXACT_SCORE {
+                #[allow(clippy::cast_possible_truncation)]
+                return Ok(DateTime::<Utc>::from_timestamp_micros(score as i64));
+            }
+            // A rounded score: the exact time is in the records; every task sharing the score
+            // may be the earliest.
+            let ties: Vec<String> = conn
+                .zrangebyscore(&self.config.run_times_key, score, score)
+                .await
+                .map_err(|e| self.err(&s, "cannot read the next run time", e))?;
+            let ties: Vec<String> = ties
+                .into_iter()
+                .filter(|id| !self.undecodable.contains(id))
+                .collect();
+            let records = self.records(&s, &ties).await?;
+            let earliest = self
+                .decode_all(&s, records)
+                .iter()
+                .filter_map(Task::next_run_time)
+                .min();
+            if earliest.is_some() {
+                return Ok(earliest);
+            }
+        }
+        Err(Error::backend(
+            format!("store '{}' (redis)", s.alias),
+            "cannot read the next run time: the run times kept changing",
+        ))
     }
 
     async fn get_all_tasks(&self) -> Result<Vec<Task>> {

@@ -4,10 +4,13 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
+use asyncz_core::chrono::{TimeZone, Utc};
 use asyncz_core::{async_trait, Result, Store};
-use asyncz_stores_redis::{RedisStore, RedisStoreConfig};
-use asyncz_testkit::{store_context, Capabilities, StoreHarness};
+use asyncz_stores_redis::{RedisStore, RedisStoreConfig, DEFAULT_CONNECT_TIMEOUT};
+use asyncz_testkit::{sample_task, store_context, Capabilities, StoreHarness};
+use tracing::instrument::WithSubscriber;
 
 /// Hands out stores on fresh keys and remembers them.
 struct Redis {
@@ -101,6 +104,17 @@ impl StoreHarness for Redis {
     async fn record_exists(&self, store: &Arc<dyn Store>, task_id: &str) -> Result<bool> {
         self.get(store).record_exists(task_id).await
     }
+    async fn unreachable_store(&self) -> Option<Result<Arc<dyn Store>>> {
+        Some(unreachable("redis://127.0.0.1:1").map(|s| Arc::new(s) as Arc<dyn Store>))
+    }
+}
+
+/// A store against a closed port, giving up after 2 s.
+fn unreachable(url: &str) -> Result<RedisStore> {
+    RedisStore::new(RedisStoreConfig {
+        connect_timeout: Duration::from_secs(2),
+        ..RedisStoreConfig::new(url)
+    })
 }
 
 #[tokio::test]
@@ -136,6 +150,16 @@ fn config_is_read_from_a_map_with_clear_errors() {
         (Some(3), "t", "r")
     );
     assert_eq!(c.url, "redis://127.0.0.1:6379");
+    assert_eq!(c.connect_timeout, DEFAULT_CONNECT_TIMEOUT);
+    assert_eq!(DEFAULT_CONNECT_TIMEOUT, Duration::from_secs(10));
+    for (given, expected) in [
+        (serde_json::json!(2), Duration::from_secs(2)),
+        (serde_json::json!("0.5"), Duration::from_millis(500)),
+    ] {
+        let c = RedisStoreConfig::from_map(&map(serde_json::json!({ "connect_timeout": given })))
+            .unwrap();
+        assert_eq!(c.connect_timeout, expected);
+    }
     for (bad, fragment) in [
         (
             serde_json::json!({"database": "zero"}),
@@ -146,6 +170,14 @@ fn config_is_read_from_a_map_with_clear_errors() {
             "must differ",
         ),
         (serde_json::json!({"host": "x"}), "stores.redis.host"),
+        (
+            serde_json::json!({"connect_timeout": 0}),
+            "stores.redis.connect_timeout",
+        ),
+        (
+            serde_json::json!({"connect_timeout": "soon"}),
+            "stores.redis.connect_timeout",
+        ),
     ] {
         let err = RedisStoreConfig::from_map(&map(bad))
             .unwrap_err()
@@ -159,4 +191,160 @@ fn config_is_read_from_a_map_with_clear_errors() {
         err.contains("stores.redis.url") && !err.contains("secret"),
         "{err}"
     );
+}
+
+/// Issue 8, item 4: `start()` against a server that is down took about eight minutes.
+#[tokio::test]
+async fn start_against_a_closed_port_fails_within_the_connect_timeout() {
+    let store = unreachable("redis://user:secret@127.0.0.1:1/0").unwrap();
+    let warnings = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let began = Instant::now();
+    let outcome = tokio::time::timeout(Duration::from_secs(60), store.start(store_context()))
+        .with_subscriber(CountWarnings(Arc::clone(&warnings)))
+        .await;
+    let took = began.elapsed();
+    let err = outcome
+        .expect("start() had not returned after 60 s")
+        .unwrap_err()
+        .to_string();
+    println!("start() against a closed port failed after {took:?}: {err}");
+    assert!(
+        took < Duration::from_secs(5),
+        "start() failed only after {took:?}: {err}"
+    );
+    assert!(
+        err.contains("redis://user:***@127.0.0.1:1/0") && !err.contains("secret"),
+        "the error names the redacted URL: {err}"
+    );
+    assert!(
+        err.contains("connect_timeout = 2s"),
+        "the error names the timeout: {err}"
+    );
+    // Refused at once, so retried with backoff within the 2 s, each attempt logged.
+    let warnings = warnings.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(warnings >= 2, "{warnings} failed attempts logged");
+    assert!(
+        err.contains(&format!("({warnings} attempts)")),
+        "one warning per attempt: {warnings} warnings, {err}"
+    );
+}
+
+/// Counts the WARN events of the Redis store.
+struct CountWarnings(Arc<std::sync::atomic::AtomicUsize>);
+
+impl tracing::Subscriber for CountWarnings {
+    fn enabled(&self, metadata: &tracing::Metadata<'_>) -> bool {
+        *metadata.level() == tracing::Level::WARN && metadata.target() == "asyncz.stores.redis"
+    }
+    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+        tracing::span::Id::from_u64(1)
+    }
+    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+    fn event(&self, _: &tracing::Event<'_>) {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+    fn enter(&self, _: &tracing::span::Id) {}
+    fn exit(&self, _: &tracing::span::Id) {}
+}
+
+/// Once started, a lost server is reconnected within the same bound, not the redis crate's
+/// minutes of backoff.
+#[tokio::test]
+async fn reconnecting_after_the_server_went_away_is_bounded_by_the_connect_timeout() {
+    let Some(target) = std::env::var("ASYNCZ_TEST_REDIS_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+    else {
+        println!("skipping: ASYNCZ_TEST_REDIS_URL is not set");
+        return;
+    };
+    let target = target
+        .trim_start_matches("redis://")
+        .trim_end_matches('/')
+        .to_owned();
+    // A proxy to the real server that can be taken down.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let proxy = tokio::spawn(async move {
+        let mut connections = tokio::task::JoinSet::new();
+        while let Ok((mut inbound, _)) = listener.accept().await {
+            let target = target.clone();
+            connections.spawn(async move {
+                if let Ok(mut outbound) = tokio::net::TcpStream::connect(target).await {
+                    let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                }
+            });
+        }
+    });
+    let store = RedisStore::new(RedisStoreConfig {
+        connect_timeout: Duration::from_secs(2),
+        tasks_key: format!("asyncz.test.reconnect.{}.tasks", std::process::id()),
+        run_times_key: format!("asyncz.test.reconnect.{}.run_times", std::process::id()),
+        ..RedisStoreConfig::new(format!("redis://127.0.0.1:{port}"))
+    })
+    .unwrap();
+    store.start(store_context()).await.unwrap();
+    store.get_next_run_time().await.unwrap();
+    proxy.abort();
+    let _ = proxy.await;
+    // The first call may find the old connection dropped; every later one must reconnect.
+    for round in 0..3 {
+        let began = Instant::now();
+        let outcome = tokio::time::timeout(Duration::from_secs(60), store.get_all_tasks()).await;
+        let took = began.elapsed();
+        let result = outcome.expect("a call with the server away had not returned after 60 s");
+        println!("round {round}: failed after {took:?}: {result:?}");
+        assert!(
+            result.is_err(),
+            "round {round}: the server is away, yet {result:?}"
+        );
+        assert!(
+            took < Duration::from_secs(5),
+            "round {round}: failed only after {took:?}: {result:?}"
+        );
+    }
+}
+
+/// Issue 8, item 1: a score is a double, so a microsecond epoch beyond 2^53 (about the year
+/// 2255) is rounded; the next run time must still read back exactly.
+#[tokio::test]
+async fn a_next_run_time_beyond_2_pow_53_microseconds_reads_back_exactly() {
+    let Some(url) = std::env::var("ASYNCZ_TEST_REDIS_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+    else {
+        println!("skipping: ASYNCZ_TEST_REDIS_URL is not set");
+        return;
+    };
+    let store = RedisStore::new(RedisStoreConfig {
+        tasks_key: format!("asyncz.test.far.{}.tasks", std::process::id()),
+        run_times_key: format!("asyncz.test.far.{}.run_times", std::process::id()),
+        ..RedisStoreConfig::new(url)
+    })
+    .unwrap();
+    store.start(store_context()).await.unwrap();
+    store.remove_all_tasks().await.unwrap();
+    let last = Utc.with_ymd_and_hms(9999, 12, 31, 23, 59, 59).unwrap()
+        + asyncz_core::chrono::Duration::microseconds(999_999);
+    // One microsecond earlier shares the rounded score (a double's step there is 32 µs) and
+    // sorts after by id, so the first member of the set is not the earliest.
+    let earlier = last - asyncz_core::chrono::Duration::microseconds(1);
+    store
+        .add_task(&sample_task("a-last", Some(last)))
+        .await
+        .unwrap();
+    assert_eq!(store.get_next_run_time().await.unwrap(), Some(last));
+    store
+        .add_task(&sample_task("b-earlier", Some(earlier)))
+        .await
+        .unwrap();
+    assert_eq!(store.get_next_run_time().await.unwrap(), Some(earlier));
+    // The due query compares exact times: at `earlier`, only that task is due.
+    let due = store.get_due_tasks(earlier).await.unwrap();
+    assert_eq!(
+        due.iter().map(|t| t.id()).collect::<Vec<_>>(),
+        ["b-earlier"]
+    );
+    store.delete_keys().await.unwrap();
 }
