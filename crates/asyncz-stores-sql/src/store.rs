@@ -506,13 +506,25 @@ impl SqlStore {
     /// The database's plan for the due-tasks query (`EXPLAIN QUERY PLAN` on SQLite, `EXPLAIN`
     /// elsewhere), one line per row: operators check that it uses the `next_run_time` index.
     pub async fn explain_due_query(&self, now: DateTime<Utc>) -> Result<Vec<String>> {
+        self.explain(&self.sql.due, now.timestamp_micros()).await
+    }
+
+    /// The database's plan for the query behind `get_next_run_time` (the earliest scheduled
+    /// rows, as many as there are undecodable records plus one), like
+    /// [`SqlStore::explain_due_query`].
+    pub async fn explain_next_run_time_query(&self) -> Result<Vec<String>> {
+        let limit = i64::try_from(self.undecodable.len().saturating_add(1)).unwrap_or(i64::MAX);
+        self.explain(&self.sql.next, limit).await
+    }
+
+    /// The plan of `query`, whose one parameter is `us`.
+    async fn explain(&self, query: &str, us: i64) -> Result<Vec<String>> {
         let s = self.started()?;
         let prefix = match self.dialect {
             Dialect::Sqlite => "EXPLAIN QUERY PLAN ",
             _ => "EXPLAIN ",
         };
-        let sql = format!("{prefix}{}", self.sql.due);
-        let us = now.timestamp_micros();
+        let sql = format!("{prefix}{query}");
         let lines: Vec<String> = match &s.pool {
             #[cfg(feature = "sqlite")]
             Pool::Sqlite(pool) => {
@@ -781,7 +793,8 @@ impl Store for SqlStore {
         let s = self.started()?;
         // An undecodable record is never run, so its time must not wake the engine (it would
         // find the record due, skip it, and ask again at once). Of the `n + 1` earliest rows,
-        // at most `n` are undecodable; the query stays an index range scan.
+        // at most `n` are undecodable; the query stays an index range scan
+        // (`explain_next_run_time_query`).
         let limit = i64::try_from(self.undecodable.len().saturating_add(1)).unwrap_or(i64::MAX);
         let rows: Vec<(IdColumn, i64)> = on_pool!(&s.pool, |pool| sqlx::query_as(&self.sql.next)
             .bind(limit)

@@ -196,7 +196,6 @@ async fn mysql_converts_an_old_text_id_column_and_then_tells_lookalike_ids_apart
     let (inner, pool, t) = (store.clone(), pool.clone(), table.clone());
     let outcome = async move {
         let (store, table) = (inner, t);
-        assert_eq!(id_column_type(&pool, &table).await, "varbinary(255)");
         assert_eq!(
             store
                 .lookup_task("case")
@@ -252,6 +251,7 @@ async fn mysql_converts_an_old_text_id_column_and_then_tells_lookalike_ids_apart
                 .next_run_time(),
             at(0)
         );
+        assert_eq!(id_column_type(&pool, &table).await, "varbinary(255)");
         // A second start finds the column converted and leaves it alone.
         store.shutdown().await.unwrap();
         store.start(store_context()).await.unwrap();
