@@ -343,6 +343,19 @@ impl SqlStore {
     pub fn new(config: SqlStoreConfig) -> Result<Self> {
         config.validate()?;
         let dialect = Dialect::of(&config.url)?;
+        // MySQL limits identifiers to 64 characters and rejects longer ones (PostgreSQL
+        // truncates them to 63, consistently); the index is named `<table>_next_run_time`.
+        let index_len = config.tablename.len() + "_next_run_time".len();
+        if dialect == Dialect::MySql && index_len > 64 {
+            return Err(Error::invalid(
+                "stores.sql.tablename",
+                format!(
+                    "{:?} is {} characters; on MySQL/MariaDB at most 50, as the index name `<tablename>_next_run_time` can have at most 64",
+                    config.tablename,
+                    config.tablename.len()
+                ),
+            ));
+        }
         Ok(SqlStore {
             sql: Arc::new(Sql::new(dialect, &config.tablename)),
             dialect,
@@ -680,6 +693,19 @@ fn is_passing(e: &sqlx::Error) -> bool {
     }
 }
 
+/// MySQL: the index exists already (error 1061, duplicate key name). Only that number: its
+/// SQLSTATE 42000 is shared by other errors, such as a name that is too long (1059).
+fn is_duplicate_index(e: &sqlx::Error) -> bool {
+    #[cfg(feature = "mysql")]
+    if let Some(d) = e.as_database_error() {
+        return d
+            .try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>()
+            .is_some_and(|m| m.number() == 1061);
+    }
+    let _ = e;
+    false
+}
+
 fn is_unique_violation(e: &sqlx::Error) -> bool {
     e.as_database_error()
         .is_some_and(|d| d.is_unique_violation())
@@ -721,12 +747,7 @@ impl Store for SqlStore {
             .await
             .map(|_| ()))
         {
-            // MySQL: the index exists already (error 1061, duplicate key name).
-            let duplicate = e
-                .as_database_error()
-                .and_then(|d| d.code())
-                .is_some_and(|c| c == "42000" || c == "1061");
-            if !(self.dialect == Dialect::MySql && duplicate) {
+            if !is_duplicate_index(&e) {
                 return Err(Error::backend(
                     backend,
                     format!("cannot create the index: {e}"),

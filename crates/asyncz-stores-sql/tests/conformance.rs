@@ -236,6 +236,24 @@ fn config_is_read_from_a_map_with_clear_errors() {
         let err = SqlStoreConfig::from_map(&map(bad)).unwrap_err().to_string();
         assert!(err.contains(fragment), "{err}");
     }
+    let long = "t".repeat(51);
+    let err = SqlStore::new(SqlStoreConfig {
+        tablename: long.clone(),
+        ..SqlStoreConfig::new("mysql://db/x")
+    })
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("stores.sql.tablename") && err.contains("at most 50"),
+        "{err}"
+    );
+    for url in ["postgres://db/x", "sqlite://x.db"] {
+        let ok = SqlStore::new(SqlStoreConfig {
+            tablename: long.clone(),
+            ..SqlStoreConfig::new(url)
+        });
+        assert!(ok.is_ok(), "{url}: {ok:?}");
+    }
     let err = SqlStore::new(SqlStoreConfig::new("oracle://scott:tiger@db/x"))
         .unwrap_err()
         .to_string();
