@@ -1,6 +1,11 @@
 //! Configuration of the MongoDB store (spec: `MongoDBStore(database, collection, client)`).
 
+use std::time::Duration;
+
 use asyncz_core::{config, Error, Map, Result, Value};
+
+/// The default of [`MongoStoreConfig::connect_timeout`].
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Options of [`crate::MongoStore`].
 #[derive(Clone, PartialEq, Eq)]
@@ -13,6 +18,11 @@ pub struct MongoStoreConfig {
     pub collection: String,
     /// Encrypt with this key instead of `ASYNCZ_STORE_ENCRYPTION_KEY`.
     pub encryption_key: Option<String>,
+    /// How long connecting may take (default 10 s): the driver's `connect_timeout` and
+    /// `server_selection_timeout` (overriding `connectTimeoutMS` / `serverSelectionTimeoutMS`
+    /// in the URL), so start, and any operation while the server is away, fails within it.
+    /// Start is bounded by it on an application's own client too.
+    pub connect_timeout: Duration,
 }
 
 impl std::fmt::Debug for MongoStoreConfig {
@@ -22,6 +32,7 @@ impl std::fmt::Debug for MongoStoreConfig {
             .field("database", &self.database)
             .field("collection", &self.collection)
             .field("encrypted", &self.encryption_key.is_some())
+            .field("connect_timeout", &self.connect_timeout)
             .finish()
     }
 }
@@ -36,11 +47,12 @@ impl MongoStoreConfig {
             database: "asyncz".to_owned(),
             collection: "tasks".to_owned(),
             encryption_key: None,
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
         }
     }
 
-    /// Reads `url` (or `host`), `database`, `collection`, `encryption_key`; rejects unknown
-    /// keys by name.
+    /// Reads `url` (or `host`), `database`, `collection`, `encryption_key`, `connect_timeout`
+    /// (seconds, fractional allowed, above zero); rejects unknown keys by name.
     pub fn from_map(map: &Map) -> Result<Self> {
         let field = |k: &str| format!("stores.mongo.{k}");
         let url = match map.get("url").or_else(|| map.get("host")) {
@@ -60,10 +72,11 @@ impl MongoStoreConfig {
                 "database" => out.database = name(&field(key), value)?,
                 "collection" => out.collection = name(&field(key), value)?,
                 "encryption_key" => out.encryption_key = Some(config::string(&field(key), value)?),
+                "connect_timeout" => out.connect_timeout = connect_timeout(&field(key), value)?,
                 other => {
                     return Err(Error::invalid(
                         field(other),
-                        "unknown option (expected url, database, collection, encryption_key)",
+                        "unknown option (expected url, database, collection, encryption_key, connect_timeout)",
                     ))
                 }
             }
@@ -81,4 +94,16 @@ fn name(field: &str, value: &Value) -> Result<String> {
         ));
     }
     Ok(s)
+}
+
+/// A positive number of seconds: a zero timeout would fail every connection.
+fn connect_timeout(field: &str, value: &Value) -> Result<Duration> {
+    let timeout = config::seconds(field, value)?;
+    if timeout.is_zero() {
+        return Err(Error::invalid(
+            field,
+            format!("{value} is not a positive number of seconds"),
+        ));
+    }
+    Ok(timeout)
 }

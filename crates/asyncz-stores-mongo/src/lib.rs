@@ -5,6 +5,12 @@
 //! <microseconds since the Unix epoch, absent while paused>, state: <binary record>}`, with a
 //! sparse index on `next_run_time`, created on start.
 //!
+//! Connecting is bounded by `connect_timeout` (default 10 s, the driver's connect and server
+//! selection timeouts): a start against a server that does not answer fails within it, with an
+//! error naming the (redacted) URL and the timeout. A record that cannot be decoded is
+//! skipped, logged, listed by `Store::undecodable_records`, never deleted, and never drives the
+//! engine's wakeups.
+//!
 //! ```
 //! use asyncz_stores_mongo::{MongoStore, MongoStoreConfig};
 //! let store = MongoStore::new(MongoStoreConfig::new("mongodb://127.0.0.1:27017"));
@@ -15,7 +21,7 @@
 mod config;
 mod store;
 
-pub use config::MongoStoreConfig;
+pub use config::{MongoStoreConfig, DEFAULT_CONNECT_TIMEOUT};
 /// The MongoDB driver this store is built on, for `MongoStore::with_client`.
 pub use mongodb;
 pub use store::MongoStore;

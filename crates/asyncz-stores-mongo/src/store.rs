@@ -1,6 +1,7 @@
 //! The MongoDB store implementation.
 
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use asyncz_core::chrono::{DateTime, Utc};
 use asyncz_core::chrono_tz::Tz;
@@ -8,7 +9,7 @@ use asyncz_core::codec::{RecordCodec, UndecodableRecords};
 use asyncz_core::{async_trait, Error, PluginRegistry, Result, Store, StoreContext, Task};
 use futures::TryStreamExt;
 use mongodb::bson::{doc, spec::BinarySubtype, Binary, Bson, Document};
-use mongodb::options::IndexOptions;
+use mongodb::options::{ClientOptions, IndexOptions};
 use mongodb::{Collection, IndexModel};
 
 use crate::config::{redact, MongoStoreConfig};
@@ -178,6 +179,55 @@ impl MongoStore {
             .map_err(|e| self.err(&s, "cannot drop", e))
     }
 
+    /// The collection on a client that answered a ping within `connect_timeout`. A client made
+    /// here has it as its connect and server selection timeouts, so later operations are
+    /// bounded the same way; an application's own client is bounded here by a timer.
+    async fn connect(&self, alias: &str, backend: &str) -> Result<Collection<Document>> {
+        let timeout = self.config.connect_timeout;
+        let url = redact(&self.config.url);
+        let connecting = async {
+            // Err: the URL is wrong; Ok(Err): the server did not answer.
+            let client = match &self.client {
+                Some(client) => client.clone(),
+                None => {
+                    let mut options = ClientOptions::parse(&self.config.url)
+                        .await
+                        .map_err(|e| Error::invalid("stores.mongo.url", format!("'{url}': {e}")))?;
+                    options.connect_timeout = Some(timeout);
+                    options.server_selection_timeout = Some(timeout);
+                    mongodb::Client::with_options(options)
+                        .map_err(|e| Error::invalid("stores.mongo.url", format!("'{url}': {e}")))?
+                }
+            };
+            let database = client.database(&self.config.database);
+            match database.run_command(doc! {"ping": 1}).await {
+                Ok(_) => Ok(Ok(database.collection::<Document>(&self.config.collection))),
+                Err(e) => Ok(Err(e.to_string())),
+            }
+        };
+        // The driver gives up after `timeout` with the cause; the timer (a moment later) is
+        // for a client that is not ours, and for URL resolution (mongodb+srv://).
+        let outcome = tokio::time::timeout(timeout + Duration::from_secs(1), connecting).await;
+        let error = match outcome {
+            Ok(Ok(Ok(collection))) => return Ok(collection),
+            Ok(Ok(Err(e))) => e,
+            // A URL the driver cannot read: a configuration error, not a connection failure.
+            Ok(Err(e)) => return Err(e),
+            Err(_) => "timed out".to_owned(),
+        };
+        tracing::warn!(
+            target: "asyncz.stores.mongo",
+            store = ?alias,
+            url = ?url,
+            error = ?error,
+            "cannot connect to MongoDB"
+        );
+        Err(Error::backend(
+            backend,
+            format!("cannot connect within connect_timeout = {timeout:?}: {error}"),
+        ))
+    }
+
     async fn find(&self, s: &Started, filter: Document, sorted: bool) -> Result<Vec<Document>> {
         let mut find = s.collection.find(filter);
         if sorted {
@@ -208,20 +258,9 @@ impl Store for MongoStore {
             Some(key) => RecordCodec::with_key(&ctx.alias, Some(key))?,
             None => RecordCodec::from_env(&ctx.alias)?,
         };
-        let backend = format!(
-            "store '{}' (mongo, {})",
-            ctx.alias,
-            redact(&self.config.url)
-        );
-        let client = match &self.client {
-            Some(client) => client.clone(),
-            None => mongodb::Client::with_uri_str(&self.config.url)
-                .await
-                .map_err(|e| Error::backend(backend.clone(), format!("cannot connect: {e}")))?,
-        };
-        let collection = client
-            .database(&self.config.database)
-            .collection::<Document>(&self.config.collection);
+        let url = redact(&self.config.url);
+        let backend = format!("store '{}' (mongo, {url})", ctx.alias);
+        let collection = self.connect(&ctx.alias, &backend).await?;
         let index = IndexModel::builder()
             .keys(doc! {"next_run_time": 1})
             .options(IndexOptions::builder().sparse(true).build())
@@ -281,13 +320,28 @@ impl Store for MongoStore {
 
     async fn get_next_run_time(&self) -> Result<Option<DateTime<Utc>>> {
         let s = self.started()?;
-        let first = s
+        // Undecodable records never run, so their times must not wake the engine: of the
+        // first `len + 1` scheduled records, at least one is not among them.
+        let skip = self.undecodable.len();
+        let cursor = s
             .collection
-            .find_one(doc! {"next_run_time": {"$exists": true}})
-            .sort(doc! {"next_run_time": 1})
+            .find(doc! {"next_run_time": {"$exists": true}})
+            .sort(doc! {"next_run_time": 1, "_id": 1})
+            .projection(doc! {"next_run_time": 1})
+            .limit(i64::try_from(skip).unwrap_or(i64::MAX).saturating_add(1))
+            .await
+            .map_err(|e| self.err(&s, "cannot read the next run time", e))?;
+        let first: Vec<Document> = cursor
+            .try_collect()
             .await
             .map_err(|e| self.err(&s, "cannot read the next run time", e))?;
         Ok(first
+            .iter()
+            .find(|d| {
+                !self
+                    .undecodable
+                    .contains(d.get_str("_id").unwrap_or_default())
+            })
             .and_then(|d| d.get_i64("next_run_time").ok())
             .and_then(DateTime::<Utc>::from_timestamp_micros))
     }

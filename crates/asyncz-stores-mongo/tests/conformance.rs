@@ -4,10 +4,12 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
+use asyncz_core::chrono::{TimeZone, Utc};
 use asyncz_core::{async_trait, Result, Store};
-use asyncz_stores_mongo::{MongoStore, MongoStoreConfig};
-use asyncz_testkit::{store_context, Capabilities, StoreHarness};
+use asyncz_stores_mongo::{MongoStore, MongoStoreConfig, DEFAULT_CONNECT_TIMEOUT};
+use asyncz_testkit::{sample_task, store_context, Capabilities, StoreHarness};
 
 /// Hands out stores on fresh collections and remembers them.
 struct Mongo {
@@ -104,6 +106,17 @@ impl StoreHarness for Mongo {
     async fn record_exists(&self, store: &Arc<dyn Store>, task_id: &str) -> Result<bool> {
         self.get(store).record_exists(task_id).await
     }
+    async fn unreachable_store(&self) -> Option<Result<Arc<dyn Store>>> {
+        Some(Ok(Arc::new(unreachable("mongodb://127.0.0.1:1"))))
+    }
+}
+
+/// A store against a closed port, giving up after 2 s.
+fn unreachable(url: &str) -> MongoStore {
+    MongoStore::new(MongoStoreConfig {
+        connect_timeout: Duration::from_secs(2),
+        ..MongoStoreConfig::new(url)
+    })
 }
 
 #[tokio::test]
@@ -138,6 +151,16 @@ fn config_is_read_from_a_map_with_clear_errors() {
         (c.url.as_str(), c.database.as_str(), c.collection.as_str()),
         ("mongodb://127.0.0.1:27017", "jobs", "queue")
     );
+    assert_eq!(c.connect_timeout, DEFAULT_CONNECT_TIMEOUT);
+    assert_eq!(DEFAULT_CONNECT_TIMEOUT, Duration::from_secs(10));
+    for (given, expected) in [
+        (serde_json::json!(2), Duration::from_secs(2)),
+        (serde_json::json!("0.5"), Duration::from_millis(500)),
+    ] {
+        let c = MongoStoreConfig::from_map(&map(serde_json::json!({ "connect_timeout": given })))
+            .unwrap();
+        assert_eq!(c.connect_timeout, expected);
+    }
     for (bad, fragment) in [
         (
             serde_json::json!({"database": "a/b"}),
@@ -148,6 +171,14 @@ fn config_is_read_from_a_map_with_clear_errors() {
             "stores.mongo.collection",
         ),
         (serde_json::json!({"client": 1}), "stores.mongo.client"),
+        (
+            serde_json::json!({"connect_timeout": 0}),
+            "stores.mongo.connect_timeout",
+        ),
+        (
+            serde_json::json!({"connect_timeout": -1}),
+            "stores.mongo.connect_timeout",
+        ),
     ] {
         let err = MongoStoreConfig::from_map(&map(bad))
             .unwrap_err()
@@ -179,5 +210,155 @@ async fn a_store_can_use_the_applications_own_client() {
         .await
         .unwrap();
     assert!(store.lookup_task("via-client").await.unwrap().is_some());
+    store.drop_collection().await.unwrap();
+}
+
+/// Issue 8, item 4: every store's start is bounded by its `connect_timeout`.
+#[tokio::test]
+async fn start_against_a_closed_port_fails_within_the_connect_timeout() {
+    let store = unreachable("mongodb://user:secret@127.0.0.1:1/?authSource=admin");
+    record_warnings();
+    let began = Instant::now();
+    let outcome = tokio::time::timeout(Duration::from_secs(60), store.start(store_context())).await;
+    let took = began.elapsed();
+    let err = outcome
+        .expect("start() had not returned after 60 s")
+        .unwrap_err()
+        .to_string();
+    println!("start() against a closed port failed after {took:?}: {err}");
+    assert!(
+        took < Duration::from_secs(5),
+        "start() failed only after {took:?}: {err}"
+    );
+    assert!(
+        err.contains("mongodb://user:***@127.0.0.1:1/") && !err.contains("secret"),
+        "the error names the redacted URL: {err}"
+    );
+    assert!(
+        err.contains("connect_timeout = 2s"),
+        "the error names the timeout: {err}"
+    );
+    let warnings = warnings_naming("mongodb://user:***@127.0.0.1:1/?authSource=admin");
+    assert_eq!(warnings, 1, "the failed attempt is logged once");
+}
+
+/// An application's own client (whose timeouts are its own) is bounded at start too.
+#[tokio::test]
+async fn start_on_an_unreachable_own_client_fails_within_the_connect_timeout() {
+    let mut options =
+        asyncz_stores_mongo::mongodb::options::ClientOptions::parse("mongodb://127.0.0.1:1")
+            .await
+            .unwrap();
+    options.server_selection_timeout = Some(Duration::from_secs(120));
+    let client = asyncz_stores_mongo::mongodb::Client::with_options(options).unwrap();
+    let store = MongoStore::with_client(
+        client,
+        MongoStoreConfig {
+            connect_timeout: Duration::from_secs(1),
+            ..MongoStoreConfig::new("mongodb://127.0.0.1:1")
+        },
+    );
+    let began = Instant::now();
+    let outcome = tokio::time::timeout(Duration::from_secs(60), store.start(store_context())).await;
+    let took = began.elapsed();
+    let err = outcome
+        .expect("start() had not returned after 60 s")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        took < Duration::from_secs(5),
+        "start() failed only after {took:?}: {err}"
+    );
+    assert!(err.contains("connect_timeout = 1s"), "{err}");
+}
+
+/// The `url` of every WARN event of the Mongo store. One global subscriber sees every
+/// test's events: a scoped one (`with_subscriber`) can miss them when another test, outside
+/// it, reaches the same log line first (tracing caches the callsite's interest).
+static WARNINGS: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+fn record_warnings() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let _ = tracing::subscriber::set_global_default(Recorder);
+    });
+}
+
+/// How many warnings named `url`.
+fn warnings_naming(url: &str) -> usize {
+    let quoted = format!("{url:?}");
+    WARNINGS
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|u| **u == quoted)
+        .count()
+}
+
+struct Recorder;
+
+impl tracing::Subscriber for Recorder {
+    fn enabled(&self, metadata: &tracing::Metadata<'_>) -> bool {
+        *metadata.level() == tracing::Level::WARN && metadata.target() == "asyncz.stores.mongo"
+    }
+    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+        tracing::span::Id::from_u64(1)
+    }
+    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+    fn event(&self, event: &tracing::Event<'_>) {
+        struct Url(Option<String>);
+        impl tracing::field::Visit for Url {
+            fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+                if field.name() == "url" {
+                    self.0 = Some(format!("{value:?}"));
+                }
+            }
+        }
+        let mut url = Url(None);
+        event.record(&mut url);
+        if let Some(url) = url.0 {
+            WARNINGS.lock().unwrap().push(url);
+        }
+    }
+    fn enter(&self, _: &tracing::span::Id) {}
+    fn exit(&self, _: &tracing::span::Id) {}
+}
+
+/// Issue 8, item 1: the last microsecond of year 9999 reads back exactly, as the next run time
+/// too.
+#[tokio::test]
+async fn the_last_microsecond_of_year_9999_reads_back_exactly() {
+    let Some(url) = std::env::var("ASYNCZ_TEST_MONGO_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+    else {
+        println!("skipping: ASYNCZ_TEST_MONGO_URL is not set");
+        return;
+    };
+    let store = MongoStore::new(MongoStoreConfig {
+        database: format!("asyncz_far_{}", std::process::id()),
+        ..MongoStoreConfig::new(url)
+    });
+    store.start(store_context()).await.unwrap();
+    let last = Utc.with_ymd_and_hms(9999, 12, 31, 23, 59, 59).unwrap()
+        + asyncz_core::chrono::Duration::microseconds(999_999);
+    let earlier = last - asyncz_core::chrono::Duration::microseconds(1);
+    store
+        .add_task(&sample_task("a-last", Some(last)))
+        .await
+        .unwrap();
+    store
+        .add_task(&sample_task("b-earlier", Some(earlier)))
+        .await
+        .unwrap();
+    assert_eq!(store.get_next_run_time().await.unwrap(), Some(earlier));
+    let found = store.lookup_task("a-last").await.unwrap().unwrap();
+    assert_eq!(found.next_run_time(), Some(last));
+    let due = store.get_due_tasks(earlier).await.unwrap();
+    assert_eq!(
+        due.iter().map(|t| t.id()).collect::<Vec<_>>(),
+        ["b-earlier"]
+    );
     store.drop_collection().await.unwrap();
 }

@@ -10,7 +10,6 @@ use asyncz_core::chrono::{TimeZone, Utc};
 use asyncz_core::{async_trait, Result, Store};
 use asyncz_stores_redis::{RedisStore, RedisStoreConfig, DEFAULT_CONNECT_TIMEOUT};
 use asyncz_testkit::{sample_task, store_context, Capabilities, StoreHarness};
-use tracing::instrument::WithSubscriber;
 
 /// Hands out stores on fresh keys and remembers them.
 struct Redis {
@@ -197,11 +196,9 @@ fn config_is_read_from_a_map_with_clear_errors() {
 #[tokio::test]
 async fn start_against_a_closed_port_fails_within_the_connect_timeout() {
     let store = unreachable("redis://user:secret@127.0.0.1:1/0").unwrap();
-    let warnings = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    record_warnings();
     let began = Instant::now();
-    let outcome = tokio::time::timeout(Duration::from_secs(60), store.start(store_context()))
-        .with_subscriber(CountWarnings(Arc::clone(&warnings)))
-        .await;
+    let outcome = tokio::time::timeout(Duration::from_secs(60), store.start(store_context())).await;
     let took = began.elapsed();
     let err = outcome
         .expect("start() had not returned after 60 s")
@@ -221,7 +218,7 @@ async fn start_against_a_closed_port_fails_within_the_connect_timeout() {
         "the error names the timeout: {err}"
     );
     // Refused at once, so retried with backoff within the 2 s, each attempt logged.
-    let warnings = warnings.load(std::sync::atomic::Ordering::SeqCst);
+    let warnings = warnings_naming("redis://user:***@127.0.0.1:1/0");
     assert!(warnings >= 2, "{warnings} failed attempts logged");
     assert!(
         err.contains(&format!("({warnings} attempts)")),
@@ -229,10 +226,32 @@ async fn start_against_a_closed_port_fails_within_the_connect_timeout() {
     );
 }
 
-/// Counts the WARN events of the Redis store.
-struct CountWarnings(Arc<std::sync::atomic::AtomicUsize>);
+/// The `url` of every WARN event of the Redis store. One global subscriber sees every
+/// test's events: a scoped one (`with_subscriber`) can miss them when another test, outside
+/// it, reaches the same log line first (tracing caches the callsite's interest).
+static WARNINGS: Mutex<Vec<String>> = Mutex::new(Vec::new());
 
-impl tracing::Subscriber for CountWarnings {
+fn record_warnings() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let _ = tracing::subscriber::set_global_default(Recorder);
+    });
+}
+
+/// How many warnings named `url`.
+fn warnings_naming(url: &str) -> usize {
+    let quoted = format!("{url:?}");
+    WARNINGS
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|u| **u == quoted)
+        .count()
+}
+
+struct Recorder;
+
+impl tracing::Subscriber for Recorder {
     fn enabled(&self, metadata: &tracing::Metadata<'_>) -> bool {
         *metadata.level() == tracing::Level::WARN && metadata.target() == "asyncz.stores.redis"
     }
@@ -241,8 +260,20 @@ impl tracing::Subscriber for CountWarnings {
     }
     fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
     fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
-    fn event(&self, _: &tracing::Event<'_>) {
-        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    fn event(&self, event: &tracing::Event<'_>) {
+        struct Url(Option<String>);
+        impl tracing::field::Visit for Url {
+            fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+                if field.name() == "url" {
+                    self.0 = Some(format!("{value:?}"));
+                }
+            }
+        }
+        let mut url = Url(None);
+        event.record(&mut url);
+        if let Some(url) = url.0 {
+            WARNINGS.lock().unwrap().push(url);
+        }
     }
     fn enter(&self, _: &tracing::span::Id) {}
     fn exit(&self, _: &tracing::span::Id) {}
