@@ -41,7 +41,8 @@ pub struct FileStore {
 fn io_error(alias: &str, what: &str, path: &Path, e: io::Error) -> Error {
     Error::backend(
         format!("store '{alias}' (file)"),
-        format!("{what} {}: {e}", path.display()),
+        // Quoted with escapes: a task id in a file name may hold any control character.
+        format!("{what} {path:?}: {e}"),
     )
 }
 
@@ -54,7 +55,7 @@ fn check_id(task_id: &str, suffix: &str) -> Result<()> {
         return Err(Error::invalid(
             "id",
             format!(
-                "'{}…' is {} bytes; with the suffix '{suffix}' a file store id can be at most {} bytes",
+                "{:?}… is {} bytes; with the suffix {suffix:?} a file store id can be at most {} bytes",
                 task_id.chars().take(16).collect::<String>(),
                 task_id.len(),
                 NAME_MAX - suffix.len()
@@ -70,7 +71,7 @@ fn check_id(task_id: &str, suffix: &str) -> Result<()> {
     if task_id.starts_with('.') {
         return Err(Error::invalid(
             "id",
-            format!("'{task_id}' starts with '.', which a file store refuses"),
+            format!("{task_id:?} starts with '.', which a file store refuses"),
         ));
     }
     if let Some(c) = task_id
@@ -80,8 +81,7 @@ fn check_id(task_id: &str, suffix: &str) -> Result<()> {
         return Err(Error::invalid(
             "id",
             format!(
-                "'{}' contains {:?}, which a file store refuses in ids",
-                task_id.escape_debug(),
+                "{task_id:?} contains {:?}, which a file store refuses in ids",
                 c
             ),
         ));
@@ -304,6 +304,8 @@ impl Store for FileStore {
     }
 
     async fn get_next_run_time(&self) -> Result<Option<DateTime<Utc>>> {
+        // `read_all` leaves out undecodable records (and notes them), so one never drives the
+        // engine's wakeups; the times are the records' own, exact to the microsecond.
         self.blocking(|inner, s| Ok(inner.read_all(s)?.first().and_then(Task::next_run_time)))
             .await
     }

@@ -164,20 +164,29 @@ async fn ids_that_are_not_file_names_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let store = started(FileStoreConfig::new(dir.path())).await;
     let too_long = "y".repeat(251);
+    let long_forged = format!("x\n[fake] ok\x1b[2J{}", "y".repeat(250));
     for bad in [
         "a/b",
         "a\\b",
         "nul\0",
         "c:d",
         ".hidden",
+        ".hidden\n[fake] all good",
+        "a/b\r\x1b[31m",
         "",
         too_long.as_str(),
+        long_forged.as_str(),
     ] {
         let err = store
             .add_task(&sample_task(bad, Some(t0())))
             .await
             .unwrap_err();
         assert!(err.to_string().contains("invalid id"), "{bad:?}: {err}");
+        // The id is quoted with escapes: no forged second line, no terminal escape codes.
+        assert!(
+            !err.to_string().contains(['\n', '\r', '\x1b']),
+            "{bad:?}: the error echoes control characters: {err:?}"
+        );
         assert!(store.lookup_task(bad).await.unwrap().is_none());
     }
     assert!(std::fs::read_dir(dir.path())
