@@ -1,66 +1,92 @@
 //! # asyncz-cli
 //!
-//! The `asyncz` operator CLI. Commands:
+//! The `asyncz` operator CLI, on clap. Commands (one module each under [`commands`]):
 //!
 //! - `preview`: prints the next fire times of a trigger given on the command line (see
-//!   [`preview`]).
+//!   [`commands::preview`]).
+//! - `completions bash|zsh|fish`: prints a shell completion script.
 //!
 //! The command logic lives in this library (so it is tested without spawning processes);
-//! `main.rs` only maps results to output and exit codes (2 for bad input).
+//! `main.rs` only prints and maps errors to exit codes: 2 for a usage error, with a
+//! one-line message in which every value the user gave is quoted and escaped ([`quote`]), so
+//! no argument can split the line or carry terminal escape codes. Arguments are read as
+//! `OsString`: one that is not UTF-8 is a usage error, never a panic.
 //!
 //! ```
-//! let out = asyncz_cli::run(&[
-//!     "preview".into(), "--interval".into(), "90s".into(),
-//!     "--start-at".into(), "2026-01-01T00:00:00Z".into(),
-//!     "--from".into(), "2026-01-01T00:00:00Z".into(), "--count".into(), "2".into(),
+//! let out = asyncz_cli::run([
+//!     "preview", "--interval", "90s", "--start-at", "2026-01-01T00:00:00Z",
+//!     "--from", "2026-01-01T00:00:00Z", "--count", "2",
 //! ]).unwrap();
 //! assert_eq!(out, "2026-01-01 00:00:00 +00:00 (Thu)\n2026-01-01 00:01:30 +00:00 (Thu)\n");
+//!
+//! let err = asyncz_cli::run(["preview", "--timezone", "Mars/Olympus\n[fake] ok", "--cron", "* * * * *"])
+//!     .unwrap_err();
+//! assert_eq!(err.exit_code(), 2);
+//! assert!(err.to_string().contains(r"'Mars/Olympus\n[fake] ok'"));
 //! ```
 #![deny(missing_docs)]
 
-pub mod preview;
+pub mod commands;
+mod error;
 
-use std::fmt;
+use std::ffi::OsString;
 
-/// A command-line failure, reported on one line with exit code 2.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum CliError {
-    /// Bad arguments or values.
-    Usage(String),
+use clap::{CommandFactory, Parser, Subcommand};
+
+pub use error::{one_line, quote, quote_os, CliError};
+
+/// Examples shown at the end of `asyncz --help`.
+const EXAMPLES: &str = "Examples:
+  asyncz preview --cron \"0 9 * * mon-fri\" --timezone Europe/Berlin --count 3
+  asyncz preview --field day=\"last fri\" --field hour=10 --json
+  asyncz preview --interval 1h30m --start-at 2026-01-01T00:00:00Z
+  asyncz completions bash > /etc/bash_completion.d/asyncz
+
+Exit codes: 0 ok, 2 usage error (one line on stderr naming the bad value).";
+
+/// The command line.
+#[derive(Debug, Parser)]
+#[command(
+    name = "asyncz",
+    version,
+    about = "Operator commands for asyncz schedulers",
+    after_help = EXAMPLES,
+    // Repeating an option keeps the last value, as the hand-written parser did.
+    args_override_self = true
+)]
+pub struct Cli {
+    /// The command to run; none prints the help.
+    #[command(subcommand)]
+    pub command: Option<Command>,
 }
 
-impl fmt::Display for CliError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            CliError::Usage(m) => f.write_str(m),
-        }
-    }
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Print the next fire times of a schedule
+    Preview(commands::preview::PreviewArgs),
+    /// Print a shell completion script (bash, zsh, fish, ...)
+    Completions(commands::completions::CompletionsArgs),
 }
 
-impl std::error::Error for CliError {}
-
-impl From<asyncz_core::Error> for CliError {
-    fn from(e: asyncz_core::Error) -> Self {
-        CliError::Usage(e.to_string())
-    }
-}
-
-/// The top-level usage text.
-pub const USAGE: &str = "usage: asyncz <command> [options]
-
-commands:
-  preview   print the next fire times of a schedule
-
-run `asyncz preview --help` for its options
-";
-
-/// Runs the command line (without the program name) and returns what to print.
-pub fn run(args: &[String]) -> Result<String, CliError> {
-    match args.first().map(String::as_str) {
-        Some("preview") => preview::run(&args[1..]),
-        Some("-h" | "--help" | "help") | None => Ok(USAGE.to_owned()),
-        Some(other) => Err(CliError::Usage(format!(
-            "unknown command '{other}' (expected: preview)"
-        ))),
+/// Runs the command line (without the program name) and returns what to print on stdout.
+///
+/// `--help` and `--version` are not errors: their text is returned.
+pub fn run<I, T>(args: I) -> Result<String, CliError>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString>,
+{
+    let args: Vec<OsString> = std::iter::once(OsString::from("asyncz"))
+        .chain(args.into_iter().map(Into::into))
+        .collect();
+    let cli = match Cli::try_parse_from(&args) {
+        Ok(cli) => cli,
+        Err(e) => return error::from_clap(&e, &args[1..], &Cli::command()),
+    };
+    match cli.command {
+        Some(Command::Preview(preview)) => commands::preview::run(&preview),
+        Some(Command::Completions(completions)) => commands::completions::run(&completions),
+        None => Ok(Cli::command().render_help().to_string()),
     }
 }

@@ -3,15 +3,17 @@
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    match asyncz_cli::run(&args) {
+    match asyncz_cli::run(std::env::args_os().skip(1)) {
         Ok(output) => {
             print!("{output}");
             ExitCode::SUCCESS
         }
-        Err(asyncz_cli::CliError::Usage(message)) => {
-            eprintln!("asyncz: error: {message}");
-            ExitCode::from(2)
+        Err(error) => {
+            eprintln!(
+                "asyncz: error: {}",
+                asyncz_cli::one_line(&error.to_string())
+            );
+            ExitCode::from(error.exit_code())
         }
     }
 }

@@ -203,3 +203,135 @@ fn help_is_not_an_error() {
     assert_eq!(code, 0);
     assert!(out.contains("preview"));
 }
+
+#[test]
+fn zero_and_ambiguous_intervals_are_rejected_naming_the_value() {
+    for (value, fragment) in [
+        ("0s", "'0s' is zero"),
+        ("0h0m", "'0h0m' is zero"),
+        ("0w", "'0w' is zero"),
+        ("1M", "'1M' is ambiguous"),
+        ("1h30M", "'1h30M' is ambiguous"),
+    ] {
+        let (code, out, err) = asyncz(&["preview", "--interval", value]);
+        assert_eq!(code, 2, "{value}: {out}{err}");
+        assert!(out.is_empty());
+        assert_eq!(err.lines().count(), 1, "{value}: {err}");
+        assert!(
+            err.starts_with("asyncz: error: --interval: ") && err.contains(fragment),
+            "{value}: {err}"
+        );
+    }
+    // Minutes are `m`; other units may be upper case.
+    let (code, out, err) = asyncz(&[
+        "preview",
+        "--interval",
+        "1m",
+        "--start-at",
+        "2026-01-01T00:00:00Z",
+        "--from",
+        "2026-01-01T00:00:00Z",
+        "--count",
+        "2",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        out,
+        "2026-01-01 00:00:00 +00:00 (Thu)\n2026-01-01 00:01:00 +00:00 (Thu)\n"
+    );
+    let (code, _, err) = asyncz(&["preview", "--interval", "1H", "--count", "1"]);
+    assert_eq!(code, 0, "{err}");
+}
+
+#[test]
+fn json_stops_at_the_last_time_rfc3339_can_write() {
+    // Every 52 weeks from 9998-06-01: the third run time is in the year 10000.
+    let args = [
+        "preview",
+        "--interval",
+        "52w",
+        "--start-at",
+        "9998-06-01T00:00:00Z",
+        "--from",
+        "9998-01-01T00:00:00Z",
+        "--count",
+        "5",
+    ];
+    let (code, out, err) = asyncz(&[&args[..], &["--json"]].concat());
+    assert_eq!(code, 0, "{err}");
+    let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        doc,
+        serde_json::json!({
+            "timezone": "UTC",
+            "run_times": ["9998-06-01T00:00:00+00:00", "9999-05-31T00:00:00+00:00"],
+            "exhausted": true
+        })
+    );
+    for t in doc["run_times"].as_array().unwrap() {
+        assert!(
+            chrono::DateTime::parse_from_rfc3339(t.as_str().unwrap()).is_ok(),
+            "{t}"
+        );
+    }
+    let (code, out, _) = asyncz(&args);
+    assert_eq!(code, 0);
+    assert_eq!(
+        out,
+        "9998-06-01 00:00:00 +00:00 (Mon)\n9999-05-31 00:00:00 +00:00 (Mon)\n\
+         (the schedule ends after 2 run times: the next falls outside the years 0000-9999, \
+         past what RFC 3339 can write)\n"
+    );
+}
+
+#[test]
+fn the_rfc3339_limit_is_the_year_in_the_output_zone() {
+    // 9999-12-31 23:00 UTC is 10000-01-01 08:00 in Tokyo.
+    let (code, out, _) = asyncz(&[
+        "preview",
+        "--at",
+        "9999-12-31T23:00:00Z",
+        "--timezone",
+        "Asia/Tokyo",
+        "--from",
+        "9999-01-01T00:00:00Z",
+        "--json",
+    ]);
+    assert_eq!(code, 0);
+    let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(doc["run_times"], serde_json::json!([]));
+    assert_eq!(doc["exhausted"], serde_json::json!(true));
+    let (code, out, _) = asyncz(&[
+        "preview",
+        "--at",
+        "9999-12-31T23:00:00Z",
+        "--timezone",
+        "America/New_York",
+        "--from",
+        "9999-01-01T00:00:00Z",
+        "--json",
+    ]);
+    assert_eq!(code, 0);
+    let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        doc["run_times"],
+        serde_json::json!(["9999-12-31T18:00:00-05:00"])
+    );
+}
+
+#[test]
+fn repeating_an_option_keeps_the_last_value() {
+    let (code, out, err) = asyncz(&[
+        "preview",
+        "--cron",
+        "0 9 * * *",
+        "--from",
+        "2026-01-01T00:00:00Z",
+        "--count",
+        "9",
+        "--count",
+        "1",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, "2026-01-01 09:00:00 +00:00 (Thu)\n");
+}

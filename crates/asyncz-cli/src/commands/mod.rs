@@ -1,0 +1,5 @@
+//! One module per command: its clap arguments (`…Args`) and its `run`, which returns the text
+//! to print or a [`CliError`](crate::CliError).
+
+pub mod completions;
+pub mod preview;
