@@ -6,9 +6,7 @@
 
 #![allow(missing_docs)]
 
-#[path = "../src/bin/asyncz-process-test-worker/case_functions.rs"]
-#[allow(dead_code)]
-mod case_functions;
+use asyncz_testkit::executor::case_functions;
 #[path = "../../asyncz-executors-threadpool/benches/common/mod.rs"]
 #[allow(dead_code)]
 mod common;

@@ -7,6 +7,7 @@ use std::collections::{BTreeSet, VecDeque};
 use std::io::{BufRead, BufReader, BufWriter};
 use std::path::PathBuf;
 use std::process::{Child, ChildStdin, ChildStdout, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -16,7 +17,7 @@ use tracing::level_filters::LevelFilter;
 
 use crate::protocol::{
     read_frame, write_frame, Hello, LogRecord, Reply, Request, LOG_LEVEL_ENV, LOG_LINE_PREFIX,
-    PROTOCOL_VERSION, WORKER_ENV,
+    PARENT_ENV, PROTOCOL_VERSION, WORKER_ENV,
 };
 use crate::ProcessPoolExecutorConfig;
 
@@ -44,11 +45,21 @@ const EXIT_GRACE: Duration = Duration::from_secs(5);
 /// - Worker tracing events are re-emitted in the parent with target
 ///   [`LOG_TARGET`] and the field `pid`; other output of the worker (stdout and stderr) is
 ///   re-emitted line by line the same way.
+/// - A run's `max_instances` slot is released before its last outcome event, so a listener
+///   that re-runs the task from that event is not refused.
 /// - `shutdown(wait = true)` returns once running and queued jobs have ended and every worker
-///   has exited and been reaped. `shutdown(wait = false)` returns at once; the drivers finish
-///   the running (and, unless `cancel_futures`, the queued) jobs, then stop and reap their
-///   workers. With `cancel_futures`, queued jobs are dropped: their `max_instances` slots are
-///   released and no execution event is emitted for them.
+///   has exited and been reaped. With `cancel_futures`, queued jobs are dropped: their
+///   `max_instances` slots are released and no execution event is emitted for them.
+/// - `shutdown(wait = false)` returns at once and leaves no worker behind: queued jobs are
+///   dropped (as with `cancel_futures`), every worker is killed, and each run that was in
+///   progress is a `TASK_ERROR` saying it was stopped by `shutdown(wait = false)`; the drivers
+///   reap the workers.
+/// - No worker outlives the pool's process: on Linux a worker gets SIGKILL when its parent
+///   dies (`PR_SET_PDEATHSIG`), and everywhere (Unix) a worker exits as soon as the pipe from
+///   its pool closes, even in the middle of a job. So neither a program that exits after
+///   `shutdown(wait = false)` nor one that is killed leaves workers running.
+/// - A result too large for a frame (256 MiB of MessagePack) is a `TASK_ERROR` naming its
+///   size and the limit; the worker keeps serving.
 #[derive(Debug, Default)]
 pub struct ProcessPoolExecutor {
     config: ProcessPoolExecutorConfig,
@@ -64,6 +75,8 @@ struct Pool {
     state: Mutex<State>,
     ready: Condvar,
     pids: Mutex<BTreeSet<u32>>,
+    /// Set by `shutdown(wait = false)`: running workers are being killed, nothing new starts.
+    stopping: AtomicBool,
 }
 
 #[derive(Debug, Default)]
@@ -164,6 +177,7 @@ impl Executor for ProcessPoolExecutor {
             }),
             ready: Condvar::new(),
             pids: Mutex::new(BTreeSet::new()),
+            stopping: AtomicBool::new(false),
         }));
         Ok(())
     }
@@ -173,13 +187,17 @@ impl Executor for ProcessPoolExecutor {
         let Some(pool) = lock(&self.pool).take() else {
             return Ok(());
         };
+        if !wait {
+            for job in pool.stop() {
+                tracing::warn!(target: LOG_TARGET, executor = %pool.alias, task = ?job.task_id(), "queued job dropped by shutdown(wait = false)");
+                job.finish();
+            }
+            return Ok(());
+        }
         let (dropped, all_done) = pool.close(self.config.cancel_futures);
         for job in dropped {
-            tracing::warn!(target: LOG_TARGET, executor = %pool.alias, task = %job.task_id(), "queued job dropped by shutdown (cancel_futures)");
+            tracing::warn!(target: LOG_TARGET, executor = %pool.alias, task = ?job.task_id(), "queued job dropped by shutdown (cancel_futures)");
             job.finish();
-        }
-        if !wait {
-            return Ok(());
         }
         if let Some(mut all_done) = all_done {
             while all_done.recv().await.is_some() {}
@@ -313,35 +331,54 @@ impl Pool {
         }
     }
 
-    fn run_job(&self, worker: &mut Option<Worker>, job: Job) {
+    fn run_job(&self, worker: &mut Option<Worker>, mut job: Job) {
+        let run_times = job.run_times().to_vec();
+        let last = run_times.last().copied();
+        // The slot is free before the last outcome goes out, so a listener reacting to it
+        // with `run_task` is not refused (`Job::release_slot`).
+        let report = |job: &mut Job, run_time, outcome| {
+            if Some(run_time) == last {
+                job.release_slot();
+            }
+            job.report(run_time, outcome);
+        };
         let Some(function) = job.function_name().map(str::to_owned) else {
             let message = format!(
                 "executor '{}' runs registered functions only; task '{}' is a closure",
                 self.alias,
                 job.task_id()
             );
-            for &run_time in job.run_times() {
-                job.report(run_time, RunOutcome::Failed(message.clone()));
+            for run_time in run_times {
+                report(&mut job, run_time, RunOutcome::Failed(message.clone()));
             }
             job.finish();
             return;
         };
-        for &run_time in job.run_times() {
+        for run_time in run_times {
+            if self.stopping.load(Ordering::SeqCst) {
+                // shutdown(wait = false): runs not started are dropped, like queued jobs.
+                break;
+            }
             let current = match worker {
                 Some(w) => w,
                 None => match self.spawn_worker() {
                     Ok(w) => worker.insert(w),
                     Err(message) => {
-                        job.report(run_time, RunOutcome::Failed(message));
+                        report(&mut job, run_time, RunOutcome::Failed(message));
                         continue;
                     }
                 },
             };
             // After the worker is up, so queueing and startup both count, as upstream.
             if let Some(late) = job.missed_by(run_time) {
-                tracing::warn!(target: "asyncz.executors", task = %job.task_id(), %run_time, late_by = %late, "run time of task was missed");
-                job.report(run_time, RunOutcome::Missed);
+                tracing::warn!(target: "asyncz.executors", task = ?job.task_id(), %run_time, late_by = %late, "run time of task was missed");
+                report(&mut job, run_time, RunOutcome::Missed);
                 continue;
+            }
+            // Checked after the worker's pid is listed (SeqCst both sides): a shutdown without
+            // wait either is seen here, or kills this worker.
+            if self.stopping.load(Ordering::SeqCst) {
+                break;
             }
             let request = Request {
                 task_id: job.task_id().to_owned(),
@@ -352,10 +389,10 @@ impl Pool {
             };
             let reply = current.call(&request, self.config.task_timeout);
             current.runs += 1;
-            match reply {
-                Ok(Reply::Ok(value)) => job.report(run_time, RunOutcome::Returned(value)),
-                Ok(Reply::Err(text)) => job.report(run_time, RunOutcome::Failed(text)),
-                Ok(Reply::Panicked(text)) => job.report(run_time, RunOutcome::Panicked(text)),
+            let outcome = match reply {
+                Ok(Reply::Ok(value)) => RunOutcome::Returned(value),
+                Ok(Reply::Err(text)) => RunOutcome::Failed(text),
+                Ok(Reply::Panicked(text)) => RunOutcome::Panicked(text),
                 Err(Lost::TimedOut(limit)) => {
                     let Some(stuck) = worker.take() else { continue };
                     let pid = stuck.pid;
@@ -365,22 +402,31 @@ impl Pool {
                          worker process {pid} was killed ({status})",
                         job.task_id()
                     );
-                    tracing::error!(target: LOG_TARGET, executor = %self.alias, pid, task = %job.task_id(), "{message}; starting a new worker for the next run");
-                    job.report(run_time, RunOutcome::Failed(message));
+                    tracing::error!(target: LOG_TARGET, executor = %self.alias, pid, task = ?job.task_id(), error = ?message, "run timed out; starting a new worker for the next run");
+                    RunOutcome::Failed(message)
                 }
                 Err(lost) => {
                     let Some(dead) = worker.take() else { continue };
                     let pid = dead.pid;
                     let status = self.retire(dead, false);
-                    let message = format!(
-                        "worker process {pid} {status} while running task '{}' (function \
-                         '{function}'){lost}",
-                        job.task_id()
-                    );
-                    tracing::error!(target: LOG_TARGET, executor = %self.alias, pid, task = %job.task_id(), "{message}; starting a new worker for the next run");
-                    job.report(run_time, RunOutcome::Failed(message));
+                    let message = if self.stopping.load(Ordering::SeqCst) {
+                        format!(
+                            "worker process {pid} was stopped by shutdown(wait = false) while \
+                             running task '{}' (function '{function}'); it {status}",
+                            job.task_id()
+                        )
+                    } else {
+                        format!(
+                            "worker process {pid} {status} while running task '{}' (function \
+                             '{function}'){lost}",
+                            job.task_id()
+                        )
+                    };
+                    tracing::error!(target: LOG_TARGET, executor = %self.alias, pid, task = ?job.task_id(), error = ?message, "worker lost while running a task; starting a new worker for the next run");
+                    RunOutcome::Failed(message)
                 }
-            }
+            };
+            report(&mut job, run_time, outcome);
             let used_up = match (worker.as_ref(), self.config.max_tasks_per_child) {
                 (Some(w), Some(max)) => w.runs >= max,
                 _ => false,
@@ -395,6 +441,20 @@ impl Pool {
         job.finish();
     }
 
+    /// `shutdown(wait = false)`: no run starts any more, queued jobs are dropped, and every
+    /// worker is killed now (its driver reports the run it was in and reaps it).
+    fn stop(&self) -> Vec<Job> {
+        self.stopping.store(true, Ordering::SeqCst);
+        let (dropped, _) = self.close(true);
+        // Under the pids lock: a listed pid is not reaped yet (retire unlists it first), so it
+        // cannot belong to another process.
+        let pids = lock(&self.pids);
+        for &pid in pids.iter() {
+            kill_worker(pid);
+        }
+        dropped
+    }
+
     fn spawn_worker(&self) -> std::result::Result<Worker, String> {
         let program = self.program.display();
         let mut command = Command::new(&self.program);
@@ -402,6 +462,7 @@ impl Pool {
             .args(&self.config.args)
             .env(WORKER_ENV, PROTOCOL_VERSION.to_string())
             .env(LOG_LEVEL_ENV, self.log_level.to_string())
+            .env(PARENT_ENV, std::process::id().to_string())
             .envs(&self.config.env)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -651,6 +712,18 @@ fn readable_within(pipe: &ChildStdout, limit: Duration) -> std::io::Result<bool>
 fn readable_within(_pipe: &ChildStdout, _limit: Duration) -> std::io::Result<bool> {
     Ok(true)
 }
+
+/// Sends SIGKILL to a worker by pid (the caller makes sure it is not reaped yet).
+#[cfg(unix)]
+fn kill_worker(pid: u32) {
+    use rustix::process::{kill_process, Pid, Signal};
+    if let Some(pid) = i32::try_from(pid).ok().and_then(Pid::from_raw) {
+        let _ = kill_process(pid, Signal::KILL);
+    }
+}
+
+#[cfg(not(unix))]
+fn kill_worker(_pid: u32) {}
 
 /// "exited with status 3", "exited with signal 6 (SIGABRT)".
 fn describe(status: ExitStatus) -> String {

@@ -13,6 +13,10 @@
 //! back over its stdout. Tracing events inside a worker appear in the parent's tracing with
 //! target [`LOG_TARGET`] and the worker's `pid`.
 //!
+//! No worker outlives its pool's process: `shutdown(wait = false)` kills the workers, on Linux
+//! the kernel kills a worker whose parent dies, and a worker exits as soon as the pipe from its
+//! pool closes (see [`ProcessPoolExecutor`]'s `# Behavior`).
+//!
 //! Options ([`ProcessPoolExecutorConfig`], or a configuration map through [`register`]):
 //!
 //! | option | default | meaning |

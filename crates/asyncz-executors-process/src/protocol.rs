@@ -16,12 +16,38 @@ use serde::{Deserialize, Serialize};
 pub(crate) const WORKER_ENV: &str = "ASYNCZ_PROCESS_WORKER";
 /// The most verbose log level the parent wants from the worker (`trace` ... `error`, `off`).
 pub(crate) const LOG_LEVEL_ENV: &str = "ASYNCZ_PROCESS_WORKER_LOG";
+/// The pid of the pool's process, set in a worker's environment: a worker whose parent is
+/// not (or no longer) that process exits instead of serving.
+pub(crate) const PARENT_ENV: &str = "ASYNCZ_PROCESS_WORKER_PARENT";
 /// Bumped on an incompatible change; a worker of another version is refused at startup.
 pub(crate) const PROTOCOL_VERSION: u32 = 1;
 /// A stderr line starting with this is a JSON [`LogRecord`]; other lines are plain output.
 pub(crate) const LOG_LINE_PREFIX: &str = "\u{1e}asyncz-log ";
 /// Larger frames are refused (a corrupted length must not allocate gigabytes).
-const MAX_FRAME: usize = 256 * 1024 * 1024;
+pub(crate) const MAX_FRAME: usize = 256 * 1024 * 1024;
+
+/// The error inside the `io::Error` of a frame over [`MAX_FRAME`] (nothing was written).
+#[derive(Debug)]
+pub(crate) struct FrameTooLarge {
+    pub size: usize,
+}
+
+impl std::fmt::Display for FrameTooLarge {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "frame of {} bytes is above the limit of {MAX_FRAME}",
+            self.size
+        )
+    }
+}
+
+impl std::error::Error for FrameTooLarge {}
+
+/// The size of the frame `e` refused for being over [`MAX_FRAME`], if that is what it is.
+pub(crate) fn frame_too_large(e: &io::Error) -> Option<usize> {
+    e.get_ref()?.downcast_ref::<FrameTooLarge>().map(|t| t.size)
+}
 
 /// The worker's first frame.
 #[derive(Debug, Serialize, Deserialize)]
@@ -69,10 +95,7 @@ pub(crate) fn write_frame<W: Write, T: Serialize>(out: &mut W, value: &T) -> io:
         .ok_or_else(|| {
             io::Error::new(
                 io::ErrorKind::InvalidData,
-                format!(
-                    "frame of {} bytes is above the limit of {MAX_FRAME}",
-                    body.len()
-                ),
+                FrameTooLarge { size: body.len() },
             )
         })?;
     out.write_all(&len.to_be_bytes())?;

@@ -7,7 +7,7 @@ use std::cell::RefCell;
 use std::fs::File;
 use std::io::{self, BufReader, BufWriter, Write};
 use std::panic::AssertUnwindSafe;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use asyncz_core::{panic_message, CallContext, FunctionRegistry, Map, TaskFunction, Value};
 use tracing::level_filters::LevelFilter;
@@ -15,14 +15,21 @@ use tracing::span;
 use tracing::{Event, Metadata, Subscriber};
 
 use crate::protocol::{
-    read_frame, write_frame, Hello, LogRecord, Reply, Request, LOG_LEVEL_ENV, LOG_LINE_PREFIX,
-    PROTOCOL_VERSION, WORKER_ENV,
+    frame_too_large, read_frame, write_frame, Hello, LogRecord, Reply, Request, LOG_LEVEL_ENV,
+    LOG_LINE_PREFIX, MAX_FRAME, PARENT_ENV, PROTOCOL_VERSION, WORKER_ENV,
 };
 
 /// Exit code of a worker whose function registration failed.
 const EXIT_REGISTRATION_FAILED: i32 = 2;
 /// Exit code of a worker that could not set up its protocol pipes or lost them mid-frame.
 const EXIT_PROTOCOL: i32 = 70;
+/// Exit code of a worker whose pool is gone (its parent died, or closed the pipe mid-run).
+const EXIT_ORPHANED: i32 = 71;
+
+/// A job is running (set by the serving thread, read by the parent watch).
+static BUSY: AtomicBool = AtomicBool::new(false);
+/// The pool closed its end of the job pipe (set by the parent watch).
+static HUNG_UP: AtomicBool = AtomicBool::new(false);
 
 /// True when this process was started by a process pool as a worker.
 pub fn is_worker() -> bool {
@@ -69,9 +76,17 @@ where
         .ok()
         .and_then(|l| l.parse::<LevelFilter>().ok())
         .unwrap_or(LevelFilter::INFO);
+    let parent = std::env::var(PARENT_ENV)
+        .ok()
+        .and_then(|p| p.parse::<u32>().ok());
     // Processes the task functions start are not workers.
     std::env::remove_var(WORKER_ENV);
     std::env::remove_var(LOG_LEVEL_ENV);
+    std::env::remove_var(PARENT_ENV);
+    if let Err(why) = die_with_parent(parent) {
+        eprintln!("asyncz worker {}: {why}; exiting", std::process::id());
+        return EXIT_ORPHANED;
+    }
     let (input, output) = match protocol_pipes() {
         Ok(pipes) => pipes,
         Err(e) => {
@@ -84,6 +99,7 @@ where
     };
     let _ = tracing::subscriber::set_global_default(StderrSubscriber::new(level));
     install_panic_hook();
+    watch_parent(&input);
     let mut input = BufReader::new(input);
     let mut output = BufWriter::new(output);
 
@@ -112,8 +128,25 @@ where
                 return EXIT_PROTOCOL;
             }
         };
+        // Paired with the parent watch (both SeqCst): one of the two sees the other's store,
+        // so a job that arrives as the pool goes is either never started or stopped.
+        BUSY.store(true, Ordering::SeqCst);
+        if HUNG_UP.load(Ordering::SeqCst) {
+            return EXIT_ORPHANED;
+        }
+        let (task_id, function) = (request.task_id.clone(), request.function.clone());
         let reply = run(&registry, &mut runtime, request);
-        if let Err(e) = write_frame(&mut output, &reply) {
+        let mut sent = write_frame(&mut output, &reply);
+        if let Some(size) = sent.as_ref().err().and_then(frame_too_large) {
+            // Nothing was written: the protocol is intact, so say why instead of dying.
+            let message = format!(
+                "the result of task '{task_id}' (function '{function}') is {size} bytes of \
+                 MessagePack, above the frame limit of {MAX_FRAME} bytes"
+            );
+            sent = write_frame(&mut output, &Reply::Err(message));
+        }
+        BUSY.store(false, Ordering::SeqCst);
+        if let Err(e) = sent {
             tracing::error!(target: "asyncz.worker", error = %e, "cannot send a reply to the pool");
             return EXIT_PROTOCOL;
         }
@@ -176,6 +209,70 @@ fn run(
         }
     }
 }
+
+/// Ties the worker's life to its pool's process: on Linux the kernel kills the worker when
+/// the parent dies (`PR_SET_PDEATHSIG`); a parent that died before that was set is caught by
+/// comparing `getppid` with the pid the pool passed in.
+#[cfg(target_os = "linux")]
+fn die_with_parent(parent: Option<u32>) -> Result<(), String> {
+    use rustix::process::{getppid, set_parent_process_death_signal, Pid, Signal};
+    set_parent_process_death_signal(Some(Signal::KILL))
+        .map_err(|e| format!("cannot set the parent-death signal: {e}"))?;
+    let expected = parent.and_then(|p| Pid::from_raw(i32::try_from(p).ok()?));
+    match expected {
+        Some(pid) if getppid() != Some(pid) => Err(format!(
+            "the pool's process {} is gone (parent is now {:?})",
+            pid.as_raw_pid(),
+            getppid().map(Pid::as_raw_pid)
+        )),
+        _ => Ok(()),
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn die_with_parent(_parent: Option<u32>) -> Result<(), String> {
+    Ok(())
+}
+
+/// Watches the job pipe on a thread of its own: when the pool's end closes (the pool shut
+/// down, or its process died, whatever the platform) while a job runs, the worker exits at
+/// once instead of finishing a job nobody waits for; between jobs the serving loop sees the
+/// end of the pipe and exits by itself.
+#[cfg(unix)]
+fn watch_parent(input: &File) {
+    use rustix::event::{poll, PollFd, PollFlags};
+    let Ok(pipe) = input.try_clone() else {
+        return;
+    };
+    let _ = std::thread::Builder::new()
+        .name("asyncz-worker-watch".to_owned())
+        .spawn(move || loop {
+            // No events asked: poll still reports the hang-up, and never the jobs.
+            let mut fds = [PollFd::new(&pipe, PollFlags::empty())];
+            match poll(&mut fds, None) {
+                Ok(_) => {
+                    let gone = PollFlags::HUP | PollFlags::ERR | PollFlags::NVAL;
+                    if !fds[0].revents().intersects(gone) {
+                        continue;
+                    }
+                    HUNG_UP.store(true, Ordering::SeqCst);
+                    if BUSY.load(Ordering::SeqCst) {
+                        eprintln!(
+                            "asyncz worker {}: the pool is gone while a job runs; exiting",
+                            std::process::id()
+                        );
+                        std::process::exit(EXIT_ORPHANED);
+                    }
+                    return;
+                }
+                Err(rustix::io::Errno::INTR) => continue,
+                Err(_) => return,
+            }
+        });
+}
+
+#[cfg(not(unix))]
+fn watch_parent<T>(_input: &T) {}
 
 thread_local! {
     static PANIC_LOCATION: RefCell<Option<String>> = const { RefCell::new(None) };

@@ -1,15 +1,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 //! The process-pool executor through the scheduler, with a real worker binary
-//! (`asyncz-process-test-worker`, which registers the shared case functions): the shared
-//! executor cases, then what is particular to worker processes.
-
-#[path = "../src/bin/asyncz-process-test-worker/case_functions.rs"]
-#[allow(dead_code)]
-mod case_functions;
-#[path = "../../asyncz-executors-threadpool/tests/common/executor_cases.rs"]
-#[macro_use]
-#[allow(dead_code)]
-mod executor_cases;
+//! (`asyncz-process-test-worker`, which registers the testkit's case functions): the shared
+//! executor suite, then what is particular to worker processes.
 
 use std::io::Write;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -18,31 +10,52 @@ use std::time::{Duration, Instant};
 use asyncz::events::*;
 use asyncz::{CallContext, Map, Scheduler, TaskBuilder};
 use asyncz_executors_process::{ProcessPoolExecutor, ProcessPoolExecutorConfig};
-use case_functions as f;
-use executor_cases::{outcome, PoolOptions, POOL};
+use asyncz_testkit::executor::{self as executor_cases, case_functions as f, outcome, POOL};
+use asyncz_testkit::{ExecutorCapabilities, ExecutorHarness, PoolOptions, Workers};
 
 const WORKER: &str = env!("CARGO_BIN_EXE_asyncz-process-test-worker");
 
 fn config(options: PoolOptions) -> ProcessPoolExecutorConfig {
-    ProcessPoolExecutorConfig {
+    let mut config = ProcessPoolExecutorConfig {
         max_workers: options.max_workers,
         cancel_futures: options.cancel_futures,
         program: Some(WORKER.into()),
         ..Default::default()
+    };
+    config
+        .env
+        .insert(executor_cases::MARKER_ENV.into(), options.marker);
+    config
+}
+
+struct ProcessPool;
+
+impl ExecutorHarness for ProcessPool {
+    fn name(&self) -> String {
+        "processpool".into()
+    }
+    fn capabilities(&self) -> ExecutorCapabilities {
+        ExecutorCapabilities {
+            workers: Workers::Processes,
+            cancel_futures: true,
+            shutdown_without_wait_stops_running_jobs: true,
+        }
+    }
+    fn scheduler(&self, options: &PoolOptions) -> asyncz::Result<Scheduler> {
+        asyncz::builder()
+            .executor(
+                POOL,
+                ProcessPoolExecutor::with_config(config(options.clone())),
+            )
+            .build()
     }
 }
 
-fn process_pool(options: PoolOptions) -> Scheduler {
-    asyncz::builder()
-        .executor(POOL, ProcessPoolExecutor::with_config(config(options)))
-        .build()
-        .unwrap()
-}
-
-mod shared_cases {
-    use super::*;
-    common_executor_cases!(&super::process_pool);
-    executor_cases!(&super::process_pool; cancel_futures_drops_queued_jobs);
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_executor_suite_passes() {
+    let report = asyncz_testkit::run_executor_suite(&ProcessPool).await;
+    println!("{report}");
+    report.assert_passed();
 }
 
 async fn started(config: ProcessPoolExecutorConfig) -> (Scheduler, Arc<ProcessPoolExecutor>) {
@@ -247,22 +260,39 @@ async fn shutdown_reaps_every_worker() {
     assert!(executor.worker_pids().is_empty());
 }
 
+/// `shutdown(wait = false)` kills the running worker at once (the run is a `TASK_ERROR` saying
+/// so) and its driver reaps it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn workers_are_reaped_after_a_shutdown_without_wait() {
+async fn workers_are_killed_and_reaped_after_a_shutdown_without_wait() {
     let (scheduler, executor) = started(config(PoolOptions::default())).await;
-    let mut rx = scheduler.subscribe(TASK_EXECUTED);
+    let mut rx = scheduler.subscribe(TASK_EXECUTED | TASK_ERROR);
     scheduler
-        .add_task(task(f::SLEEP, "s").arg(300))
+        .add_task(task(f::SLEEP, "s").arg(30_000))
         .await
         .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while executor.worker_pids().is_empty() {
+        assert!(Instant::now() < deadline, "no worker started");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     tokio::time::sleep(Duration::from_millis(100)).await;
     let pids = executor.worker_pids();
     assert_eq!(pids.len(), 1);
+    let started_at = Instant::now();
     scheduler.shutdown(false).await.unwrap();
-    executor_cases::until(&mut rx, Duration::from_secs(10), |e| {
-        e.code() == TASK_EXECUTED
-    })
-    .await;
+    let event = outcome(&mut rx, "s").await;
+    assert!(started_at.elapsed() < Duration::from_secs(5));
+    assert_eq!(event.code, TASK_ERROR, "{event:?}");
+    let text = event.exception.unwrap();
+    assert!(
+        text.starts_with(&format!(
+            "worker process {} was stopped by shutdown(wait = false) while running task 's' \
+             (function '{}'); it exited with signal 9 (SIGKILL)",
+            pids[0],
+            f::SLEEP
+        )),
+        "{text}"
+    );
     let deadline = Instant::now() + Duration::from_secs(10);
     while pids.iter().any(|&p| is_our_child(p)) {
         assert!(
@@ -456,7 +486,7 @@ async fn a_panic_in_a_worker_names_its_location_and_the_worker_survives() {
     let pids = executor.worker_pids();
     assert!(
         text.starts_with("panicked: deliberate panic at ")
-            && text.contains("case_functions.rs:")
+            && text.contains("executor_functions.rs:")
             && text.ends_with(&format!("(worker process {})", pids[0])),
         "{text}"
     );
@@ -573,5 +603,42 @@ async fn a_run_beyond_task_timeout_is_an_error_and_its_worker_is_replaced() {
     let after = outcome(&mut rx, "after").await;
     assert_eq!(after.code, TASK_EXECUTED);
     assert_ne!(after.return_value.unwrap(), before);
+    scheduler.shutdown(true).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_result_over_the_frame_limit_is_an_error_naming_the_limit_and_the_size() {
+    let (scheduler, _) = started(config(PoolOptions {
+        max_workers: 1,
+        ..Default::default()
+    }))
+    .await;
+    let mut rx = scheduler.subscribe(TASK_EXECUTED | TASK_ERROR);
+    scheduler.add_task(task(f::PID, "before")).await.unwrap();
+    let before = outcome(&mut rx, "before").await.return_value.unwrap();
+    let bytes = 256 * 1024 * 1024 + 1;
+    scheduler
+        .add_task(task(f::BIG_RESULT, "big").arg(bytes))
+        .await
+        .unwrap();
+    let event = outcome(&mut rx, "big").await;
+    assert_eq!(event.code, TASK_ERROR, "{event:?}");
+    let text = event.exception.unwrap();
+    assert!(
+        text.starts_with(&format!(
+            "the result of task 'big' (function '{}') is {} bytes of MessagePack, above the \
+             frame limit of 268435456 bytes",
+            f::BIG_RESULT,
+            bytes + 9
+        )),
+        "{text}"
+    );
+    executor_cases::assert_no_instance_leaks(&scheduler, "big").await;
+    scheduler.add_task(task(f::PID, "after")).await.unwrap();
+    let after = outcome(&mut rx, "after").await.return_value.unwrap();
+    assert_eq!(
+        after, before,
+        "an oversized result must not cost the worker"
+    );
     scheduler.shutdown(true).await.unwrap();
 }

@@ -5,9 +5,7 @@
 
 #![allow(missing_docs)]
 
-#[path = "../../asyncz-executors-process/src/bin/asyncz-process-test-worker/case_functions.rs"]
-#[allow(dead_code)]
-mod case_functions;
+use asyncz_testkit::executor::case_functions;
 #[path = "common/mod.rs"]
 #[allow(dead_code)]
 mod common;

@@ -177,7 +177,7 @@ impl Executor for ThreadPoolExecutor {
         let alias = r.alias.clone();
         r.pool.spawn(move || {
             if cancelled.load(Ordering::SeqCst) {
-                tracing::warn!(target: "asyncz.executors", executor = %alias, task = %job.task_id(), "queued job dropped by shutdown (cancel_futures)");
+                tracing::warn!(target: "asyncz.executors", executor = %alias, task = ?job.task_id(), "queued job dropped by shutdown (cancel_futures)");
                 job.finish();
                 return;
             }

@@ -8,6 +8,18 @@
 //! async jobs at their next `.await` and returns at once (blocking jobs cannot be interrupted
 //! and finish on their own thread).
 //!
+//! ## Long sync jobs hold the program's exit
+//!
+//! Sync task functions run on the runtime's **blocking pool**, and dropping a tokio runtime
+//! waits for every blocking thread that is running. So a sync job still running after
+//! `shutdown(wait = false)` keeps the program alive until it returns, at the end of
+//! `#[tokio::main]` or wherever the runtime is dropped: a 60-second job holds the exit for the
+//! rest of its 60 seconds. `shutdown(wait = false)` itself returns at once. For long blocking
+//! work, use the thread-pool executor (`asyncz-executors-threadpool`, whose threads do not
+//! hold the runtime) or the process-pool executor (`asyncz-executors-process`, whose workers
+//! are killed at `shutdown(wait = false)`), or make the function async so it can be cancelled.
+//! A scheduler `shutdown_timeout` will bound this wait (planned).
+//!
 //! ```
 //! use asyncz_executors_tokio::{TokioExecutor, TokioExecutorConfig};
 //! let executor = TokioExecutor::with_config(TokioExecutorConfig::default());

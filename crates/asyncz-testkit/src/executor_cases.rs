@@ -1,45 +1,25 @@
-//! The shared executor cases (issue 5, "Shared executor behaviour"), written once and run by
-//! every executor crate against its own executor, through the scheduler. This module is meant
-//! to move into `asyncz-testkit` as it is: each case is a plain `pub async fn` taking a
-//! factory that builds a (stopped) scheduler whose executor under [`POOL`] is the one under
-//! test, with the case functions of `case_functions` registered (in the parent, and for a
-//! process pool in its workers too).
+//! The executor cases. Each is a plain async function over the harness that panics with what
+//! it saw when the executor fails it; [`executor_cases`] lists them with when they apply.
+#![allow(clippy::unwrap_used)]
 
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use asyncz::chrono::Utc;
-use asyncz::events::*;
-use asyncz::{Event, IntervalTrigger, RunTaskOptions, Scheduler, TaskBuilder};
-use tokio::sync::mpsc::UnboundedReceiver;
+use asyncz_core::chrono::Utc;
+use asyncz_core::events::{TaskExecutionEvent, *};
+use asyncz_core::{Event, RunTaskOptions, Scheduler, TaskBuilder};
+use asyncz_triggers::IntervalTrigger;
 
 use super::case_functions as f;
+use super::{
+    assert_no_instance_leaks, assert_no_live_workers, live_workers, outcome, until,
+    ExecutorCapabilities, ExecutorCase, ExecutorHarness, PoolOptions, Workers, POOL,
+};
 
-/// The alias under which the factory installs the executor under test.
-pub const POOL: &str = "pool";
-
-/// What a case needs from the executor under test.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PoolOptions {
-    /// Jobs that may run at once.
-    pub max_workers: u32,
-    /// Whether shutdown drops queued jobs.
-    pub cancel_futures: bool,
-}
-
-impl Default for PoolOptions {
-    fn default() -> Self {
-        PoolOptions {
-            max_workers: 4,
-            cancel_futures: false,
-        }
-    }
-}
-
-/// Builds a stopped scheduler with the executor under test at [`POOL`].
-pub type Factory = dyn Fn(PoolOptions) -> Scheduler + Send + Sync;
-
-async fn started(make: &Factory, options: PoolOptions) -> Scheduler {
-    let scheduler = make(options);
+async fn started(harness: &dyn ExecutorHarness, options: &PoolOptions) -> Scheduler {
+    let scheduler = harness
+        .scheduler(options)
+        .unwrap_or_else(|e| panic!("the harness cannot build a scheduler: {e}"));
     f::register(scheduler.functions()).expect("case functions register");
     scheduler.start().await.expect("scheduler starts");
     scheduler
@@ -53,63 +33,9 @@ fn task(function: &str, id: &str) -> TaskBuilder {
         .mistrigger_grace_time(None)
 }
 
-/// Events until `done` says so; panics after `timeout` with what was seen.
-pub async fn until(
-    rx: &mut UnboundedReceiver<Event>,
-    timeout: Duration,
-    mut done: impl FnMut(&Event) -> bool,
-) -> Vec<Event> {
-    let deadline = tokio::time::Instant::now() + timeout;
-    let mut seen = Vec::new();
-    loop {
-        match tokio::time::timeout_at(deadline, rx.recv()).await {
-            Ok(Some(e)) => {
-                let stop = done(&e);
-                seen.push(e);
-                if stop {
-                    return seen;
-                }
-            }
-            Ok(None) => panic!("event channel closed; got {seen:?}"),
-            Err(_) => panic!("timed out; got {seen:?}"),
-        }
-    }
-}
-
-/// The first execution outcome (`TASK_EXECUTED`, `TASK_ERROR`, `TASK_MISSED`) of `task_id`.
-pub async fn outcome(
-    rx: &mut UnboundedReceiver<Event>,
-    task_id: &str,
-) -> asyncz::events::TaskExecutionEvent {
-    let events = until(
-        rx,
-        Duration::from_secs(20),
-        |e| matches!(e, Event::Execution(x) if x.task_id == task_id),
-    )
-    .await;
-    match events.into_iter().last() {
-        Some(Event::Execution(x)) => x,
-        other => panic!("expected an execution event, got {other:?}"),
-    }
-}
-
-/// Waits until no run of `task_id` is counted as running (the slot is released when the job
-/// ends, right after its last event).
-pub async fn assert_no_instance_leaks(scheduler: &Scheduler, task_id: &str) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while scheduler.running_instances(task_id) != 0 {
-        assert!(
-            Instant::now() < deadline,
-            "task '{task_id}' still counts {} running instance(s)",
-            scheduler.running_instances(task_id)
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-}
-
 /// `TASK_EXECUTED` carries the function's return value.
-pub async fn executed_event_carries_the_return_value(make: &Factory) {
-    let scheduler = started(make, PoolOptions::default()).await;
+pub async fn executed_event_carries_the_return_value(harness: &dyn ExecutorHarness) {
+    let scheduler = started(harness, &PoolOptions::default()).await;
     let mut rx = scheduler.subscribe(TASK_EXECUTED | TASK_ERROR | TASK_MISSED);
     scheduler
         .add_task(task(f::OK, "ok").arg(7).arg("seven"))
@@ -126,8 +52,8 @@ pub async fn executed_event_carries_the_return_value(make: &Factory) {
 }
 
 /// An async function runs to completion and reports its value.
-pub async fn async_function_runs_to_completion(make: &Factory) {
-    let scheduler = started(make, PoolOptions::default()).await;
+pub async fn async_function_runs_to_completion(harness: &dyn ExecutorHarness) {
+    let scheduler = started(harness, &PoolOptions::default()).await;
     let mut rx = scheduler.subscribe(TASK_EXECUTED | TASK_ERROR | TASK_MISSED);
     scheduler
         .add_task(task(f::ASYNC_SLEEP, "async").arg(20))
@@ -140,8 +66,8 @@ pub async fn async_function_runs_to_completion(make: &Factory) {
 }
 
 /// `TASK_ERROR` carries the error text, and the slot is released.
-pub async fn error_event_carries_the_error_text(make: &Factory) {
-    let scheduler = started(make, PoolOptions::default()).await;
+pub async fn error_event_carries_the_error_text(harness: &dyn ExecutorHarness) {
+    let scheduler = started(harness, &PoolOptions::default()).await;
     let mut rx = scheduler.subscribe(TASK_EXECUTED | TASK_ERROR | TASK_MISSED);
     scheduler.add_task(task(f::FAIL, "fail")).await.unwrap();
     let event = outcome(&mut rx, "fail").await;
@@ -153,8 +79,8 @@ pub async fn error_event_carries_the_error_text(make: &Factory) {
 }
 
 /// A panic is a `TASK_ERROR` with the panic message; the executor keeps running.
-pub async fn panic_is_an_error_with_the_panic_message(make: &Factory) {
-    let scheduler = started(make, PoolOptions::default()).await;
+pub async fn panic_is_an_error_with_the_panic_message(harness: &dyn ExecutorHarness) {
+    let scheduler = started(harness, &PoolOptions::default()).await;
     let mut rx = scheduler.subscribe(TASK_EXECUTED | TASK_ERROR | TASK_MISSED);
     scheduler.add_task(task(f::PANIC, "panic")).await.unwrap();
     let event = outcome(&mut rx, "panic").await;
@@ -170,8 +96,8 @@ pub async fn panic_is_an_error_with_the_panic_message(make: &Factory) {
 
 /// With `max_instances = 1`, a run due while the previous one still runs is
 /// `TASK_MAX_INSTANCES`; once the task is gone no instance is counted.
-pub async fn run_beyond_max_instances_is_skipped(make: &Factory) {
-    let scheduler = started(make, PoolOptions::default()).await;
+pub async fn run_beyond_max_instances_is_skipped(harness: &dyn ExecutorHarness) {
+    let scheduler = started(harness, &PoolOptions::default()).await;
     let mut rx = scheduler.subscribe(TASK_MAX_INSTANCES | TASK_EXECUTED);
     scheduler
         .add_task(
@@ -194,8 +120,8 @@ pub async fn run_beyond_max_instances_is_skipped(make: &Factory) {
 
 /// Failed and panicking runs release their slot: with `max_instances = 1`, run after run is
 /// executed, never skipped.
-pub async fn failed_runs_never_leak_instances(make: &Factory) {
-    let scheduler = started(make, PoolOptions::default()).await;
+pub async fn failed_runs_never_leak_instances(harness: &dyn ExecutorHarness) {
+    let scheduler = started(harness, &PoolOptions::default()).await;
     let mut rx = scheduler.subscribe(TASK_EXECUTED | TASK_ERROR | TASK_MAX_INSTANCES);
     for (function, id) in [(f::FAIL, "fails"), (f::PANIC, "panics")] {
         scheduler
@@ -222,12 +148,12 @@ pub async fn failed_runs_never_leak_instances(make: &Factory) {
 
 /// A run that waits in the executor's queue past its `mistrigger_grace_time` is
 /// `TASK_MISSED` (queueing delay counts, as upstream).
-pub async fn run_queued_past_its_grace_time_is_missed(make: &Factory) {
+pub async fn run_queued_past_its_grace_time_is_missed(harness: &dyn ExecutorHarness) {
     let options = PoolOptions {
         max_workers: 1,
         ..PoolOptions::default()
     };
-    let scheduler = started(make, options).await;
+    let scheduler = started(harness, &options).await;
     let mut rx = scheduler.subscribe(TASK_EXECUTED | TASK_ERROR | TASK_MISSED);
     let mut submitted = scheduler.subscribe(TASK_SUBMITTED);
     scheduler
@@ -251,12 +177,12 @@ pub async fn run_queued_past_its_grace_time_is_missed(make: &Factory) {
 }
 
 /// `shutdown(wait = true)` returns only after running and queued jobs have ended.
-pub async fn shutdown_with_wait_waits_for_running_and_queued_jobs(make: &Factory) {
+pub async fn shutdown_with_wait_waits_for_running_and_queued_jobs(harness: &dyn ExecutorHarness) {
     let options = PoolOptions {
         max_workers: 1,
         ..PoolOptions::default()
     };
-    let scheduler = started(make, options).await;
+    let scheduler = started(harness, &options).await;
     let mut rx = scheduler.subscribe(TASK_EXECUTED | TASK_ERROR | TASK_MISSED);
     scheduler
         .add_task(task(f::SLEEP, "running").arg(300))
@@ -277,9 +203,13 @@ pub async fn shutdown_with_wait_waits_for_running_and_queued_jobs(make: &Factory
 }
 
 /// `shutdown(wait = false)` returns promptly while a job still runs; the job ends on its own
-/// and releases its slot.
-pub async fn shutdown_without_wait_returns_promptly(make: &Factory) {
-    let scheduler = started(make, PoolOptions::default()).await;
+/// (or, for an executor that stops running jobs, is reported stopped by the shutdown) and
+/// releases its slot.
+pub async fn shutdown_without_wait_returns_promptly(harness: &dyn ExecutorHarness) {
+    let stops = harness
+        .capabilities()
+        .shutdown_without_wait_stops_running_jobs;
+    let scheduler = started(harness, &PoolOptions::default()).await;
     let mut rx = scheduler.subscribe(TASK_EXECUTED | TASK_ERROR | TASK_MISSED);
     scheduler
         .add_task(task(f::SLEEP, "long").arg(800))
@@ -293,18 +223,33 @@ pub async fn shutdown_without_wait_returns_promptly(make: &Factory) {
         took < Duration::from_millis(300),
         "shutdown(false) took {took:?}"
     );
-    assert_eq!(outcome(&mut rx, "long").await.code, TASK_EXECUTED);
+    let event = outcome(&mut rx, "long").await;
+    if stops {
+        assert_stopped_by_shutdown(&event);
+    } else {
+        assert_eq!(event.code, TASK_EXECUTED, "{event:?}");
+    }
     assert_no_instance_leaks(&scheduler, "long").await;
+}
+
+fn assert_stopped_by_shutdown(event: &TaskExecutionEvent) {
+    assert_eq!(event.code, TASK_ERROR, "{event:?}");
+    let text = event.exception.as_deref().unwrap_or_default();
+    assert!(
+        text.contains("stopped by shutdown(wait = false)"),
+        "the error does not say the shutdown stopped the run: {text}"
+    );
 }
 
 /// With `cancel_futures`, shutdown drops the queued jobs (no execution event, slot released)
 /// and still waits for the running one.
-pub async fn cancel_futures_drops_queued_jobs(make: &Factory) {
+pub async fn cancel_futures_drops_queued_jobs(harness: &dyn ExecutorHarness) {
     let options = PoolOptions {
         max_workers: 1,
         cancel_futures: true,
+        ..PoolOptions::default()
     };
-    let scheduler = started(make, options).await;
+    let scheduler = started(harness, &options).await;
     let mut rx = scheduler.subscribe(TASK_EXECUTED | TASK_ERROR | TASK_MISSED);
     scheduler
         .add_task(task(f::SLEEP, "running").arg(300))
@@ -325,32 +270,202 @@ pub async fn cancel_futures_drops_queued_jobs(make: &Factory) {
     }
 }
 
-/// Declares one `#[tokio::test]` per shared case, each calling the case with `$factory`
-/// (an expression of type `&Factory`).
-macro_rules! executor_cases {
-    ($factory:expr; $($case:ident),* $(,)?) => {
-        $(
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $case() {
-                executor_cases::$case($factory).await;
+/// The `max_instances` slot is free when a run's outcome event is emitted, so a listener that
+/// re-runs the task at once is never refused: with `max_instances = 1`, 20 runs in a chain,
+/// each started from the previous one's outcome listener, all execute.
+pub async fn an_outcome_listener_can_rerun_the_task_at_once(harness: &dyn ExecutorHarness) {
+    const RUNS: usize = 20;
+    let scheduler = started(harness, &PoolOptions::default()).await;
+    scheduler
+        .add_task(
+            task(f::OK, "again")
+                .max_instances(1)
+                .trigger(IntervalTrigger::new().every(Duration::from_secs(3600)))
+                .paused(),
+        )
+        .await
+        .unwrap();
+    let mut rx = scheduler.subscribe(TASK_EXECUTED | TASK_ERROR | TASK_MAX_INSTANCES);
+    let (refused_tx, mut refused) = tokio::sync::mpsc::unbounded_channel::<String>();
+    let running_at_outcome = Arc::new(Mutex::new(Vec::new()));
+    let seen = Arc::clone(&running_at_outcome);
+    let weak = scheduler.clone();
+    let runtime = tokio::runtime::Handle::current();
+    let listener = scheduler.add_listener(TASK_EXECUTED | TASK_ERROR, move |event| {
+        if event.task_id() != Some("again") {
+            return;
+        }
+        let mut seen = seen.lock().unwrap_or_else(|e| e.into_inner());
+        seen.push(weak.running_instances("again"));
+        if seen.len() < RUNS {
+            let (scheduler, refused) = (weak.clone(), refused_tx.clone());
+            runtime.spawn(async move {
+                if let Err(e) = scheduler
+                    .run_task("again", None, RunTaskOptions::default())
+                    .await
+                {
+                    let _ = refused.send(e.to_string());
+                }
+            });
+        }
+    });
+    scheduler
+        .run_task("again", None, RunTaskOptions::default())
+        .await
+        .unwrap();
+    let mut executed = 0;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while executed < RUNS {
+        tokio::select! {
+            event = rx.recv() => match event {
+                Some(Event::Execution(e)) if e.code == TASK_EXECUTED => executed += 1,
+                Some(other) => panic!("run {} of {RUNS}: {other:?}", executed + 1),
+                None => panic!("event channel closed after {executed} runs"),
+            },
+            Some(why) = refused.recv() => {
+                panic!("run {} of {RUNS} was refused from the outcome listener: {why}", executed + 1)
             }
-        )*
+            _ = tokio::time::sleep_until(deadline) => panic!("only {executed} of {RUNS} runs in 30 s"),
+        }
+    }
+    scheduler.remove_listener(listener);
+    let counts = running_at_outcome
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
+    assert!(
+        counts.iter().all(|&n| n == 0),
+        "running instances seen by the outcome listener (must be 0: the slot is released \
+         before the outcome event): {counts:?}"
+    );
+    scheduler.shutdown(true).await.unwrap();
+}
+
+/// Waits until the executor's workers show up (so the reaping checks cannot pass on an
+/// executor whose workers the suite does not see).
+async fn until_workers_appear(workers: Workers, marker: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match live_workers(workers, marker) {
+            Some(live) if !live.is_empty() => return,
+            None => return,
+            Some(_) => {}
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no worker (thread name prefix or {}={marker}) seen within 10 s",
+            super::MARKER_ENV
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// After `shutdown(wait = true)` returns, nothing of the executor is alive: no thread, no
+/// worker process.
+pub async fn no_worker_is_left_after_a_waiting_shutdown(harness: &dyn ExecutorHarness) {
+    let workers = harness.capabilities().workers;
+    let options = PoolOptions {
+        max_workers: 3,
+        ..PoolOptions::default()
+    };
+    let scheduler = started(harness, &options).await;
+    let mut rx = scheduler.subscribe(TASK_EXECUTED | TASK_ERROR | TASK_MISSED);
+    let mut submitted = scheduler.subscribe(TASK_SUBMITTED);
+    for i in 0..3 {
+        scheduler
+            .add_task(task(f::SLEEP, &format!("reap-{i}")).arg(200))
+            .await
+            .unwrap();
+    }
+    let mut count = 0;
+    until(&mut submitted, Duration::from_secs(10), |e| {
+        count += usize::from(e.code() == TASK_SUBMITTED);
+        count == 3
+    })
+    .await;
+    until_workers_appear(workers, &options.marker).await;
+    scheduler.shutdown(true).await.unwrap();
+    // A joined thread can linger in /proc for a moment while the kernel finishes its exit;
+    // one that was not joined would stay.
+    assert_no_live_workers(workers, &options.marker, Duration::from_secs(1)).await;
+    let mut executed = Vec::new();
+    while let Ok(e) = rx.try_recv() {
+        assert_eq!(e.code(), TASK_EXECUTED, "{e:?}");
+        executed.extend(e.task_id().map(str::to_owned));
+    }
+    executed.sort();
+    assert_eq!(executed, ["reap-0", "reap-1", "reap-2"]);
+}
+
+/// After `shutdown(wait = false)`, nothing of the executor outlives the running job: an
+/// executor that stops running jobs leaves nothing within 5 s of the shutdown (the job would
+/// run for 30 s); one that lets them finish leaves nothing within 5 s of the job's end.
+pub async fn no_worker_outlives_a_shutdown_without_wait(harness: &dyn ExecutorHarness) {
+    let caps = harness.capabilities();
+    let stops = caps.shutdown_without_wait_stops_running_jobs;
+    let options = PoolOptions::default();
+    let scheduler = started(harness, &options).await;
+    let mut rx = scheduler.subscribe(TASK_EXECUTED | TASK_ERROR | TASK_MISSED);
+    let mut submitted = scheduler.subscribe(TASK_SUBMITTED);
+    let ms: u64 = if stops { 30_000 } else { 300 };
+    scheduler
+        .add_task(task(f::SLEEP, "running").arg(ms))
+        .await
+        .unwrap();
+    until(&mut submitted, Duration::from_secs(10), |e| {
+        e.code() == TASK_SUBMITTED
+    })
+    .await;
+    until_workers_appear(caps.workers, &options.marker).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    scheduler.shutdown(false).await.unwrap();
+    if stops {
+        assert_no_live_workers(caps.workers, &options.marker, Duration::from_secs(5)).await;
+        assert_stopped_by_shutdown(&outcome(&mut rx, "running").await);
+    } else {
+        assert_eq!(outcome(&mut rx, "running").await.code, TASK_EXECUTED);
+        assert_no_live_workers(caps.workers, &options.marker, Duration::from_secs(5)).await;
+    }
+    assert_no_instance_leaks(&scheduler, "running").await;
+}
+
+fn always(_: &ExecutorCapabilities) -> bool {
+    true
+}
+
+fn has_cancel_futures(caps: &ExecutorCapabilities) -> bool {
+    caps.cancel_futures
+}
+
+fn has_own_workers(caps: &ExecutorCapabilities) -> bool {
+    caps.workers != Workers::Runtime
+}
+
+macro_rules! cases {
+    ($($case:ident if $applies:expr),* $(,)?) => {
+        vec![$(ExecutorCase {
+            name: stringify!($case),
+            applies: $applies,
+            run: |harness| Box::pin($case(harness)),
+        }),*]
     };
 }
 
-/// Every case that every executor must pass.
-macro_rules! common_executor_cases {
-    ($factory:expr) => {
-        executor_cases!($factory;
-            executed_event_carries_the_return_value,
-            async_function_runs_to_completion,
-            error_event_carries_the_error_text,
-            panic_is_an_error_with_the_panic_message,
-            run_beyond_max_instances_is_skipped,
-            failed_runs_never_leak_instances,
-            run_queued_past_its_grace_time_is_missed,
-            shutdown_with_wait_waits_for_running_and_queued_jobs,
-            shutdown_without_wait_returns_promptly,
-        );
-    };
+/// Every executor case, with when it applies.
+pub fn executor_cases() -> Vec<ExecutorCase> {
+    cases![
+        executed_event_carries_the_return_value if always,
+        async_function_runs_to_completion if always,
+        error_event_carries_the_error_text if always,
+        panic_is_an_error_with_the_panic_message if always,
+        run_beyond_max_instances_is_skipped if always,
+        failed_runs_never_leak_instances if always,
+        an_outcome_listener_can_rerun_the_task_at_once if always,
+        run_queued_past_its_grace_time_is_missed if always,
+        shutdown_with_wait_waits_for_running_and_queued_jobs if always,
+        shutdown_without_wait_returns_promptly if always,
+        cancel_futures_drops_queued_jobs if has_cancel_futures,
+        no_worker_is_left_after_a_waiting_shutdown if has_own_workers,
+        no_worker_outlives_a_shutdown_without_wait if has_own_workers,
+    ]
 }

@@ -1,7 +1,8 @@
-//! The functions the shared executor cases run, registered under the same names in a test
-//! scheduler (in-process executors) and in the process-pool test worker (so a worker process
-//! runs exactly what the in-process executors run). Depends on asyncz-core, tokio and tracing
-//! only, so both the test worker binary and the test suites can include it.
+//! The functions the executor cases run ([`register`]), under the same names in the scheduler
+//! under test and, for an executor that runs functions in other processes, in its workers (so
+//! a worker runs exactly what an in-process executor runs). This file depends on asyncz-core,
+//! serde_json, tokio and tracing only and names nothing else of the testkit, so a worker
+//! binary can also compile it in as a module of its own.
 
 use std::time::Duration;
 
@@ -29,6 +30,8 @@ pub const PID: &str = "case.pid";
 pub const ENV: &str = "case.env";
 /// Prints a line to stdout and returns `"printed"`.
 pub const PRINT: &str = "case.print";
+/// Returns a string of argument 0 bytes (`"x"` repeated): a result of a chosen size.
+pub const BIG_RESULT: &str = "case.big_result";
 /// Returns how late it started, in microseconds after its scheduled run time (benchmarks).
 pub const LATENESS_US: &str = "case.lateness_us";
 
@@ -110,6 +113,15 @@ pub fn register(registry: &FunctionRegistry) -> Result<()> {
             println!("a line on stdout that must not corrupt the protocol");
             Ok("printed")
         }),
+    )?;
+    registry.insert(
+        BIG_RESULT,
+        TaskFunction::new_sync(
+            |ctx: CallContext| -> std::result::Result<String, TaskError> {
+                let bytes: usize = ctx.arg(0)?;
+                Ok("x".repeat(bytes))
+            },
+        ),
     )?;
     registry.insert(
         LATENESS_US,

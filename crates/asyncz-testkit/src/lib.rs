@@ -30,9 +30,13 @@
 #![deny(missing_docs)]
 
 mod cases;
+pub mod executor;
 mod harness;
 
 pub use cases::{store_cases, StoreCase};
+pub use executor::{
+    run_executor_suite, ExecutorCapabilities, ExecutorHarness, PoolOptions, Workers,
+};
 pub use harness::{
     functions, plugins, run_store_suite, sample_task, store_context, t0, Capabilities,
     StoreHarness, SuiteReport,

@@ -1,0 +1,70 @@
+#![allow(clippy::unwrap_used)]
+//! The tokio executor through the scheduler: the shared executor suite.
+
+use asyncz::{Scheduler, TokioExecutor, TokioExecutorConfig};
+use asyncz_testkit::executor::POOL;
+use asyncz_testkit::{ExecutorCapabilities, ExecutorHarness, PoolOptions, Workers};
+
+struct Tokio;
+
+impl ExecutorHarness for Tokio {
+    fn name(&self) -> String {
+        "tokio".into()
+    }
+    fn capabilities(&self) -> ExecutorCapabilities {
+        ExecutorCapabilities {
+            // Jobs run as tasks of the scheduler's runtime and on its blocking pool.
+            workers: Workers::Runtime,
+            cancel_futures: false,
+            shutdown_without_wait_stops_running_jobs: false,
+        }
+    }
+    fn scheduler(&self, options: &PoolOptions) -> asyncz::Result<Scheduler> {
+        asyncz::builder()
+            .executor(
+                POOL,
+                TokioExecutor::with_config(TokioExecutorConfig {
+                    max_workers: Some(options.max_workers),
+                    ..Default::default()
+                }),
+            )
+            .build()
+    }
+}
+
+/// Without `max_workers`, sync jobs take the executor's own lane of blocking workers.
+struct TokioUnbounded;
+
+impl ExecutorHarness for TokioUnbounded {
+    fn name(&self) -> String {
+        "tokio (no max_workers)".into()
+    }
+    fn capabilities(&self) -> ExecutorCapabilities {
+        Tokio.capabilities()
+    }
+    fn scheduler(&self, options: &PoolOptions) -> asyncz::Result<Scheduler> {
+        asyncz::builder()
+            .executor(
+                POOL,
+                TokioExecutor::with_config(TokioExecutorConfig {
+                    blocking_workers: Some(options.max_workers),
+                    ..Default::default()
+                }),
+            )
+            .build()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_executor_suite_passes() {
+    let report = asyncz_testkit::run_executor_suite(&Tokio).await;
+    println!("{report}");
+    report.assert_passed();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_executor_suite_passes_without_max_workers() {
+    let report = asyncz_testkit::run_executor_suite(&TokioUnbounded).await;
+    println!("{report}");
+    report.assert_passed();
+}
