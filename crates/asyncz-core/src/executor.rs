@@ -297,11 +297,11 @@ impl Job {
         };
         match code {
             TASK_EXECUTED => {
-                tracing::debug!(target: "asyncz.executors", task = %self.task_id, %run_time, "task executed successfully")
+                tracing::debug!(target: "asyncz.executors", task = ?self.task_id, %run_time, "task executed successfully")
             }
             TASK_MISSED => {}
             _ => {
-                tracing::error!(target: "asyncz.executors", task = %self.task_id, %run_time, error = exception.as_deref().unwrap_or(""), "task failed")
+                tracing::error!(target: "asyncz.executors", task = ?self.task_id, %run_time, error = exception.as_deref().unwrap_or(""), "task failed")
             }
         }
         if !self.sink.wants(code) {
@@ -326,7 +326,7 @@ impl Job {
         let last = run_times.last().copied();
         for &run_time in &run_times {
             if let Some(late) = self.missed_by(run_time) {
-                tracing::warn!(target: "asyncz.executors", task = %self.task_id, %run_time, late_by = %late, "run time of task was missed");
+                tracing::warn!(target: "asyncz.executors", task = ?self.task_id, %run_time, late_by = %late, "run time of task was missed");
                 if Some(run_time) == last {
                     self.release_slot();
                 }
@@ -361,7 +361,7 @@ impl Job {
         let last = run_times.last().copied();
         for &run_time in &run_times {
             if let Some(late) = self.missed_by(run_time) {
-                tracing::warn!(target: "asyncz.executors", task = %self.task_id, %run_time, late_by = %late, "run time of task was missed");
+                tracing::warn!(target: "asyncz.executors", task = ?self.task_id, %run_time, late_by = %late, "run time of task was missed");
                 if Some(run_time) == last {
                     self.release_slot();
                 }
