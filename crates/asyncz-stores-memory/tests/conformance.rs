@@ -26,9 +26,17 @@ async fn the_memory_store_passes_the_store_suite() {
     let report = asyncz_testkit::run_store_suite(&Memory).await;
     println!("{report}");
     report.assert_passed();
+    // Memory is not persistent, cannot hold an undecodable record and has no server.
+    let mut skipped = report.skipped.clone();
+    skipped.sort_unstable();
     assert_eq!(
-        report.skipped.len(),
-        2,
-        "only the persistence cases are skipped"
+        skipped,
+        [
+            "an_undecodable_due_record_leaves_the_engine_idle_and_the_log_small",
+            "an_undecodable_record_does_not_drive_the_next_run_time",
+            "an_undecodable_record_is_skipped_reported_and_kept",
+            "start_against_an_unreachable_server_fails_within_its_connect_timeout",
+            "tasks_survive_reopening_the_store",
+        ]
     );
 }
