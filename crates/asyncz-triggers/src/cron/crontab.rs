@@ -4,7 +4,7 @@
 
 use asyncz_core::{Error, Result};
 
-use super::expressions::WEEKDAYS;
+use super::expressions::{escape_controls, WEEKDAYS};
 
 /// The usual `@` shorthands of crontab; any other text is returned as it is.
 pub(super) fn expand_macro(line: &str) -> &str {
@@ -37,7 +37,7 @@ pub(super) fn weekdays(field: &str) -> Result<String> {
     if field == "*" {
         return Ok(field.to_owned());
     }
-    let err = |why: String| Error::invalid("cron field 'day_of_week'", why);
+    let err = |why: String| Error::invalid("cron field 'day_of_week'", escape_controls(why));
     // Bit n = crontab day n (0 = Sunday .. 6 = Saturday).
     let mut days = 0u8;
     for token in field.split(',') {

@@ -13,6 +13,25 @@ pub(crate) const MONTHS: [&str; 12] = [
 ];
 const POSITIONS: [&str; 6] = ["1st", "2nd", "3rd", "4th", "5th", "last"];
 
+/// A message that quotes user text, with every control character in it escaped (`\n`,
+/// `\u{1b}`), so an error naming a token can neither split a log line nor carry escape codes.
+pub(crate) fn escape_controls(message: String) -> String {
+    if !message.chars().any(char::is_control) {
+        return message;
+    }
+    message
+        .chars()
+        .flat_map(|c| {
+            let escaped: Vec<char> = if c.is_control() {
+                c.escape_debug().collect()
+            } else {
+                vec![c]
+            };
+            escaped
+        })
+        .collect()
+}
+
 /// How a range was written, so it is shown back the same way.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Spelling {
@@ -42,7 +61,12 @@ pub(crate) enum Expr {
 impl Expr {
     /// Parses one expression of `kind`'s field.
     pub(crate) fn parse(kind: FieldKind, token: &str) -> Result<Expr> {
-        let err = |why: String| Error::invalid(format!("cron field '{}'", kind.name()), why);
+        let err = |why: String| {
+            Error::invalid(
+                format!("cron field '{}'", kind.name()),
+                escape_controls(why),
+            )
+        };
         if token.is_empty() {
             return Err(err("empty expression".into()));
         }

@@ -138,10 +138,10 @@ impl CronBuilder {
             .ok_or_else(|| {
                 Error::invalid(
                     "cron field",
-                    format!(
+                    expressions::escape_controls(format!(
                         "unknown field name '{name}' (expected one of: {})",
                         FieldKind::ALL.map(FieldKind::name).join(", ")
-                    ),
+                    )),
                 )
             })?;
         self.fields[index] = Some(expression.to_string());
@@ -203,11 +203,11 @@ impl CronTrigger {
         if values.len() != 5 {
             return Err(Error::invalid(
                 "crontab expression",
-                format!(
+                expressions::escape_controls(format!(
                     "'{expression}' has {} field{}, expected 5 (minute hour day month day_of_week)",
                     values.len(),
                     if values.len() == 1 { "" } else { "s" }
-                ),
+                )),
             ));
         }
         let mut builder = CronTrigger::builder()
