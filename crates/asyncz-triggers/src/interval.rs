@@ -403,11 +403,14 @@ impl fmt::Display for IntervalTrigger {
 
 /// Reads a compact duration: one or more `<number><unit>` parts with units `w`, `d`, `h`, `m`,
 /// `s` (`90s`, `45m`, `2h`, `1d`, `2w3d`, `1h30m`), as `asyncz preview --interval` takes it.
+/// Zero is refused, and so is `M` (months or minutes?).
 ///
 /// ```
 /// use asyncz_triggers::parse_duration;
 /// assert_eq!(parse_duration("1h30m")?, std::time::Duration::from_secs(5400));
 /// assert!(parse_duration("30").is_err());
+/// assert!(parse_duration("0s").is_err());
+/// assert!(parse_duration("1M").is_err());
 /// # Ok::<(), asyncz_core::Error>(())
 /// ```
 pub fn parse_duration(text: &str) -> Result<std::time::Duration> {
@@ -430,6 +433,12 @@ pub fn parse_duration(text: &str) -> Result<std::time::Duration> {
             digits.push(c);
             continue;
         }
+        if c == 'M' {
+            // `1M` read as a minute surprises whoever meant a month (which has no fixed length).
+            return Err(bad(
+                "'M' is ambiguous: months or minutes? write 'm' for minutes",
+            ));
+        }
         let unit = match c.to_ascii_lowercase() {
             'w' => 7 * 86_400,
             'd' => 86_400,
@@ -450,6 +459,12 @@ pub fn parse_duration(text: &str) -> Result<std::time::Duration> {
     }
     if !digits.is_empty() {
         return Err(bad(&format!("'{digits}' has no unit")));
+    }
+    if total == 0 {
+        return Err(Error::invalid(
+            "interval",
+            format!("'{text}' is zero; an interval is at least 1s"),
+        ));
     }
     Ok(std::time::Duration::from_secs(total))
 }

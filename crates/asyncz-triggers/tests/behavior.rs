@@ -439,7 +439,7 @@ fn compact_durations_are_read_for_the_command_line() {
             "{text}"
         );
     }
-    for text in ["", "30", "h", "5x", "1h30"] {
+    for text in ["", "30", "h", "5x", "1h30", "0s", "0h0m", "1M"] {
         assert!(
             parse_duration(text)
                 .unwrap_err()
