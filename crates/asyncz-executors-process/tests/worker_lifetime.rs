@@ -66,6 +66,9 @@ fn program_with_a_never_ending_job() {
         tokio::time::sleep(Duration::from_millis(300)).await;
         println!("\nREADY");
         if role == "exit" {
+            // The test counts the worker first, then says go (a line on stdin).
+            let mut go = String::new();
+            std::io::stdin().read_line(&mut go).unwrap();
             scheduler.shutdown(false).await.unwrap();
             // What a program does at the end of main: exit, whatever threads still run.
             std::process::exit(0);
@@ -91,6 +94,7 @@ fn no_worker_outlives_the_program(role: &str, end: impl FnOnce(&mut std::process
         ])
         .env(ROLE_ENV, role)
         .env(WORKER_MARKER_ENV, &marker)
+        .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
@@ -126,6 +130,10 @@ fn no_worker_outlives_the_program(role: &str, end: impl FnOnce(&mut std::process
 #[test]
 fn no_worker_outlives_a_program_that_exits_after_shutdown_without_wait() {
     no_worker_outlives_the_program("exit", |program| {
+        use std::io::Write;
+        let mut stdin = program.stdin.take().unwrap();
+        stdin.write_all(b"go\n").unwrap();
+        drop(stdin);
         let status = program.wait().unwrap();
         assert!(status.success(), "the program failed: {status}");
     });
