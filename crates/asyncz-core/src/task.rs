@@ -274,12 +274,14 @@ impl Task {
                 .map(truncate_to_micros);
         };
         let mut after = previous;
-        // A well-behaved trigger returns a time past `previous` at once; a few more asks bound
-        // one that keeps answering within the same microsecond.
-        for _ in 0..4 {
+        // A well-behaved trigger returns a time past `previous` at once. One stepping in
+        // nanoseconds needs at most a thousand asks to leave the microsecond; past that, the
+        // next microsecond is its next fire time (never a deletion of the task).
+        for _ in 0..=1000 {
             let next = self.trigger.next_fire_time(tz, Some(after), now)?;
             if next <= after {
-                // Not advancing: the schedule would repeat itself forever.
+                // Not advancing: the schedule would repeat this instant forever.
+                tracing::error!(target: "asyncz.scheduler", task = ?self.id, trigger = %self.trigger, previous = %after, next = %next, "the trigger's next fire time does not advance; treating the schedule as over");
                 return None;
             }
             let truncated = truncate_to_micros(next);
@@ -288,7 +290,7 @@ impl Task {
             }
             after = next;
         }
-        None
+        previous.checked_add_signed(chrono::Duration::microseconds(1))
     }
 
     /// The due run times from `next_run_time` up to `now` inclusive, bounded. With `coalesce`

@@ -85,12 +85,11 @@ pub(super) fn cases() -> Vec<StoreCase> {
                         "the good task fired {} times in 9 periods: {fired:?}",
                         fired.len()
                     );
-                    // Idle in between: each round says "come back in about a second", never "now".
+                    // Idle in between, and on time: each round says "come back when the good
+                    // task is due" (one second), never "now" (a spin) nor later (it would be late).
                     ensure!(
-                        waits
-                            .iter()
-                            .all(|w| w.is_some_and(|w| w >= Duration::from_millis(500))),
-                        "the engine was told to come back at once (it would spin): {waits:?}"
+                        waits.iter().all(|w| *w == Some(Duration::from_secs(1))),
+                        "the engine was not told to come back when the good task is due (0 spins, more is late): {waits:?}"
                     );
                     Ok(())
                 }

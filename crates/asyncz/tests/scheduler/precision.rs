@@ -13,10 +13,11 @@ use asyncz::{
 
 use crate::common::t0;
 
-/// A third-party trigger whose grid keeps nanoseconds: `start + k seconds`.
+/// A third-party trigger whose grid keeps nanoseconds: `start + k * step_ns`.
 #[derive(Debug)]
 struct NanoGrid {
     start: DateTime<Utc>,
+    step_ns: i64,
 }
 
 impl std::fmt::Display for NanoGrid {
@@ -43,8 +44,8 @@ impl Trigger for NanoGrid {
             return Some(self.start);
         }
         let elapsed = (after - self.start).num_nanoseconds()?;
-        let k = elapsed / 1_000_000_000 + 1;
-        Some(self.start + chrono::Duration::nanoseconds(k * 1_000_000_000))
+        let k = elapsed / self.step_ns + 1;
+        Some(self.start + chrono::Duration::nanoseconds(k * self.step_ns))
     }
     fn state(&self) -> Map {
         let mut state = Map::new();
@@ -54,6 +55,7 @@ impl Trigger for NanoGrid {
                 .to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
                 .into(),
         );
+        state.insert("step_ns".into(), self.step_ns.into());
         state
     }
 }
@@ -64,8 +66,14 @@ fn nanogrid(args: &Map, _ctx: &TriggerContext) -> Result<Arc<dyn Trigger>> {
         .and_then(|v| v.as_str())
         .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
         .ok_or_else(|| asyncz::Error::invalid("start", "missing"))?;
+    let step_ns = args
+        .get("step_ns")
+        .and_then(|v| v.as_i64())
+        .filter(|n| *n > 0)
+        .ok_or_else(|| asyncz::Error::invalid("step_ns", "missing"))?;
     Ok(Arc::new(NanoGrid {
         start: start.with_timezone(&Utc),
+        step_ns,
     }))
 }
 
@@ -101,7 +109,10 @@ async fn a_trigger_on_a_nanosecond_grid_fires_once_per_period_in_a_persistent_st
             TaskBuilder::new()
                 .id("nanos")
                 .function("tick")
-                .trigger(NanoGrid { start }),
+                .trigger(NanoGrid {
+                    start,
+                    step_ns: 1_000_000_000,
+                }),
         )
         .await
         .unwrap();
@@ -120,6 +131,51 @@ async fn a_trigger_on_a_nanosecond_grid_fires_once_per_period_in_a_persistent_st
         runs.iter().all(|t| *t == asyncz::truncate_to_micros(*t)),
         "{runs:?}"
     );
+}
+
+#[tokio::test]
+async fn a_trigger_stepping_in_nanoseconds_fires_once_per_microsecond_and_is_never_removed() {
+    let clock = ManualClock::new(t0());
+    let scheduler = asyncz::builder()
+        .clock(clock.clone())
+        .executor("default", DebugExecutor::new())
+        .build()
+        .unwrap();
+    let runs = Arc::new(Mutex::new(Vec::new()));
+    let r = Arc::clone(&runs);
+    scheduler
+        .register("tick", move |ctx: CallContext| {
+            r.lock().unwrap().push(ctx.scheduled_run_time);
+        })
+        .unwrap();
+    scheduler.start().await.unwrap();
+    let start = t0() + chrono::Duration::nanoseconds(50);
+    scheduler
+        .add_task(
+            TaskBuilder::new()
+                .id("fine")
+                .function("tick")
+                .trigger(NanoGrid {
+                    start,
+                    step_ns: 100,
+                }),
+        )
+        .await
+        .unwrap();
+    for _ in 0..5 {
+        clock.advance(chrono::Duration::microseconds(1));
+        scheduler.process_tasks().await;
+    }
+    assert!(
+        scheduler.get_task("fine", None).await.unwrap().is_some(),
+        "the task was removed"
+    );
+    let runs = runs.lock().unwrap().clone();
+    let mut distinct = runs.clone();
+    distinct.dedup();
+    assert_eq!(distinct, runs, "a microsecond ran twice: {runs:?}");
+    assert!(runs.len() >= 4, "{runs:?}");
+    scheduler.shutdown(true).await.unwrap();
 }
 
 /// A store that keeps offering one record as due that it cannot return (what an undecodable
