@@ -60,6 +60,20 @@ const ANY: Capabilities = Capabilities {
     max_id_len: None,
 };
 
+/// Cases that reopen the store's data.
+const PERSISTENT: Capabilities = Capabilities {
+    persistent: true,
+    corruptible: false,
+    max_id_len: None,
+};
+
+/// Cases that corrupt a stored record.
+const CORRUPTIBLE: Capabilities = Capabilities {
+    persistent: true,
+    corruptible: true,
+    max_id_len: None,
+};
+
 macro_rules! case {
     ($name:ident, $needs:expr, |$harness:ident, $store:ident| $body:block) => {
         StoreCase {
@@ -439,38 +453,26 @@ fn contract_cases() -> Vec<StoreCase> {
             );
             Ok(())
         }),
-        case!(
-            tasks_survive_reopening_the_store,
-            Capabilities {
-                persistent: true,
-                corruptible: false,
-                max_id_len: None,
-            },
-            |h, store| {
-                store
-                    .add_task(&sample_task("kept", at_us(5)))
-                    .await
-                    .map_err(err)?;
-                let again = h.reopen(&store).await.map_err(err)?;
-                again
-                    .start(crate::harness::store_context())
-                    .await
-                    .map_err(err)?;
-                let found = again.lookup_task("kept").await.map_err(err)?;
-                ensure!(
-                    found.and_then(|t| t.next_run_time()) == at_us(5),
-                    "the task did not survive"
-                );
-                Ok(())
-            }
-        ),
+        case!(tasks_survive_reopening_the_store, PERSISTENT, |h, store| {
+            store
+                .add_task(&sample_task("kept", at_us(5)))
+                .await
+                .map_err(err)?;
+            let again = h.reopen(&store).await.map_err(err)?;
+            again
+                .start(crate::harness::store_context())
+                .await
+                .map_err(err)?;
+            let found = again.lookup_task("kept").await.map_err(err)?;
+            ensure!(
+                found.and_then(|t| t.next_run_time()) == at_us(5),
+                "the task did not survive"
+            );
+            Ok(())
+        }),
         case!(
             an_undecodable_record_is_skipped_reported_and_kept,
-            Capabilities {
-                persistent: true,
-                corruptible: true,
-                max_id_len: None,
-            },
+            CORRUPTIBLE,
             |h, store| {
                 store
                     .add_task(&sample_task("good", at_us(1)))

@@ -11,14 +11,8 @@ use asyncz_triggers::IntervalTrigger;
 use tracing::instrument::WithSubscriber;
 
 use super::scheduler::{runs_of, scheduler_over};
-use super::{at_us, err, StoreCase};
-use crate::harness::{sample_task, t0, Capabilities};
-
-const CORRUPTIBLE: Capabilities = Capabilities {
-    persistent: true,
-    corruptible: true,
-    max_id_len: None,
-};
+use super::{at_us, err, StoreCase, CORRUPTIBLE};
+use crate::harness::{sample_task, t0};
 
 pub(super) fn cases() -> Vec<StoreCase> {
     vec![
