@@ -6,43 +6,97 @@ use std::time::Duration;
 use chrono_tz::Tz;
 use indexmap::IndexMap;
 
+use crate::task::TaskDefaults;
 use crate::{Error, Map, Result, Value};
 
-/// A parsed scheduler configuration. Every field is optional: unset ones keep the scheduler's
-/// current value (or the default).
-#[derive(Debug, Clone, Default, PartialEq)]
+/// The scheduler's settings, resolved: the one copy the builder, `setup()` and the running
+/// scheduler share. [`SchedulerConfig::default`] holds the spec's defaults; a configuration
+/// map is applied on top of a config with [`SchedulerConfig::update_from_map`], so a key the map
+/// does not name keeps its current value.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct SchedulerConfig {
-    /// `timezone`: an IANA zone name.
-    pub timezone: Option<Tz>,
-    /// `store_retry_interval`: seconds before retrying a failed store.
-    pub store_retry_interval: Option<Duration>,
-    /// `logger_name`: recorded in every log line of the scheduler.
-    pub logger_name: Option<String>,
-    /// `isolated_event_loop`: run on the scheduler's own runtime thread.
-    pub isolated_runtime: Option<bool>,
+    /// `timezone`: the zone triggers compute in when they have none of their own (default UTC).
+    pub timezone: Tz,
+    /// `store_retry_interval`: how long before a failed store is tried again (default 10 s).
+    pub store_retry_interval: Duration,
+    /// `logger_name`: recorded as the `logger` field of every log line of the scheduler
+    /// (default `asyncz.scheduler`; a name `n` gives `asyncz.scheduler.n`).
+    pub logger_name: String,
+    /// `isolated_event_loop`: run on the scheduler's own runtime threads.
+    pub isolated_runtime: bool,
     /// `lock_path`: a lock file template shared by processes using the same stores.
     pub lock_path: Option<String>,
-    /// `startup_delay`: seconds before tasks committed at start may first run.
+    /// `startup_delay`: how long after start tasks committed at start may first run (`None`:
+    /// 1 s with a lock path, else 0; see [`SchedulerConfig::effective_startup_delay`]).
     pub startup_delay: Option<Duration>,
-    /// `store_timeout`: seconds the engine waits for one store call.
-    pub store_timeout: Option<Duration>,
-    /// `task_defaults.mistrigger_grace_time`.
-    pub default_mistrigger_grace_time: Option<Option<Duration>>,
-    /// `task_defaults.coalesce`.
-    pub default_coalesce: Option<bool>,
-    /// `task_defaults.max_instances`.
-    pub default_max_instances: Option<u32>,
-    /// `stores.<alias>`: `type` plus the plugin's options.
+    /// `store_timeout`: how long one store call may take before it counts as failed (default
+    /// 10 s), so one unreachable server does not stall work on the other stores.
+    pub store_timeout: Duration,
+    /// `task_defaults.*`: defaults for options tasks leave unset.
+    pub task_defaults: TaskDefaults,
+    /// `stores.<alias>`: `type` plus the plugin's options, built when the config is applied.
     pub stores: IndexMap<String, Map>,
-    /// `executors.<alias>`: `type` plus the plugin's options.
+    /// `executors.<alias>`: `type` plus the plugin's options, built when the config is applied.
     pub executors: IndexMap<String, Map>,
+    /// The prefix the keys came with (`asyncz.`), so errors name the key the user wrote.
+    pub key_prefix: String,
+}
+
+/// The logger name every scheduler log line carries unless `logger_name` says otherwise.
+pub const DEFAULT_LOGGER_NAME: &str = "asyncz.scheduler";
+
+impl Default for SchedulerConfig {
+    fn default() -> Self {
+        SchedulerConfig {
+            timezone: Tz::UTC,
+            store_retry_interval: Duration::from_secs(10),
+            logger_name: DEFAULT_LOGGER_NAME.to_owned(),
+            isolated_runtime: false,
+            lock_path: None,
+            startup_delay: None,
+            store_timeout: Duration::from_secs(10),
+            task_defaults: TaskDefaults::default(),
+            stores: IndexMap::new(),
+            executors: IndexMap::new(),
+            key_prefix: String::new(),
+        }
+    }
 }
 
 impl SchedulerConfig {
-    /// Parses a flat or nested map. With `prefix` (normally `"asyncz."`), only keys starting
-    /// with it are read and the prefix is stripped; dotted keys nest
-    /// (`asyncz.stores.default.type`).
+    /// The defaults with a flat or nested map applied (see [`SchedulerConfig::update_from_map`]).
     pub fn from_map(global: &Map, prefix: Option<&str>) -> Result<Self> {
+        let mut config = SchedulerConfig::default();
+        config.update_from_map(global, prefix)?;
+        Ok(config)
+    }
+
+    /// The full logger name for a user's `logger_name` (`worker-a` → `asyncz.scheduler.worker-a`).
+    pub fn logger_name_for(name: &str) -> String {
+        format!("{DEFAULT_LOGGER_NAME}.{name}")
+    }
+
+    /// The startup delay in force: as configured, else 1 s with a lock path, else none.
+    pub fn effective_startup_delay(&self) -> Duration {
+        self.startup_delay.unwrap_or(if self.lock_path.is_some() {
+            Duration::from_secs(1)
+        } else {
+            Duration::ZERO
+        })
+    }
+
+    /// The zone a task's trigger computes in when it has none of its own:
+    /// `task_defaults.timezone` when set, else `timezone`.
+    pub fn task_timezone(&self) -> Tz {
+        self.task_defaults.timezone.unwrap_or(self.timezone)
+    }
+
+    /// Applies a flat or nested map onto this config; on error nothing is changed. With
+    /// `prefix` (normally `"asyncz."`), only keys starting with it are read and the prefix is
+    /// stripped; dotted keys nest (`asyncz.stores.default.type`). `stores` and `executors`
+    /// named in the map are added to (or replace) the ones already listed.
+    pub fn update_from_map(&mut self, global: &Map, prefix: Option<&str>) -> Result<()> {
         let mut tree = Map::new();
         for (key, value) in global {
             let key = match prefix {
@@ -54,82 +108,113 @@ impl SchedulerConfig {
             };
             insert_dotted(&mut tree, key, value.clone());
         }
-        let mut config = SchedulerConfig::default();
-        let full = |k: &str| format!("{}{k}", prefix.unwrap_or(""));
+        let mut next = self.clone();
+        next.key_prefix = prefix.unwrap_or("").to_owned();
         for (key, value) in tree {
-            match key.as_str() {
-                "timezone" => config.timezone = Some(timezone(&full("timezone"), &value)?),
-                "store_retry_interval" => {
-                    config.store_retry_interval = Some(seconds(&full("store_retry_interval"), &value)?)
+            next.apply_key(&key, value)?;
+        }
+        *self = next;
+        Ok(())
+    }
+
+    fn full(&self, key: &str) -> String {
+        format!("{}{key}", self.key_prefix)
+    }
+
+    fn apply_key(&mut self, key: &str, value: Value) -> Result<()> {
+        let field = self.full(key);
+        match key {
+            "timezone" => self.timezone = timezone(&field, &value)?,
+            "store_retry_interval" => self.store_retry_interval = seconds(&field, &value)?,
+            "logger_name" => {
+                self.logger_name = Self::logger_name_for(&string(&field, &value)?);
+            }
+            "lock_path" => {
+                let path = string(&field, &value)?;
+                self.lock_path = (!path.trim().is_empty()).then_some(path);
+            }
+            "startup_delay" => self.startup_delay = Some(seconds(&field, &value)?),
+            "store_timeout" => {
+                let timeout = seconds(&field, &value)?;
+                if timeout.is_zero() {
+                    return Err(Error::invalid(field, "must be above 0"));
                 }
-                "logger_name" => config.logger_name = Some(string(&full("logger_name"), &value)?),
-                "lock_path" => {
-                    let path = string(&full("lock_path"), &value)?;
-                    config.lock_path = (!path.trim().is_empty()).then_some(path);
-                }
-                "startup_delay" => config.startup_delay = Some(seconds(&full("startup_delay"), &value)?),
-                "store_timeout" => {
-                    let timeout = seconds(&full("store_timeout"), &value)?;
-                    if timeout.is_zero() {
-                        return Err(Error::invalid(full("store_timeout"), "must be above 0"));
-                    }
-                    config.store_timeout = Some(timeout);
-                }
-                "isolated_event_loop" | "isolated_runtime" => {
-                    config.isolated_runtime = Some(as_bool(&full(&key), &value)?)
-                }
-                "task_defaults" => {
-                    let Value::Object(map) = value else {
-                        return Err(Error::invalid(full("task_defaults"), format!("expected an object, got {value}")));
-                    };
-                    for (k, v) in map {
-                        let field = full(&format!("task_defaults.{k}"));
-                        match k.as_str() {
-                            "mistrigger_grace_time" => config.default_mistrigger_grace_time = Some(grace_time(&field, &v)?),
-                            "coalesce" => config.default_coalesce = Some(as_bool(&field, &v)?),
-                            "max_instances" => config.default_max_instances = Some(as_u32(&field, &v)?),
-                            // Upstream accepts a task-default time zone; the scheduler zone rules.
-                            "timezone" => {
-                                timezone(&field, &v)?;
-                            }
-                            _ => return Err(Error::invalid(field, "unknown task default (expected coalesce, max_instances, mistrigger_grace_time)")),
-                        }
-                    }
-                }
-                "stores" | "executors" => {
-                    let Value::Object(map) = value else {
-                        return Err(Error::invalid(full(&key), format!("expected an object of aliases, got {value}")));
-                    };
-                    for (alias, options) in map {
-                        let field = full(&format!("{key}.{alias}"));
-                        let Value::Object(options) = options else {
-                            return Err(Error::invalid(field, format!("expected an object with a 'type', got {options}")));
-                        };
-                        if !options.contains_key("type") {
-                            let hint = if options.contains_key("class") {
-                                "'class' (a Python import path) has no Rust counterpart; name the plugin with 'type'"
-                            } else {
-                                "missing 'type' (the plugin alias, e.g. 'memory' or 'tokio')"
-                            };
-                            return Err(Error::invalid(field, hint));
-                        }
-                        if key == "stores" {
-                            config.stores.insert(alias, options);
-                        } else {
-                            config.executors.insert(alias, options);
-                        }
-                    }
-                }
-                other => {
+                self.store_timeout = timeout;
+            }
+            "isolated_event_loop" | "isolated_runtime" => {
+                self.isolated_runtime = as_bool(&field, &value)?
+            }
+            "task_defaults" => {
+                let Value::Object(map) = value else {
                     return Err(Error::invalid(
-                        full(other),
-                        "unknown configuration key (expected timezone, store_retry_interval, logger_name, \
-                         isolated_event_loop, lock_path, startup_delay, store_timeout, task_defaults.*, stores.*, executors.*)",
-                    ))
+                        field,
+                        format!("expected an object, got {value}"),
+                    ));
+                };
+                for (k, v) in map {
+                    self.apply_task_default(&k, &v)?;
                 }
             }
+            "stores" | "executors" => self.apply_plugins(key, value)?,
+            other => {
+                return Err(Error::invalid(
+                    self.full(other),
+                    "unknown configuration key (expected timezone, store_retry_interval, logger_name, \
+                     isolated_event_loop, lock_path, startup_delay, store_timeout, task_defaults.*, stores.*, executors.*)",
+                ))
+            }
         }
-        Ok(config)
+        Ok(())
+    }
+
+    fn apply_task_default(&mut self, key: &str, value: &Value) -> Result<()> {
+        let field = self.full(&format!("task_defaults.{key}"));
+        let defaults = &mut self.task_defaults;
+        match key {
+            "mistrigger_grace_time" => defaults.mistrigger_grace_time = grace_time(&field, value)?,
+            "coalesce" => defaults.coalesce = as_bool(&field, value)?,
+            "max_instances" => defaults.max_instances = as_u32(&field, value)?,
+            "timezone" => defaults.timezone = Some(timezone(&field, value)?),
+            _ => {
+                return Err(Error::invalid(
+                    field,
+                    "unknown task default (expected coalesce, max_instances, mistrigger_grace_time, timezone)",
+                ))
+            }
+        }
+        Ok(())
+    }
+
+    fn apply_plugins(&mut self, key: &str, value: Value) -> Result<()> {
+        let Value::Object(map) = value else {
+            return Err(Error::invalid(
+                self.full(key),
+                format!("expected an object of aliases, got {value}"),
+            ));
+        };
+        for (alias, options) in map {
+            let field = self.full(&format!("{key}.{alias}"));
+            let Value::Object(options) = options else {
+                return Err(Error::invalid(
+                    field,
+                    format!("expected an object with a 'type', got {options}"),
+                ));
+            };
+            if !options.contains_key("type") {
+                let hint = if options.contains_key("class") {
+                    "'class' (a Python import path) has no Rust counterpart; name the plugin with 'type'"
+                } else {
+                    "missing 'type' (the plugin alias, e.g. 'memory' or 'tokio')"
+                };
+                return Err(Error::invalid(field, hint));
+            }
+            if key == "stores" {
+                self.stores.insert(alias, options);
+            } else {
+                self.executors.insert(alias, options);
+            }
+        }
+        Ok(())
     }
 }
 

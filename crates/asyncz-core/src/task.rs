@@ -112,6 +112,20 @@ impl fmt::Display for Task {
     }
 }
 
+/// What a trigger answered for a task's next fire time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum FireTime {
+    /// The next fire time, in whole microseconds.
+    At(DateTime<Utc>),
+    /// The schedule is over.
+    Over,
+    /// The trigger returned a time not after `previous`: treated as over, and logged.
+    NotAdvancing {
+        previous: DateTime<Utc>,
+        next: DateTime<Utc>,
+    },
+}
+
 /// The run times due for a task at `now`, bounded: see [`Task::run_times`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct RunTimes {
@@ -267,30 +281,55 @@ impl Task {
         previous: Option<DateTime<Utc>>,
         now: DateTime<Utc>,
     ) -> Option<DateTime<Utc>> {
+        match self.fire_time_after(tz, previous, now) {
+            FireTime::At(t) => Some(t),
+            FireTime::Over => None,
+            FireTime::NotAdvancing { previous, next } => {
+                tracing::error!(target: "asyncz.scheduler", task = ?self.id, trigger = %self.trigger, previous = %previous, next = %next, "the trigger's next fire time does not advance; treating the schedule as over");
+                None
+            }
+        }
+    }
+
+    /// [`Task::next_fire_time`] without logging: the scheduler logs a non-advancing trigger
+    /// itself, with its `logger_name`.
+    pub(crate) fn fire_time_after(
+        &self,
+        tz: Tz,
+        previous: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> FireTime {
         let Some(previous) = previous else {
-            return self
-                .trigger
-                .next_fire_time(tz, None, now)
-                .map(truncate_to_micros);
+            return match self.trigger.next_fire_time(tz, None, now) {
+                Some(t) => FireTime::At(truncate_to_micros(t)),
+                None => FireTime::Over,
+            };
         };
         let mut after = previous;
         // A well-behaved trigger returns a time past `previous` at once. One stepping in
         // nanoseconds needs at most a thousand asks to leave the microsecond; past that, the
         // next microsecond is its next fire time (never a deletion of the task).
         for _ in 0..=1000 {
-            let next = self.trigger.next_fire_time(tz, Some(after), now)?;
+            let Some(next) = self.trigger.next_fire_time(tz, Some(after), now) else {
+                return FireTime::Over;
+            };
             if next <= after {
                 // Not advancing: the schedule would repeat this instant forever.
-                tracing::error!(target: "asyncz.scheduler", task = ?self.id, trigger = %self.trigger, previous = %after, next = %next, "the trigger's next fire time does not advance; treating the schedule as over");
-                return None;
+                return FireTime::NotAdvancing {
+                    previous: after,
+                    next,
+                };
             }
             let truncated = truncate_to_micros(next);
             if truncated > previous {
-                return Some(truncated);
+                return FireTime::At(truncated);
             }
             after = next;
         }
-        previous.checked_add_signed(chrono::Duration::microseconds(1))
+        match previous.checked_add_signed(chrono::Duration::microseconds(1)) {
+            Some(t) => FireTime::At(t),
+            None => FireTime::Over,
+        }
     }
 
     /// The due run times from `next_run_time` up to `now` inclusive, bounded. With `coalesce`
@@ -353,6 +392,8 @@ impl Task {
             pending: self.pending,
             paused: self.paused(),
             submitted: self.submitted,
+            args: self.args.clone(),
+            kwargs: self.kwargs.clone(),
         }
     }
 
@@ -521,6 +562,10 @@ pub struct TaskInfo {
     pub paused: bool,
     /// Submitted to a scheduler.
     pub submitted: bool,
+    /// Positional arguments the function is called with.
+    pub args: Vec<Value>,
+    /// Keyword arguments the function is called with.
+    pub kwargs: Map,
 }
 
 /// Defaults applied to options a task does not set (spec: `task_defaults`).
@@ -532,6 +577,9 @@ pub struct TaskDefaults {
     pub coalesce: bool,
     /// Default `max_instances` (upstream: 1).
     pub max_instances: u32,
+    /// The zone a task's trigger computes in when the trigger has none of its own (`None`: the
+    /// scheduler's `timezone`). The spec's example config sets it (`task_defaults.timezone`).
+    pub timezone: Option<Tz>,
 }
 
 impl Default for TaskDefaults {
@@ -540,6 +588,7 @@ impl Default for TaskDefaults {
             mistrigger_grace_time: Some(Duration::from_secs(1)),
             coalesce: true,
             max_instances: 1,
+            timezone: None,
         }
     }
 }

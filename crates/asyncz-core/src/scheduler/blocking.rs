@@ -174,7 +174,7 @@ impl BlockingGuard {
 impl Drop for BlockingGuard {
     fn drop(&mut self) {
         if let Err(e) = self.scheduler.shutdown(true) {
-            tracing::error!(target: "asyncz.scheduler", error = %e, "shutdown at the end of a scope failed");
+            log!(error, self.scheduler.scheduler, error = %e, "shutdown at the end of a scope failed");
         }
     }
 }

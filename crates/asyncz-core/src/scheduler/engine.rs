@@ -1,22 +1,22 @@
-//! The engine loop (spec: `process_tasks`): under the store lock, for each store, submit due
-//! tasks with their (bounded, coalesced) run times, compute the next fire time from the last
-//! run time, write the task back or remove it when finished; then sleep precisely until the
-//! earliest next run time of any store, or until woken by a change.
+//! The engine loop: each round reads every store's due tasks side by side, stores their new
+//! schedules under that store's lock, releases it, then submits the runs (so an inline
+//! executor's job may call back into the scheduler), and sleeps until the earliest next run
+//! time or a wakeup.
 
 use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use futures::FutureExt;
 
-use super::{Inner, Scheduler, SchedulerState, LOG};
-use crate::events::{
-    Event, SubmissionSource, TaskExecutionEvent, TaskSubmissionEvent, TASK_ERROR,
-    TASK_MAX_INSTANCES, TASK_REMOVED, TASK_SUBMITTED,
-};
-use crate::executor::Job;
+use super::backends::BoundedStore;
+use super::schedule::Schedule;
+use super::{Inner, Scheduler, SchedulerState};
+use crate::events::{Event, SubmissionSource, TASK_REMOVED};
+use crate::store::Store;
 use crate::task::{RunTimes, Task};
-use crate::{Error, Result};
+use crate::Error;
 
 /// The loop spawned by `start`. Holds the scheduler weakly, so dropping every `Scheduler`
 /// handle ends it.
@@ -47,6 +47,26 @@ pub(crate) async fn run(weak: Weak<Inner>) {
     }
 }
 
+/// What one engine round works with.
+struct Round {
+    schedule: Schedule,
+    now: DateTime<Utc>,
+    retry_at: DateTime<Utc>,
+    lock_path: Option<String>,
+}
+
+/// A due task after its new schedule was stored.
+enum Advanced {
+    /// Submit these run times; `after` follows the job (a finished task's `TASK_REMOVED`).
+    Run(Task, RunTimes, Vec<Event>),
+    /// Not run; dispatch this event.
+    Dropped(Event),
+    /// Nothing to do (not due, or deleted meanwhile).
+    Nothing,
+    /// The new schedule could not be stored: not run, retried later.
+    WriteFailed,
+}
+
 impl Scheduler {
     /// Runs one round of the engine now: submits every due task and returns how long until
     /// the next one is due (`None`: nothing scheduled, or paused). The engine loop calls this
@@ -57,43 +77,39 @@ impl Scheduler {
         Some((next - now).to_std().unwrap_or(Duration::ZERO))
     }
 
-    /// One round; returns the next wakeup time.
+    /// One round; returns the next wakeup time. While it runs, the planned wakeup is `None`,
+    /// so a task added meanwhile always wakes the engine for another round.
     pub(crate) async fn process_due(&self) -> Option<DateTime<Utc>> {
-        let _guard = self.inner.store_lock.lock().await;
-        let next = self.process_due_locked().await;
+        let _round = self.inner.round.lock().await;
+        *super::lock(&self.inner.planned_wakeup) = None;
+        let next = self.process_round().await;
         *super::lock(&self.inner.planned_wakeup) = next;
         next
     }
 
-    /// One round, with the store lock held by the caller.
-    async fn process_due_locked(&self) -> Option<DateTime<Utc>> {
+    async fn process_round(&self) -> Option<DateTime<Utc>> {
         if self.inner.state() != SchedulerState::Running {
             return None;
         }
-        let round = {
-            let s = super::read(&self.inner.settings);
-            Round {
-                tz: s.timezone,
-                now: self.inner.clock.now(),
-                retry_at: DateTime::<Utc>::MAX_UTC,
-                logger: s.logger_name.clone(),
-                lock_path: s.lock_path.clone(),
-                timeout: s.store_timeout,
-                retry: s.store_retry_interval,
-            }
+        let now = self.inner.clock.now();
+        let (retry, lock_path) = {
+            let c = super::read(&self.inner.config);
+            (c.store_retry_interval, c.lock_path.clone())
         };
         let round = Round {
-            retry_at: chrono::Duration::from_std(round.retry)
+            schedule: self.schedule(),
+            now,
+            retry_at: chrono::Duration::from_std(retry)
                 .ok()
-                .and_then(|d| round.now.checked_add_signed(d))
+                .and_then(|d| now.checked_add_signed(d))
                 .unwrap_or(DateTime::<Utc>::MAX_UTC),
-            ..round
+            lock_path,
         };
         // Stores are processed side by side: a slow or unreachable one (bounded by the store
         // timeout) does not hold up the others' due tasks.
-        let rounds = self.stores_snapshot().into_iter().map(|(alias, store)| {
+        let rounds = self.inner.backends.stores().into_iter().map(|store| {
             let round = &round;
-            async move { self.process_store(&alias, store.as_ref(), round).await }
+            async move { self.process_store(&store, round).await }
         });
         let mut next_wakeup = futures::future::join_all(rounds)
             .await
@@ -108,47 +124,18 @@ impl Scheduler {
     }
 
     /// One store's part of a round; returns when to look at it again.
-    async fn process_store(
-        &self,
-        alias: &str,
-        store: &dyn crate::store::Store,
-        round: &Round,
-    ) -> Option<DateTime<Utc>> {
-        let logger = &round.logger;
-        // With a lock path, only the process holding this store's lock processes it now; the
-        // others come back after the retry interval.
-        let _store_lock = match &round.lock_path {
-            None => None,
-            Some(template) => {
-                match crate::lock::FileLockProtected::for_store(template, alias).protected(false) {
-                    Ok(Some(guard)) => Some(guard),
-                    Ok(None) => return Some(round.retry_at),
-                    Err(e) => {
-                        tracing::warn!(target: LOG, logger = %logger, store = %alias, error = %e, "cannot take the store's lock file; retrying later");
-                        return Some(round.retry_at);
-                    }
-                }
-            }
+    async fn process_store(&self, store: &BoundedStore, round: &Round) -> Option<DateTime<Utc>> {
+        let alias = store.alias();
+        let (runs, write_failed) = match self.advance_due(store, round).await {
+            Ok(advanced) => advanced,
+            Err(retry_at) => return Some(retry_at),
         };
-        let due = match timed(round.timeout, store.get_due_tasks(round.now)).await {
-            Ok(due) => due,
-            Err(e) => {
-                tracing::warn!(target: LOG, logger = %logger, store = %alias, error = %e, "error getting due tasks from the store; retrying later");
-                return Some(round.retry_at);
-            }
-        };
-        let mut write_failed = false;
-        for task in due {
+        // The store lock is released: jobs may manage tasks, listeners may call back.
+        for (task, run_times, after) in runs {
             let id = task.id.clone();
-            // A panicking trigger or store must not kill the engine loop.
-            let one = AssertUnwindSafe(self.process_task(task, alias, store, round));
-            match futures::FutureExt::catch_unwind(one).await {
-                Ok(true) => {}
-                Ok(false) => write_failed = true,
-                Err(panic) => {
-                    tracing::error!(target: LOG, task = ?id, error = %crate::executor::panic_message(panic.as_ref()), "processing a due task panicked; retrying later");
-                    write_failed = true;
-                }
+            let submit = self.submit(&task, run_times, SubmissionSource::Scheduled, after);
+            if let Err(panic) = AssertUnwindSafe(submit).catch_unwind().await {
+                log!(error, self, task = ?id, error = %crate::executor::panic_message(panic.as_ref()), "submitting a due task panicked");
             }
         }
         if write_failed {
@@ -156,65 +143,115 @@ impl Scheduler {
             // store would spin. Come back after the retry interval.
             return Some(round.retry_at);
         }
-        match timed(round.timeout, store.get_next_run_time()).await {
+        match store.get_next_run_time().await {
             // Every due task was just moved past `now`: a next run time at or before it is one
             // the store keeps offering but the round could not run (an undecodable record in a
             // store that does not skip those, or a task added meanwhile, which also woke the
             // engine). Asking again at once would spin; come back after the retry interval.
             Ok(Some(next)) if next <= round.now => {
-                tracing::debug!(target: LOG, logger = %logger, store = ?alias, "the store's next run time is still due after the round; retrying later");
+                log!(debug, self, store = ?alias, "the store's next run time is still due after the round; retrying later");
                 Some(round.retry_at)
             }
             Ok(next) => next,
             Err(e) => {
-                tracing::warn!(target: LOG, logger = %logger, store = %alias, error = %e, "error getting the next run time from the store; retrying later");
+                log!(warn, self, store = %alias, error = %e, "error getting the next run time from the store; retrying later");
                 Some(round.retry_at)
             }
         }
     }
 
-    /// Submits one due task and stores its next run time. Returns false when the store could
-    /// not be written: the run is then not submitted (it would run again at every round) and
-    /// the store is retried after `store_retry_interval`.
-    async fn process_task(
+    /// Under the store's lock (and its lock file, with a lock path): reads the due tasks and
+    /// stores their new schedules. Returns the runs to submit and whether a write failed, or
+    /// when to retry the store.
+    #[allow(clippy::type_complexity)]
+    async fn advance_due(
         &self,
-        mut task: Task,
-        alias: &str,
-        store: &dyn crate::store::Store,
+        store: &BoundedStore,
         round: &Round,
-    ) -> bool {
-        let (tz, now) = (round.tz, round.now);
-        if self.lookup_executor(&task.executor).is_err() {
-            tracing::error!(target: LOG, task = ?task.id, executor = %task.executor, "executor lookup failed for task; removing it from the store");
-            if timed(round.timeout, store.delete_task(&task.id))
-                .await
-                .is_ok()
-            {
-                self.dispatch_event(Event::task(TASK_REMOVED, &task.id, Some(alias)));
+    ) -> Result<(Vec<(Task, RunTimes, Vec<Event>)>, bool), DateTime<Utc>> {
+        let alias = store.alias();
+        let _locked = store.lock().await;
+        // With a lock path, only the process holding this store's lock processes it now; the
+        // others come back after the retry interval.
+        let _file_lock = match &round.lock_path {
+            None => None,
+            Some(template) => {
+                match crate::lock::FileLockProtected::for_store(template, alias).protected(false) {
+                    Ok(Some(guard)) => Some(guard),
+                    Ok(None) => return Err(round.retry_at),
+                    Err(e) => {
+                        log!(warn, self, store = %alias, error = %e, "cannot take the store's lock file; retrying later");
+                        return Err(round.retry_at);
+                    }
+                }
             }
-            return true;
-        }
-        let run_times = task.run_times(tz, now);
-        let Some(&last) = run_times.run_times.last() else {
-            return true;
         };
-        let next = task.next_fire_time(tz, Some(last), now);
+        let due = match store.get_due_tasks(round.now).await {
+            Ok(due) => due,
+            Err(e) => {
+                log!(warn, self, store = %alias, error = %e, "error getting due tasks from the store; retrying later");
+                return Err(round.retry_at);
+            }
+        };
+        let mut runs = Vec::new();
+        let mut dropped = Vec::new();
+        let mut write_failed = false;
+        for task in due {
+            let id = task.id.clone();
+            // A panicking trigger or store must not kill the engine loop.
+            let one = AssertUnwindSafe(self.advance(task, store, round));
+            match one.catch_unwind().await {
+                Ok(Advanced::Run(task, times, after)) => runs.push((task, times, after)),
+                Ok(Advanced::Dropped(event)) => dropped.push(event),
+                Ok(Advanced::Nothing) => {}
+                Ok(Advanced::WriteFailed) => write_failed = true,
+                Err(panic) => {
+                    log!(error, self, task = ?id, error = %crate::executor::panic_message(panic.as_ref()), "processing a due task panicked; retrying later");
+                    write_failed = true;
+                }
+            }
+        }
+        drop(_file_lock);
+        drop(_locked);
+        for event in dropped {
+            self.dispatch_event(event);
+        }
+        Ok((runs, write_failed))
+    }
+
+    /// Stores a due task's new schedule (deleting it when its schedule is over) and returns
+    /// the run to submit. A run whose schedule cannot be stored is not run: it would run again
+    /// at every round.
+    async fn advance(&self, mut task: Task, store: &BoundedStore, round: &Round) -> Advanced {
+        let alias = store.alias();
+        if self.lookup_executor(&task.executor).is_err() {
+            log!(error, self, task = ?task.id, executor = %task.executor, "executor lookup failed for task; removing it from the store");
+            return match store.delete_task(&task.id).await {
+                Ok(()) => Advanced::Dropped(Event::task(TASK_REMOVED, &task.id, Some(alias))),
+                Err(_) => Advanced::Nothing,
+            };
+        }
+        let run_times = round.schedule.due(&task, round.now);
+        let Some(&last) = run_times.run_times.last() else {
+            return Advanced::Nothing;
+        };
+        let next = round.schedule.after_fire(&task, last, round.now);
         let finished = next.is_none();
         // Persist the new schedule before the job can run, so a crash never replays it.
         let written = if finished {
-            timed(round.timeout, store.delete_task(&task.id)).await
+            store.delete_task(&task.id).await
         } else {
             let mut updated = task.clone();
             updated.next_run_time = next;
-            timed(round.timeout, store.update_task(&updated)).await
+            store.update_task(&updated).await
         };
         match written {
             Ok(()) => {}
             // Deleted meanwhile (by an operator): nothing to run.
-            Err(Error::TaskLookup { .. }) => return true,
+            Err(Error::TaskLookup { .. }) => return Advanced::Nothing,
             Err(e) => {
-                tracing::error!(target: LOG, task = ?task.id, store = %alias, error = %e, "cannot store the next run time of a due task; not running it now, retrying later");
-                return false;
+                log!(error, self, task = ?task.id, store = %alias, error = %e, "cannot store the next run time of a due task; not running it now, retrying later");
+                return Advanced::WriteFailed;
             }
         }
         let after = if finished && self.wants(TASK_REMOVED) {
@@ -223,151 +260,6 @@ impl Scheduler {
             Vec::new()
         };
         task.set_store_alias(alias);
-        let _ = self
-            .submit(&task, run_times, SubmissionSource::Scheduled, after)
-            .await;
-        true
-    }
-
-    /// Hands `run_times` of `task` to its executor, emitting `TASK_SUBMITTED` or
-    /// `TASK_MAX_INSTANCES`. `after` events are emitted once the job is over (or at once when
-    /// it could not be submitted).
-    pub(crate) async fn submit(
-        &self,
-        task: &Task,
-        run_times: RunTimes,
-        source: SubmissionSource,
-        after: Vec<Event>,
-    ) -> Result<()> {
-        let emit_after = |s: &Scheduler| {
-            for e in &after {
-                s.dispatch_event(e.clone());
-            }
-        };
-        let submission = |code| -> Event {
-            Event::Submission(TaskSubmissionEvent {
-                code,
-                task_id: task.id.to_string(),
-                store: Some(task.store_alias.to_string()),
-                scheduled_run_times: run_times.run_times.clone(),
-                coalesced_run_count: run_times.coalesced_run_count,
-                source,
-            })
-        };
-        let guard = match self
-            .inner
-            .instances
-            .try_acquire(&task.id, task.max_instances)
-        {
-            Ok(guard) => guard,
-            Err(e) => {
-                tracing::warn!(target: LOG, task = ?task.id, max_instances = task.max_instances, "execution of task skipped: maximum number of running instances reached");
-                if self.wants(TASK_MAX_INSTANCES) {
-                    self.dispatch_event(submission(TASK_MAX_INSTANCES));
-                }
-                emit_after(self);
-                return Err(e);
-            }
-        };
-        let prepared = self.lookup_executor(&task.executor).and_then(|executor| {
-            if matches!(task.callable, crate::function::Callable::Closure { .. })
-                && !executor.supports_closures()
-            {
-                return Err(Error::invalid(
-                    "executor",
-                    format!(
-                        "executor '{}' runs registered functions only; task '{}' is a closure",
-                        task.executor, task.id
-                    ),
-                ));
-            }
-            let function = self.inner.functions.resolve(&task.callable)?;
-            Ok((executor, function))
-        });
-        let (executor, function) = match prepared {
-            Ok(p) => p,
-            Err(e) => {
-                drop(guard);
-                self.dispatch_event(submission(TASK_SUBMITTED));
-                for &t in &run_times.run_times {
-                    self.dispatch_event(Event::Execution(TaskExecutionEvent {
-                        code: TASK_ERROR,
-                        task_id: task.id.to_string(),
-                        store: Some(task.store_alias.to_string()),
-                        scheduled_run_time: t,
-                        return_value: None,
-                        exception: Some(e.to_string()),
-                        traceback: Some("error".to_owned()),
-                    }));
-                }
-                tracing::error!(target: LOG, task = ?task.id, error = %e, "cannot run task");
-                emit_after(self);
-                return Err(e);
-            }
-        };
-        if self.wants(TASK_SUBMITTED) {
-            self.dispatch_event(submission(TASK_SUBMITTED));
-        }
-        let job = Job {
-            task_id: Arc::clone(&task.id),
-            store_alias: Arc::clone(&task.store_alias),
-            function_name: task.callable.reference().map(Arc::from),
-            function,
-            args: task.args.clone(),
-            kwargs: task.kwargs.clone(),
-            run_times: run_times.run_times.clone(),
-            mistrigger_grace_time: task.mistrigger_grace_time,
-            clock: Arc::clone(&self.inner.clock),
-            sink: self.event_sink(),
-            after: after.clone(),
-            guard: Some(guard),
-        };
-        if let Err(e) = executor.send_task(job).await {
-            // The job was dropped unrun; its drop already emitted the trailing events.
-            tracing::error!(target: LOG, task = ?task.id, executor = %task.executor, error = %e, "error submitting task to executor");
-            if self.wants(TASK_ERROR) {
-                for &t in &run_times.run_times {
-                    self.dispatch_event(Event::Execution(TaskExecutionEvent {
-                        code: TASK_ERROR,
-                        task_id: task.id.to_string(),
-                        store: Some(task.store_alias.to_string()),
-                        scheduled_run_time: t,
-                        return_value: None,
-                        exception: Some(format!(
-                            "not run: executor '{}' refused the job: {e}",
-                            task.executor
-                        )),
-                        traceback: Some("error".to_owned()),
-                    }));
-                }
-            }
-            return Err(e);
-        }
-        Ok(())
-    }
-}
-
-/// What one engine round works with.
-struct Round {
-    tz: chrono_tz::Tz,
-    now: DateTime<Utc>,
-    retry_at: DateTime<Utc>,
-    logger: String,
-    lock_path: Option<String>,
-    timeout: Duration,
-    retry: Duration,
-}
-
-/// A store call bounded by the store timeout (an unreachable server must not stall a round).
-async fn timed<T>(
-    limit: Duration,
-    call: impl std::future::Future<Output = Result<T>>,
-) -> Result<T> {
-    match tokio::time::timeout(limit, call).await {
-        Ok(result) => result,
-        Err(_) => Err(Error::backend(
-            "store",
-            format!("no answer within the store timeout ({limit:?})"),
-        )),
+        Advanced::Run(task, run_times, after)
     }
 }

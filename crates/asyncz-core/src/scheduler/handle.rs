@@ -87,7 +87,7 @@ impl TaskHandle {
             .get_task(&self.id, Some(&self.store))
             .await?
             .ok_or_else(|| Error::task_lookup(&self.id))?;
-        let tz = self.scheduler.timezone();
+        let tz = self.scheduler.schedule().tz;
         if task.next_run_time().is_some() {
             return Ok(task.preview_run_times(tz, count));
         }

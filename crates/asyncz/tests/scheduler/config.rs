@@ -114,7 +114,8 @@ fn unknown_plugins_and_options_are_rejected_when_building() {
         .build()
         .unwrap_err()
         .to_string();
-    assert!(err.contains("executors.tokio.max_wokers"), "{err}");
+    // The error names the user's alias and key, not the plugin kind.
+    assert!(err.contains("asyncz.executors.default.max_wokers"), "{err}");
 }
 
 #[test]
