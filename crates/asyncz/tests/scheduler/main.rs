@@ -10,6 +10,7 @@ mod events;
 mod executors;
 mod lifecycle;
 mod management;
+mod parts;
 #[cfg(all(
     feature = "stores-file",
     feature = "stores-sql-sqlite",
