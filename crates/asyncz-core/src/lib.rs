@@ -52,6 +52,7 @@ mod plugins;
 mod scheduler;
 mod store;
 mod task;
+mod task_info;
 mod trigger;
 
 /// The dynamic value type of task arguments, return values and plugin configuration.

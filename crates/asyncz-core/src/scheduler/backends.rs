@@ -4,6 +4,7 @@
 //! call, the engine's and `add_task`'s alike, by `store_timeout`: one unreachable server costs
 //! its own store an error, never a stall of the others.
 
+use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -49,7 +50,14 @@ impl BoundedStore {
         Duration::from_micros(self.timeout_us.load(Ordering::Relaxed))
     }
 
-    async fn bounded<T>(&self, call: impl std::future::Future<Output = Result<T>>) -> Result<T> {
+    async fn bounded<T>(&self, call: impl Future<Output = Result<T>>) -> Result<T> {
+        let mut call = std::pin::pin!(call);
+        // An in-memory store answers at the first poll: no timer is needed for that (it would
+        // cost a timer-wheel entry per call on the hot path of add_task and the engine).
+        let first = std::future::poll_fn(|cx| std::task::Poll::Ready(call.as_mut().poll(cx))).await;
+        if let std::task::Poll::Ready(result) = first {
+            return result;
+        }
         let limit = self.timeout();
         match tokio::time::timeout(limit, call).await {
             Ok(result) => result,
