@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use asyncz::events::*;
-use asyncz::{CallContext, Map, Scheduler, TaskBuilder};
+use asyncz::{CallContext, Map, RunOutcome, Scheduler, TaskBuilder};
 use asyncz_executors_process::{ProcessPoolExecutor, ProcessPoolExecutorConfig};
 use asyncz_testkit::executor::{self as executor_cases, case_functions as f, outcome, POOL};
 use asyncz_testkit::{ExecutorCapabilities, ExecutorHarness, PoolOptions, Workers};
@@ -148,6 +148,17 @@ async fn a_worker_that_aborts_is_an_error_and_is_replaced() {
     scheduler.add_task(task(f::ABORT, "abort")).await.unwrap();
     let event = outcome(&mut rx, "abort").await;
     assert_eq!(event.code, TASK_ERROR);
+    assert!(
+        matches!(
+            event.outcome,
+            RunOutcome::WorkerDied {
+                signal: Some(6),
+                exit_code: None,
+                ..
+            }
+        ),
+        "{event:?}"
+    );
     let text = event.exception.unwrap();
     assert_eq!(
         text,
@@ -179,7 +190,19 @@ async fn a_worker_that_exits_is_an_error_naming_its_status() {
     let (scheduler, _) = started(config(PoolOptions::default())).await;
     let mut rx = scheduler.subscribe(TASK_EXECUTED | TASK_ERROR | TASK_MISSED);
     scheduler.add_task(task(f::EXIT, "exit")).await.unwrap();
-    let text = outcome(&mut rx, "exit").await.exception.unwrap();
+    let event = outcome(&mut rx, "exit").await;
+    assert!(
+        matches!(
+            event.outcome,
+            RunOutcome::WorkerDied {
+                signal: None,
+                exit_code: Some(3),
+                ..
+            }
+        ),
+        "{event:?}"
+    );
+    let text = event.exception.unwrap();
     assert!(
         text.contains("exited with status 3 while running task 'exit'"),
         "{text}"
@@ -215,6 +238,16 @@ async fn a_worker_killed_mid_task_is_an_error_and_the_scheduler_keeps_running() 
     assert!(status.success());
     let event = outcome(&mut rx, "victim").await;
     assert_eq!(event.code, TASK_ERROR);
+    assert!(
+        matches!(
+            event.outcome,
+            RunOutcome::WorkerDied {
+                signal: Some(9),
+                ..
+            }
+        ),
+        "{event:?}"
+    );
     let text = event.exception.unwrap();
     assert!(
         text.starts_with(&format!(
@@ -283,6 +316,16 @@ async fn workers_are_killed_and_reaped_after_a_shutdown_without_wait() {
     let event = outcome(&mut rx, "s").await;
     assert!(started_at.elapsed() < Duration::from_secs(5));
     assert_eq!(event.code, TASK_ERROR, "{event:?}");
+    assert!(
+        matches!(
+            event.outcome,
+            RunOutcome::WorkerDied {
+                signal: Some(9),
+                ..
+            }
+        ),
+        "{event:?}"
+    );
     let text = event.exception.unwrap();
     assert!(
         text.starts_with(&format!(
@@ -400,7 +443,9 @@ async fn a_function_missing_in_the_worker_is_an_error() {
         .unwrap();
     let mut rx = scheduler.subscribe(TASK_EXECUTED | TASK_ERROR);
     scheduler.add_task(task("parent.only", "p")).await.unwrap();
-    let text = outcome(&mut rx, "p").await.exception.unwrap();
+    let event = outcome(&mut rx, "p").await;
+    assert!(matches!(event.outcome, RunOutcome::Failed(_)), "{event:?}");
+    let text = event.exception.unwrap();
     assert!(
         text.starts_with("function 'parent.only' is not registered in worker process"),
         "{text}"
@@ -482,11 +527,26 @@ async fn a_panic_in_a_worker_names_its_location_and_the_worker_survives() {
     .await;
     let mut rx = scheduler.subscribe(TASK_EXECUTED | TASK_ERROR);
     scheduler.add_task(task(f::PANIC, "panic")).await.unwrap();
-    let text = outcome(&mut rx, "panic").await.exception.unwrap();
+    let event = outcome(&mut rx, "panic").await;
     let pids = executor.worker_pids();
+    let RunOutcome::Panicked(panic) = &event.outcome else {
+        panic!("expected a panicked outcome: {event:?}");
+    };
+    let location = panic
+        .location
+        .as_ref()
+        .expect("the worker reports the location");
     assert!(
-        text.starts_with("panicked: deliberate panic at ")
-            && text.contains("executor_functions.rs:")
+        location.file.ends_with("executor_functions.rs"),
+        "{location}"
+    );
+    assert_eq!(
+        panic.message,
+        format!("deliberate panic (worker process {})", pids[0])
+    );
+    let text = event.exception.unwrap();
+    assert!(
+        text.starts_with(&format!("panicked at {location}: deliberate panic"))
             && text.ends_with(&format!("(worker process {})", pids[0])),
         "{text}"
     );
@@ -588,8 +648,16 @@ async fn a_run_beyond_task_timeout_is_an_error_and_its_worker_is_replaced() {
         .add_task(task(f::SLEEP, "stuck").arg(20_000))
         .await
         .unwrap();
-    let text = outcome(&mut rx, "stuck").await.exception.unwrap();
+    let event = outcome(&mut rx, "stuck").await;
     assert!(started_at.elapsed() < Duration::from_secs(5));
+    assert!(
+        matches!(
+            event.outcome,
+            RunOutcome::TimedOut { timeout, .. } if timeout == Duration::from_millis(300)
+        ),
+        "{event:?}"
+    );
+    let text = event.exception.unwrap();
     assert_eq!(
         text,
         format!(

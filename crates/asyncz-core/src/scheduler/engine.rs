@@ -14,6 +14,7 @@ use crate::events::{
     Event, SubmissionSource, TaskExecutionEvent, TaskSubmissionEvent, TASK_ERROR,
     TASK_MAX_INSTANCES, TASK_REMOVED, TASK_SUBMITTED,
 };
+use crate::events::{RunOutcome, TaskFailure};
 use crate::executor::Job;
 use crate::task::{RunTimes, Task};
 use crate::{Error, Result};
@@ -290,15 +291,12 @@ impl Scheduler {
                 drop(guard);
                 self.dispatch_event(submission(TASK_SUBMITTED));
                 for &t in &run_times.run_times {
-                    self.dispatch_event(Event::Execution(TaskExecutionEvent {
-                        code: TASK_ERROR,
-                        task_id: task.id.to_string(),
-                        store: Some(task.store_alias.to_string()),
-                        scheduled_run_time: t,
-                        return_value: None,
-                        exception: Some(e.to_string()),
-                        traceback: Some("error".to_owned()),
-                    }));
+                    self.dispatch_event(Event::Execution(TaskExecutionEvent::new(
+                        task.id.to_string(),
+                        Some(task.store_alias.to_string()),
+                        t,
+                        RunOutcome::failed(&e),
+                    )));
                 }
                 tracing::error!(target: LOG, task = ?task.id, error = %e, "cannot run task");
                 emit_after(self);
@@ -327,18 +325,15 @@ impl Scheduler {
             tracing::error!(target: LOG, task = ?task.id, executor = %task.executor, error = %e, "error submitting task to executor");
             if self.wants(TASK_ERROR) {
                 for &t in &run_times.run_times {
-                    self.dispatch_event(Event::Execution(TaskExecutionEvent {
-                        code: TASK_ERROR,
-                        task_id: task.id.to_string(),
-                        store: Some(task.store_alias.to_string()),
-                        scheduled_run_time: t,
-                        return_value: None,
-                        exception: Some(format!(
-                            "not run: executor '{}' refused the job: {e}",
-                            task.executor
-                        )),
-                        traceback: Some("error".to_owned()),
-                    }));
+                    let refused =
+                        format!("not run: executor '{}' refused the job: {e}", task.executor);
+                    let outcome = TaskFailure::new(refused).caused_by_sources_of(&e);
+                    self.dispatch_event(Event::Execution(TaskExecutionEvent::new(
+                        task.id.to_string(),
+                        Some(task.store_alias.to_string()),
+                        t,
+                        RunOutcome::Failed(outcome),
+                    )));
                 }
             }
             return Err(e);

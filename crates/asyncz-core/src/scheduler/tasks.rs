@@ -53,10 +53,7 @@ impl Scheduler {
         match spec {
             TriggerSpec::Instance(t) => Ok(t),
             TriggerSpec::Alias { alias, args } => {
-                let ctx = TriggerContext {
-                    timezone: self.timezone(),
-                    now: self.inner.clock.now(),
-                };
+                let ctx = TriggerContext::new(self.timezone(), self.inner.clock.now());
                 self.plugins().create_trigger(&alias, &args, &ctx)
             }
         }
