@@ -1,7 +1,9 @@
 //! Panic capture for job runs: `catch_unwind` gives only the payload, so where a panic happened
 //! (and its backtrace) is recorded by a panic hook. The hook is installed once, chained onto
 //! whatever hook was there before (which still runs for every panic, so users' own hooks and the
-//! standard message keep working), and records only while this thread is inside a run.
+//! standard message keep working), and records only while this thread is inside a run. An
+//! application that replaces the panic hook after the first run (instead of installing its
+//! own before) drops this one: panics are still caught and reported, without their location.
 
 use std::backtrace::{Backtrace, BacktraceStatus};
 use std::cell::{Cell, RefCell};
@@ -30,6 +32,10 @@ struct Seen {
 
 fn install_hook() {
     static INSTALL: Once = Once::new();
+    if std::thread::panicking() {
+        // set_hook panics on a panicking thread; this run just goes without locations.
+        return;
+    }
     INSTALL.call_once(|| {
         let previous = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info: &PanicHookInfo<'_>| {
