@@ -1,10 +1,25 @@
 //! Scheduler events: the spec's codes with the same bit values, the four event shapes, and
 //! listener masks. Listeners are plain callbacks; one that panics is logged and skipped.
+//!
+//! The codes stay the spec's bits, so masks work as upstream; what a run *did* is a typed
+//! [`RunOutcome`] on [`TaskExecutionEvent::outcome`] (returned, failed with the error's source
+//! chain, panicked with its location, timed out, worker died with its signal, missed by how
+//! long). The spec's `return_value`, `exception` and `traceback` fields stay on the event,
+//! filled from the outcome by [`TaskExecutionEvent::new`], so code written against the spec's
+//! shape keeps working: `exception` is the failure's one-line text (the error's `Display`, the
+//! panic message with its location, the executor's timeout or worker-death text) and
+//! `traceback` is a real backtrace when `RUST_BACKTRACE` asked for one, else the error's
+//! `source()` chain (or the panic's location). Events serialize with all of these fields, the
+//! outcome tagged by `kind`.
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::Value;
+
+mod outcome;
+
+pub use outcome::{PanicLocation, PanicReport, RunOutcome, TaskFailure};
 
 /// The scheduler was started.
 pub const SCHEDULER_STARTED: u32 = 1;
@@ -117,9 +132,13 @@ pub struct TaskSubmissionEvent {
 }
 
 /// The outcome of one run ([`TASK_EXECUTED`], [`TASK_ERROR`], [`TASK_MISSED`]).
+///
+/// Built with [`TaskExecutionEvent::new`], which derives the code and the spec's fields from
+/// the outcome, so they never disagree.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[non_exhaustive]
 pub struct TaskExecutionEvent {
-    /// The event code.
+    /// The event code ([`RunOutcome::code`]).
     pub code: u32,
     /// The task id.
     pub task_id: String,
@@ -127,12 +146,36 @@ pub struct TaskExecutionEvent {
     pub store: Option<String>,
     /// The run time this outcome belongs to.
     pub scheduled_run_time: DateTime<Utc>,
-    /// What the function returned, on success.
+    /// What the function returned, on success ([`RunOutcome::return_value`]).
     pub return_value: Option<Value>,
-    /// The error text, or the panic message, on failure.
+    /// The failure's one-line text ([`RunOutcome::exception`]).
     pub exception: Option<String>,
-    /// Where the failure came from (`panic` or `error`), when there is one.
+    /// A backtrace, else the source chain, of a failure ([`RunOutcome::traceback`]).
     pub traceback: Option<String>,
+    /// How the run ended, typed.
+    pub outcome: RunOutcome,
+}
+
+impl TaskExecutionEvent {
+    /// The event reporting `outcome` for the run of `task_id` (in `store`) scheduled at
+    /// `scheduled_run_time`.
+    pub fn new(
+        task_id: impl Into<String>,
+        store: Option<String>,
+        scheduled_run_time: DateTime<Utc>,
+        outcome: RunOutcome,
+    ) -> Self {
+        TaskExecutionEvent {
+            code: outcome.code(),
+            task_id: task_id.into(),
+            store,
+            scheduled_run_time,
+            return_value: outcome.return_value().cloned(),
+            exception: outcome.exception(),
+            traceback: outcome.traceback(),
+            outcome,
+        }
+    }
 }
 
 /// Any scheduler event.

@@ -6,19 +6,22 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use futures::FutureExt;
 
 use crate::clock::Clock;
-use crate::events::{Event, TaskExecutionEvent, TASK_ERROR, TASK_EXECUTED, TASK_MISSED};
+use crate::events::{Event, TaskExecutionEvent, TASK_EXECUTED, TASK_MISSED};
 use crate::function::{CallContext, FunctionRegistry, TaskFunction, TaskOutput};
 use crate::{Error, Map, Result, Value};
+
+mod panic;
+
+pub use crate::events::RunOutcome;
+pub use panic::{catch_panic, catch_panic_async};
 
 /// What an executor receives when the scheduler starts it.
 #[derive(Clone)]
@@ -262,7 +265,7 @@ impl Job {
 
     /// How late `run_time` is now, when that is later than the task's
     /// `mistrigger_grace_time` allows (the run must then be reported as
-    /// [`RunOutcome::Missed`] instead of run). Queueing delay counts, as upstream.
+    /// [`RunOutcome::missed`] instead of run). Queueing delay counts, as upstream.
     pub fn missed_by(&self, run_time: DateTime<Utc>) -> Option<chrono::Duration> {
         let grace = self.mistrigger_grace_time?;
         let late = self.clock.now() - run_time;
@@ -289,33 +292,38 @@ impl Job {
 
     /// Reports the outcome of one run, computed elsewhere (e.g. by a worker process).
     pub fn report(&self, run_time: DateTime<Utc>, outcome: RunOutcome) {
-        let (code, return_value, exception, traceback) = match outcome {
-            RunOutcome::Returned(v) => (TASK_EXECUTED, Some(v), None, None),
-            RunOutcome::Failed(e) => (TASK_ERROR, None, Some(e), Some("error".to_owned())),
-            RunOutcome::Panicked(m) => (TASK_ERROR, None, Some(m), Some("panic".to_owned())),
-            RunOutcome::Missed => (TASK_MISSED, None, None, None),
-        };
+        let code = outcome.code();
         match code {
             TASK_EXECUTED => {
                 tracing::debug!(target: "asyncz.executors", task = ?self.task_id, %run_time, "task executed successfully")
             }
             TASK_MISSED => {}
             _ => {
-                tracing::error!(target: "asyncz.executors", task = ?self.task_id, %run_time, error = exception.as_deref().unwrap_or(""), "task failed")
+                tracing::error!(target: "asyncz.executors", task = ?self.task_id, %run_time, error = outcome.exception().unwrap_or_default(), "task failed")
             }
         }
         if !self.sink.wants(code) {
             return;
         }
-        self.sink.emit(Event::Execution(TaskExecutionEvent {
-            code,
-            task_id: self.task_id.to_string(),
-            store: Some(self.store_alias.to_string()),
-            scheduled_run_time: run_time,
-            return_value,
-            exception,
-            traceback,
-        }));
+        self.sink.emit(Event::Execution(TaskExecutionEvent::new(
+            self.task_id.to_string(),
+            Some(self.store_alias.to_string()),
+            run_time,
+            outcome,
+        )));
+    }
+
+    /// Reports the run at `run_time` as missed when it is too late to start (returns true).
+    fn skip_if_missed(&mut self, run_time: DateTime<Utc>, last: Option<DateTime<Utc>>) -> bool {
+        let Some(late) = self.missed_by(run_time) else {
+            return false;
+        };
+        tracing::warn!(target: "asyncz.executors", task = ?self.task_id, %run_time, late_by = %late, "run time of task was missed");
+        if Some(run_time) == last {
+            self.release_slot();
+        }
+        self.report(run_time, RunOutcome::missed(late));
+        true
     }
 
     /// Runs every run time on the current task. Async functions are awaited; sync functions
@@ -325,26 +333,13 @@ impl Job {
         let run_times = std::mem::take(&mut self.run_times);
         let last = run_times.last().copied();
         for &run_time in &run_times {
-            if let Some(late) = self.missed_by(run_time) {
-                tracing::warn!(target: "asyncz.executors", task = ?self.task_id, %run_time, late_by = %late, "run time of task was missed");
-                if Some(run_time) == last {
-                    self.release_slot();
-                }
-                self.report(run_time, RunOutcome::Missed);
+            if self.skip_if_missed(run_time, last) {
                 continue;
             }
             let ctx = self.context(run_time);
             let outcome = match &self.function {
-                TaskFunction::Async(f) => {
-                    match AssertUnwindSafe(async { f(ctx).await })
-                        .catch_unwind()
-                        .await
-                    {
-                        Ok(output) => RunOutcome::from(output),
-                        Err(panic) => RunOutcome::Panicked(panic_message(panic.as_ref())),
-                    }
-                }
-                TaskFunction::Sync(f) => call_sync(f.as_ref(), ctx),
+                TaskFunction::Async(f) => outcome_of(catch_panic_async(f(ctx)).await),
+                TaskFunction::Sync(f) => outcome_of(catch_panic(|| f(ctx))),
             };
             if Some(run_time) == last {
                 self.release_slot();
@@ -360,27 +355,16 @@ impl Job {
         let run_times = std::mem::take(&mut self.run_times);
         let last = run_times.last().copied();
         for &run_time in &run_times {
-            if let Some(late) = self.missed_by(run_time) {
-                tracing::warn!(target: "asyncz.executors", task = ?self.task_id, %run_time, late_by = %late, "run time of task was missed");
-                if Some(run_time) == last {
-                    self.release_slot();
-                }
-                self.report(run_time, RunOutcome::Missed);
+            if self.skip_if_missed(run_time, last) {
                 continue;
             }
             let ctx = self.context(run_time);
             let outcome = match &self.function {
-                TaskFunction::Sync(f) => call_sync(f.as_ref(), ctx),
-                TaskFunction::Async(f) => {
-                    let result = std::panic::catch_unwind(AssertUnwindSafe(|| match runtime {
-                        Some(handle) => handle.block_on(f(ctx)),
-                        None => futures::executor::block_on(f(ctx)),
-                    }));
-                    match result {
-                        Ok(output) => RunOutcome::from(output),
-                        Err(panic) => RunOutcome::Panicked(panic_message(panic.as_ref())),
-                    }
-                }
+                TaskFunction::Sync(f) => outcome_of(catch_panic(|| f(ctx))),
+                TaskFunction::Async(f) => outcome_of(catch_panic(|| match runtime {
+                    Some(handle) => handle.block_on(f(ctx)),
+                    None => futures::executor::block_on(f(ctx)),
+                })),
             };
             if Some(run_time) == last {
                 self.release_slot();
@@ -406,35 +390,18 @@ impl Drop for Job {
     }
 }
 
-fn call_sync(
-    f: &(dyn Fn(CallContext) -> TaskOutput + Send + Sync),
-    ctx: CallContext,
-) -> RunOutcome {
-    match std::panic::catch_unwind(AssertUnwindSafe(|| f(ctx))) {
-        Ok(output) => RunOutcome::from(output),
-        Err(panic) => RunOutcome::Panicked(panic_message(panic.as_ref())),
+/// The outcome of a call whose panics were caught.
+fn outcome_of(result: std::result::Result<TaskOutput, crate::events::PanicReport>) -> RunOutcome {
+    match result {
+        Ok(Ok(value)) => RunOutcome::returned(value),
+        Ok(Err(error)) => RunOutcome::Failed(error.to_failure()),
+        Err(panic) => RunOutcome::Panicked(panic),
     }
-}
-
-/// The outcome of one run.
-#[derive(Debug, Clone, PartialEq)]
-pub enum RunOutcome {
-    /// Returned this value.
-    Returned(Value),
-    /// Returned an error with this text.
-    Failed(String),
-    /// Panicked with this message.
-    Panicked(String),
-    /// Started too late (beyond `mistrigger_grace_time`).
-    Missed,
 }
 
 impl From<TaskOutput> for RunOutcome {
     fn from(output: TaskOutput) -> Self {
-        match output {
-            Ok(v) => RunOutcome::Returned(v),
-            Err(e) => RunOutcome::Failed(e.0),
-        }
+        outcome_of(Ok(output))
     }
 }
 

@@ -2,6 +2,7 @@
 //! scheduler (`scheduler.register("reports.daily", f)`): the name and the serde args survive a
 //! restart in any store. An anonymous closure is allowed too, but only in a memory store.
 
+use std::backtrace::{Backtrace, BacktraceStatus};
 use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
@@ -12,7 +13,8 @@ use futures::future::BoxFuture;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use crate::{Error, Map, Result, Value};
+use crate::events::TaskFailure;
+use crate::{BoxError, Error, Map, Result, Value};
 
 /// What a task function gets for one run: its task, the run time it was scheduled for, and
 /// its args/kwargs, which it can read into its own types.
@@ -65,30 +67,70 @@ impl CallContext {
     }
 }
 
-/// A task function's failure, reported as `TASK_ERROR` with this text.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TaskError(pub String);
+/// A task function's failure, reported as `TASK_ERROR`: any error, kept with its `source()`
+/// chain (and a backtrace when `RUST_BACKTRACE` asks for one).
+///
+/// Like `anyhow::Error`, it converts from every `std::error::Error + Send + Sync + 'static` and
+/// from `String` / `&str`, so `?` works on any error in a function returning
+/// `Result<T, TaskError>`. For the same reason it does not implement `std::error::Error`
+/// itself; [`TaskError::as_error`] gives the error inside.
+pub struct TaskError {
+    error: BoxError,
+    backtrace: Backtrace,
+}
 
 impl TaskError {
-    /// An error with this message.
+    /// An error with this message (no sources).
     pub fn new(message: impl Into<String>) -> Self {
-        TaskError(message.into())
+        TaskError::from(message.into())
+    }
+
+    /// The error inside, to walk its `source()` chain or downcast it.
+    pub fn as_error(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
+        self.error.as_ref()
+    }
+
+    /// The error inside.
+    pub fn into_inner(self) -> BoxError {
+        self.error
+    }
+
+    /// What the scheduler reports: the error's text, its source chain and the backtrace.
+    pub fn to_failure(&self) -> TaskFailure {
+        let backtrace = (self.backtrace.status() == BacktraceStatus::Captured)
+            .then(|| self.backtrace.to_string());
+        TaskFailure::from_error(self.error.as_ref()).with_backtrace(backtrace)
+    }
+}
+
+impl<E: Into<BoxError>> From<E> for TaskError {
+    fn from(error: E) -> Self {
+        TaskError {
+            error: error.into(),
+            backtrace: Backtrace::capture(),
+        }
+    }
+}
+
+impl fmt::Debug for TaskError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.error, f)
     }
 }
 
 impl fmt::Display for TaskError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        fmt::Display::fmt(&self.error, f)
     }
 }
-
-impl std::error::Error for TaskError {}
 
 /// The result of one call: the return value (reported in `TASK_EXECUTED`) or an error.
 pub type TaskOutput = Result<Value, TaskError>;
 
-/// What a task function may return: `()`, or `Result<T, E>` with a serializable `T` and a
-/// displayable `E` (`anyhow::Error`, `std::io::Error`, `String`, ...).
+/// What a task function may return: `()`, or `Result<T, E>` with a serializable `T` and an
+/// error `E` that converts into a [`TaskError`]: any `std::error::Error + Send + Sync +
+/// 'static` (its `source()` chain is kept), `Box<dyn Error + Send + Sync>`, `anyhow::Error`,
+/// `String`, `&str` or `TaskError` itself.
 pub trait IntoTaskOutput {
     /// Converts into the value or error reported by the scheduler's events.
     fn into_task_output(self) -> TaskOutput;
@@ -100,12 +142,12 @@ impl IntoTaskOutput for () {
     }
 }
 
-impl<T: Serialize, E: fmt::Display> IntoTaskOutput for Result<T, E> {
+impl<T: Serialize, E: Into<TaskError>> IntoTaskOutput for Result<T, E> {
     fn into_task_output(self) -> TaskOutput {
         match self {
             Ok(value) => serde_json::to_value(value)
-                .map_err(|e| TaskError::new(format!("cannot serialize the return value: {e}"))),
-            Err(e) => Err(TaskError::new(e.to_string())),
+                .map_err(|e| TaskError::from(format!("cannot serialize the return value: {e}"))),
+            Err(e) => Err(e.into()),
         }
     }
 }

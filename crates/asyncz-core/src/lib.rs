@@ -65,9 +65,10 @@ pub use clock::{truncate_to_micros, Clock, ManualClock, SystemClock};
 pub use config::SchedulerConfig;
 pub use error::{BoxError, Error, Result};
 pub use events::{Event, ListenerId};
+pub use events::{PanicLocation, PanicReport, TaskFailure};
 pub use executor::{
-    panic_message, DebugExecutor, EventSink, Executor, ExecutorContext, InstanceGuard, Instances,
-    Job, RunOutcome,
+    catch_panic, catch_panic_async, panic_message, DebugExecutor, EventSink, Executor,
+    ExecutorContext, InstanceGuard, Instances, Job, RunOutcome,
 };
 pub use function::{
     CallContext, Callable, FunctionRegistry, IntoTaskOutput, TaskError, TaskFunction, TaskOutput,

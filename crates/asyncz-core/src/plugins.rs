@@ -21,8 +21,16 @@ pub type StoreFactory = Arc<dyn Fn(&Map) -> Result<Arc<dyn Store>> + Send + Sync
 pub type ExecutorFactory = Arc<dyn Fn(&Map) -> Result<Arc<dyn Executor>> + Send + Sync>;
 
 /// Factories by alias for triggers, stores and executors.
+///
+/// Cloning is cheap (the factories are shared, copied on the next write): a registry travels
+/// in every [`TriggerContext`] it builds triggers with.
 #[derive(Clone, Default)]
 pub struct PluginRegistry {
+    inner: Arc<Factories>,
+}
+
+#[derive(Clone, Default)]
+struct Factories {
     triggers: HashMap<String, TriggerFactory>,
     stores: HashMap<String, StoreFactory>,
     executors: HashMap<String, ExecutorFactory>,
@@ -30,9 +38,9 @@ pub struct PluginRegistry {
 
 impl fmt::Debug for PluginRegistry {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut t: Vec<_> = self.triggers.keys().collect();
-        let mut s: Vec<_> = self.stores.keys().collect();
-        let mut e: Vec<_> = self.executors.keys().collect();
+        let mut t: Vec<_> = self.inner.triggers.keys().collect();
+        let mut s: Vec<_> = self.inner.stores.keys().collect();
+        let mut e: Vec<_> = self.inner.executors.keys().collect();
         t.sort();
         s.sort();
         e.sort();
@@ -55,7 +63,9 @@ impl PluginRegistry {
     where
         F: Fn(&Map, &TriggerContext) -> Result<Arc<dyn Trigger>> + Send + Sync + 'static,
     {
-        self.triggers.insert(alias.to_owned(), Arc::new(factory));
+        Arc::make_mut(&mut self.inner)
+            .triggers
+            .insert(alias.to_owned(), Arc::new(factory));
         self
     }
 
@@ -64,7 +74,9 @@ impl PluginRegistry {
     where
         F: Fn(&Map) -> Result<Arc<dyn Store>> + Send + Sync + 'static,
     {
-        self.stores.insert(alias.to_owned(), Arc::new(factory));
+        Arc::make_mut(&mut self.inner)
+            .stores
+            .insert(alias.to_owned(), Arc::new(factory));
         self
     }
 
@@ -73,26 +85,29 @@ impl PluginRegistry {
     where
         F: Fn(&Map) -> Result<Arc<dyn Executor>> + Send + Sync + 'static,
     {
-        self.executors.insert(alias.to_owned(), Arc::new(factory));
+        Arc::make_mut(&mut self.inner)
+            .executors
+            .insert(alias.to_owned(), Arc::new(factory));
         self
     }
 
     /// Whether a trigger plugin is registered under `alias`.
     pub fn has_trigger(&self, alias: &str) -> bool {
-        self.triggers.contains_key(alias)
+        self.inner.triggers.contains_key(alias)
     }
 
     /// Whether a store plugin is registered under `alias`.
     pub fn has_store(&self, alias: &str) -> bool {
-        self.stores.contains_key(alias)
+        self.inner.stores.contains_key(alias)
     }
 
     /// Whether an executor plugin is registered under `alias`.
     pub fn has_executor(&self, alias: &str) -> bool {
-        self.executors.contains_key(alias)
+        self.inner.executors.contains_key(alias)
     }
 
-    /// Builds a trigger by alias.
+    /// Builds a trigger by alias. The factory gets `ctx` with this registry as
+    /// [`TriggerContext::plugins`], so the triggers it nests come from here too.
     pub fn create_trigger(
         &self,
         alias: &str,
@@ -100,15 +115,17 @@ impl PluginRegistry {
         ctx: &TriggerContext,
     ) -> Result<Arc<dyn Trigger>> {
         let factory = self
+            .inner
             .triggers
             .get(alias)
             .ok_or_else(|| missing("trigger", alias))?;
-        factory(args, ctx)
+        factory(args, &ctx.clone().with_plugins(self.clone()))
     }
 
     /// Builds a store by alias.
     pub fn create_store(&self, alias: &str, config: &Map) -> Result<Arc<dyn Store>> {
         let factory = self
+            .inner
             .stores
             .get(alias)
             .ok_or_else(|| missing("store", alias))?;
@@ -118,6 +135,7 @@ impl PluginRegistry {
     /// Builds an executor by alias.
     pub fn create_executor(&self, alias: &str, config: &Map) -> Result<Arc<dyn Executor>> {
         let factory = self
+            .inner
             .executors
             .get(alias)
             .ok_or_else(|| missing("executor", alias))?;

@@ -407,10 +407,7 @@ impl Task {
                 ),
             ));
         }
-        let ctx = TriggerContext {
-            timezone,
-            now: Utc::now(),
-        };
+        let ctx = TriggerContext::new(timezone, Utc::now());
         let trigger = plugins.create_trigger(&state.trigger_alias, &state.trigger_state, &ctx)?;
         let next_run_time = match state.next_run_time_us {
             Some(us) => Some(DateTime::<Utc>::from_timestamp_micros(us).ok_or_else(|| {

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 
+use crate::plugins::PluginRegistry;
 use crate::{Error, Map, Result, Value};
 
 /// Decides the fire times of a task.
@@ -102,12 +103,42 @@ pub fn walk_fire_times<T: Trigger + ?Sized>(
 }
 
 /// What a trigger factory knows besides its arguments.
-#[derive(Debug, Clone, Copy)]
+///
+/// Built with [`TriggerContext::new`]; `#[non_exhaustive]` so that what a factory may know can
+/// grow without breaking callers.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct TriggerContext {
     /// The scheduler's time zone, used when the arguments name none.
     pub timezone: Tz,
     /// The current time (a date trigger without `run_at` fires now).
     pub now: DateTime<Utc>,
+    plugins: Option<PluginRegistry>,
+}
+
+impl TriggerContext {
+    /// A context in `timezone` at `now`, with no plugin registry.
+    pub fn new(timezone: Tz, now: DateTime<Utc>) -> Self {
+        TriggerContext {
+            timezone,
+            now,
+            plugins: None,
+        }
+    }
+
+    /// The same context with `plugins` as the registry that nested triggers (the children of
+    /// `and` / `or`) are built from.
+    /// [`PluginRegistry::create_trigger`] sets itself here, so a factory it calls sees the
+    /// registry of the scheduler (or store) that asked for the trigger.
+    pub fn with_plugins(mut self, plugins: PluginRegistry) -> Self {
+        self.plugins = Some(plugins);
+        self
+    }
+
+    /// The registry nested triggers are built from, when there is one.
+    pub fn plugins(&self) -> Option<&PluginRegistry> {
+        self.plugins.as_ref()
+    }
 }
 
 /// A trigger given to `add_task` / `reschedule_task`: an instance, or an alias plus arguments

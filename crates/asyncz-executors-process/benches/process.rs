@@ -13,8 +13,8 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use asyncz::events::{TASK_ERROR, TASK_EXECUTED};
-use asyncz::{RunTaskOptions, Scheduler};
+use asyncz_core::events::{TASK_ERROR, TASK_EXECUTED};
+use asyncz_core::{RunTaskOptions, Scheduler};
 use asyncz_executors_process::{ProcessPoolExecutor, ProcessPoolExecutorConfig};
 use common::*;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
@@ -23,7 +23,7 @@ const WORKER: &str = env!("CARGO_BIN_EXE_asyncz-process-test-worker");
 const BURST: u64 = 1000;
 
 fn process_pool(max_workers: u32) -> Scheduler {
-    asyncz::builder()
+    builder()
         .executor(
             POOL,
             ProcessPoolExecutor::with_config(ProcessPoolExecutorConfig {

@@ -12,7 +12,9 @@ use std::sync::{mpsc, Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use asyncz_core::{async_trait, Error, Executor, ExecutorContext, Job, Result, RunOutcome};
+use asyncz_core::{
+    async_trait, Error, Executor, ExecutorContext, Job, Result, RunOutcome, TaskFailure,
+};
 use tracing::level_filters::LevelFilter;
 
 use crate::protocol::{
@@ -349,7 +351,7 @@ impl Pool {
                 job.task_id()
             );
             for run_time in run_times {
-                report(&mut job, run_time, RunOutcome::Failed(message.clone()));
+                report(&mut job, run_time, failed(message.clone()));
             }
             job.finish();
             return;
@@ -364,7 +366,7 @@ impl Pool {
                 None => match self.spawn_worker() {
                     Ok(w) => worker.insert(w),
                     Err(message) => {
-                        report(&mut job, run_time, RunOutcome::Failed(message));
+                        report(&mut job, run_time, failed(message));
                         continue;
                     }
                 },
@@ -372,7 +374,7 @@ impl Pool {
             // After the worker is up, so queueing and startup both count, as upstream.
             if let Some(late) = job.missed_by(run_time) {
                 tracing::warn!(target: "asyncz.executors", task = ?job.task_id(), %run_time, late_by = %late, "run time of task was missed");
-                report(&mut job, run_time, RunOutcome::Missed);
+                report(&mut job, run_time, RunOutcome::missed(late));
                 continue;
             }
             // Checked after the worker's pid is listed (SeqCst both sides): a shutdown without
@@ -390,9 +392,9 @@ impl Pool {
             let reply = current.call(&request, self.config.task_timeout);
             current.runs += 1;
             let outcome = match reply {
-                Ok(Reply::Ok(value)) => RunOutcome::Returned(value),
-                Ok(Reply::Err(text)) => RunOutcome::Failed(text),
-                Ok(Reply::Panicked(text)) => RunOutcome::Panicked(text),
+                Ok(Reply::Ok(value)) => RunOutcome::returned(value),
+                Ok(Reply::Err(failure)) => RunOutcome::Failed(failure),
+                Ok(Reply::Panicked(panic)) => RunOutcome::Panicked(panic),
                 Err(Lost::TimedOut(limit)) => {
                     let Some(stuck) = worker.take() else { continue };
                     let pid = stuck.pid;
@@ -403,7 +405,10 @@ impl Pool {
                         job.task_id()
                     );
                     tracing::error!(target: LOG_TARGET, executor = %self.alias, pid, task = ?job.task_id(), error = ?message, "run timed out; starting a new worker for the next run");
-                    RunOutcome::Failed(message)
+                    RunOutcome::TimedOut {
+                        timeout: limit,
+                        detail: message,
+                    }
                 }
                 Err(lost) => {
                     let Some(dead) = worker.take() else { continue };
@@ -423,7 +428,11 @@ impl Pool {
                         )
                     };
                     tracing::error!(target: LOG_TARGET, executor = %self.alias, pid, task = ?job.task_id(), error = ?message, "worker lost while running a task; starting a new worker for the next run");
-                    RunOutcome::Failed(message)
+                    RunOutcome::WorkerDied {
+                        signal: status.signal(),
+                        exit_code: status.exit_code(),
+                        detail: message,
+                    }
                 }
             };
             report(&mut job, run_time, outcome);
@@ -564,7 +573,7 @@ impl Pool {
 
     /// Stops a worker (closing its stdin, and killing it at once with `kill`, or when it does
     /// not exit in time), reaps it and describes how it ended.
-    fn retire(&self, mut worker: Worker, kill: bool) -> String {
+    fn retire(&self, mut worker: Worker, kill: bool) -> Ended {
         lock(&self.pids).remove(&worker.pid);
         if kill {
             let _ = worker.child.kill();
@@ -599,10 +608,55 @@ impl Pool {
             }
         }
         match status {
-            Ok(status) => describe(status),
-            Err(e) => format!("could not be waited for ({e})"),
+            Ok(status) => Ended {
+                text: describe(status),
+                status: Some(status),
+            },
+            Err(e) => Ended {
+                text: format!("could not be waited for ({e})"),
+                status: None,
+            },
         }
     }
+}
+
+/// How a retired worker ended: its exit status (when it could be waited for) and that, said
+/// for people ("exited with signal 9 (SIGKILL)").
+#[derive(Debug)]
+struct Ended {
+    status: Option<ExitStatus>,
+    text: String,
+}
+
+impl Ended {
+    /// The signal that ended the worker (Unix).
+    fn signal(&self) -> Option<i32> {
+        #[cfg(unix)]
+        {
+            use std::os::unix::process::ExitStatusExt;
+            self.status.and_then(|s| s.signal())
+        }
+        #[cfg(not(unix))]
+        {
+            None
+        }
+    }
+
+    /// The worker's exit code, when it exited.
+    fn exit_code(&self) -> Option<i32> {
+        self.status.and_then(|s| s.code())
+    }
+}
+
+impl std::fmt::Display for Ended {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+/// A run that failed before the function could be asked (no worker, a closure, ...).
+fn failed(message: String) -> RunOutcome {
+    RunOutcome::Failed(TaskFailure::new(message))
 }
 
 /// A driver thread's resources, released when the thread ends however it ends.

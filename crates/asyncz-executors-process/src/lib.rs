@@ -9,8 +9,8 @@
 //! re-executed in worker mode**: call [`worker_main_if_requested`] first thing in `main`, with
 //! the function that registers your task functions, and register the same functions on the
 //! scheduler. A job travels as the function's name plus its MessagePack-encoded args and
-//! kwargs over the worker's stdin; the reply (return value, error text or panic message) comes
-//! back over its stdout. Tracing events inside a worker appear in the parent's tracing with
+//! kwargs over the worker's stdin; the reply (the return value, the error with its source
+//! chain, or the panic with its location) comes back over its stdout. Tracing events inside a worker appear in the parent's tracing with
 //! target [`LOG_TARGET`] and the worker's `pid`.
 //!
 //! No worker outlives its pool's process: `shutdown(wait = false)` kills the workers, on Linux
@@ -32,14 +32,16 @@
 //! | `overwrite_wait` | unset | replaces the `wait` argument of shutdown |
 //!
 //! ```no_run
-//! use asyncz::{CallContext, FunctionRegistry, TaskBuilder, TaskFunction};
+//! use asyncz_core::{
+//!     CallContext, FunctionRegistry, PluginRegistry, Scheduler, TaskBuilder, TaskFunction,
+//! };
 //! use asyncz_executors_process::{worker_main_if_requested, ProcessPoolExecutor};
 //!
 //! /// The task functions, registered in the parent and in every worker.
-//! fn functions(registry: &FunctionRegistry) -> asyncz::Result<()> {
+//! fn functions(registry: &FunctionRegistry) -> asyncz_core::Result<()> {
 //!     registry.insert(
 //!         "primes.count",
-//!         TaskFunction::new_sync(|ctx: CallContext| -> Result<usize, asyncz::TaskError> {
+//!         TaskFunction::new_sync(|ctx: CallContext| -> Result<usize, asyncz_core::TaskError> {
 //!             let below: usize = ctx.arg(0)?;
 //!             Ok((2..below).filter(|n| (2..*n).take_while(|d| d * d <= *n).all(|d| n % d != 0)).count())
 //!         }),
@@ -47,10 +49,17 @@
 //! }
 //!
 //! #[tokio::main]
-//! async fn main() -> asyncz::Result<()> {
+//! async fn main() -> asyncz_core::Result<()> {
 //!     worker_main_if_requested(functions); // never returns in a worker
 //!
-//!     let scheduler = asyncz::builder()
+//!     // What `asyncz::builder()` (the facade) installs: the triggers, and the memory store
+//!     // and the tokio executor for the defaults.
+//!     let mut plugins = PluginRegistry::new();
+//!     asyncz_triggers::register(&mut plugins);
+//!     asyncz_stores_memory::register(&mut plugins);
+//!     asyncz_executors_tokio::register(&mut plugins);
+//!     let scheduler = Scheduler::builder()
+//!         .plugins(plugins)
 //!         .executor("processpool", ProcessPoolExecutor::new())
 //!         .build()?;
 //!     functions(scheduler.functions())?;

@@ -8,7 +8,7 @@
 use std::io::{self, Read, Write};
 
 use asyncz_core::chrono::{DateTime, Utc};
-use asyncz_core::{Map, Value};
+use asyncz_core::{Map, PanicReport, TaskFailure, Value};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
@@ -20,7 +20,7 @@ pub(crate) const LOG_LEVEL_ENV: &str = "ASYNCZ_PROCESS_WORKER_LOG";
 /// not (or no longer) that process exits instead of serving.
 pub(crate) const PARENT_ENV: &str = "ASYNCZ_PROCESS_WORKER_PARENT";
 /// Bumped on an incompatible change; a worker of another version is refused at startup.
-pub(crate) const PROTOCOL_VERSION: u32 = 1;
+pub(crate) const PROTOCOL_VERSION: u32 = 2;
 /// A stderr line starting with this is a JSON [`LogRecord`]; other lines are plain output.
 pub(crate) const LOG_LINE_PREFIX: &str = "\u{1e}asyncz-log ";
 /// Larger frames are refused (a corrupted length must not allocate gigabytes).
@@ -72,8 +72,10 @@ pub(crate) struct Request {
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) enum Reply {
     Ok(Value),
-    Err(String),
-    Panicked(String),
+    /// The function's error, with its source chain (version 2; was a string).
+    Err(TaskFailure),
+    /// The function's panic, with its location (version 2; was a string).
+    Panicked(PanicReport),
 }
 
 /// One tracing event of a worker, as a line on its stderr.
@@ -151,14 +153,26 @@ mod tests {
         };
         let mut buf = Vec::new();
         write_frame(&mut buf, &request).unwrap();
-        write_frame(&mut buf, &Reply::Panicked("boom".into())).unwrap();
+        let mut panic = PanicReport::new("boom");
+        panic.location = Some(asyncz_core::PanicLocation {
+            file: "src/jobs.rs".into(),
+            line: 7,
+            column: 9,
+        });
+        write_frame(&mut buf, &Reply::Panicked(panic.clone())).unwrap();
+        let failure = TaskFailure::new("outer")
+            .caused_by(&std::io::Error::other("inner"))
+            .with_backtrace(Some("0: main".into()));
+        write_frame(&mut buf, &Reply::Err(failure.clone())).unwrap();
         let mut input = buf.as_slice();
         let back: Request = read_frame(&mut input).unwrap().unwrap();
         assert_eq!(back.args, request.args);
         assert_eq!(back.kwargs, kwargs);
         assert_eq!(back.scheduled_run_time, request.scheduled_run_time);
         let reply: Reply = read_frame(&mut input).unwrap().unwrap();
-        assert!(matches!(reply, Reply::Panicked(m) if m == "boom"));
+        assert!(matches!(reply, Reply::Panicked(p) if p == panic));
+        let reply: Reply = read_frame(&mut input).unwrap().unwrap();
+        assert!(matches!(reply, Reply::Err(f) if f == failure && f.sources == ["inner"]));
         assert!(read_frame::<_, Reply>(&mut input).unwrap().is_none());
     }
 

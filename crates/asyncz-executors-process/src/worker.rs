@@ -3,13 +3,14 @@
 //! fd 0 at /dev/null and fd 1 at stderr, so a task that prints or reads stdin cannot corrupt
 //! the protocol; its tracing events go to stderr as structured lines the parent re-emits.
 
-use std::cell::RefCell;
 use std::fs::File;
 use std::io::{self, BufReader, BufWriter, Write};
-use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-use asyncz_core::{panic_message, CallContext, FunctionRegistry, Map, TaskFunction, Value};
+use asyncz_core::{
+    catch_panic, panic_message, CallContext, FunctionRegistry, Map, TaskFailure, TaskFunction,
+    Value,
+};
 use tracing::level_filters::LevelFilter;
 use tracing::span;
 use tracing::{Event, Metadata, Subscriber};
@@ -143,7 +144,7 @@ where
                 "the result of task '{task_id}' (function '{function}') is {size} bytes of \
                  MessagePack, above the frame limit of {MAX_FRAME} bytes"
             );
-            sent = write_frame(&mut output, &Reply::Err(message));
+            sent = write_frame(&mut output, &Reply::Err(TaskFailure::new(message)));
         }
         BUSY.store(false, Ordering::SeqCst);
         if let Err(e) = sent {
@@ -160,11 +161,11 @@ fn run(
 ) -> Reply {
     let pid = std::process::id();
     let Some(function) = registry.get(&request.function) else {
-        return Reply::Err(format!(
+        return Reply::Err(TaskFailure::new(format!(
             "function '{}' is not registered in worker process {pid} (register it in the \
              function passed to worker_main_if_requested)",
             request.function
-        ));
+        )));
     };
     let ctx = CallContext {
         task_id: request.task_id,
@@ -172,8 +173,7 @@ fn run(
         args: request.args,
         kwargs: request.kwargs,
     };
-    PANIC_LOCATION.with(|l| l.borrow_mut().take());
-    let result = std::panic::catch_unwind(AssertUnwindSafe(|| match function {
+    let result = catch_panic(|| match function {
         TaskFunction::Sync(f) => f(ctx),
         TaskFunction::Async(f) => {
             let rt = match runtime {
@@ -193,19 +193,14 @@ fn run(
             };
             rt.block_on(f(ctx))
         }
-    }));
+    });
     match result {
         Ok(Ok(value)) => Reply::Ok(value),
-        Ok(Err(e)) => Reply::Err(e.0),
-        Err(payload) => {
-            let location = PANIC_LOCATION
-                .with(|l| l.borrow_mut().take())
-                .map(|l| format!(" at {l}"))
-                .unwrap_or_default();
-            Reply::Panicked(format!(
-                "{}{location} (worker process {pid})",
-                panic_message(payload.as_ref())
-            ))
+        Ok(Err(e)) => Reply::Err(e.to_failure()),
+        Err(mut panic) => {
+            // The parent only knows which worker it asked; say which process panicked.
+            panic.message = format!("{} (worker process {pid})", panic.message);
+            Reply::Panicked(panic)
         }
     }
 }
@@ -274,19 +269,14 @@ fn watch_parent(input: &File) {
 #[cfg(not(unix))]
 fn watch_parent<T>(_input: &T) {}
 
-thread_local! {
-    static PANIC_LOCATION: RefCell<Option<String>> = const { RefCell::new(None) };
-}
-
-/// Panics of task functions are reported in their reply (with the location recorded here);
-/// panics on other threads are logged, since nobody would see them otherwise.
+/// Panics of task functions are reported in their reply (with the location that
+/// [`catch_panic`]'s hook, chained onto this one, records); panics on other threads are
+/// logged, since nobody would see them otherwise.
 fn install_panic_hook() {
     let main = std::thread::current().id();
     std::panic::set_hook(Box::new(move |info| {
         let location = info.location().map(|l| l.to_string());
-        if std::thread::current().id() == main {
-            PANIC_LOCATION.with(|l| *l.borrow_mut() = location);
-        } else {
+        if std::thread::current().id() != main {
             let message = panic_message(info.payload());
             tracing::error!(target: "asyncz.worker", location = location.as_deref().unwrap_or("?"), "{message}");
         }

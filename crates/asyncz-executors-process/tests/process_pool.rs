@@ -7,11 +7,30 @@ use std::io::Write;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use asyncz::events::*;
-use asyncz::{CallContext, Map, Scheduler, TaskBuilder};
+use asyncz_core::events::*;
+use asyncz_core::{
+    CallContext, Map, PluginRegistry, RunOutcome, Scheduler, SchedulerBuilder, TaskBuilder,
+};
 use asyncz_executors_process::{ProcessPoolExecutor, ProcessPoolExecutorConfig};
 use asyncz_testkit::executor::{self as executor_cases, case_functions as f, outcome, POOL};
 use asyncz_testkit::{ExecutorCapabilities, ExecutorHarness, PoolOptions, Workers};
+
+/// The plugins these tests need, registered directly (this crate's tests do not depend on the
+/// `asyncz` facade, which depends on this crate): triggers, the memory store for the default
+/// store, the tokio executor for the default executor, and this crate's executor.
+fn plugins() -> PluginRegistry {
+    let mut registry = PluginRegistry::new();
+    asyncz_triggers::register(&mut registry);
+    asyncz_stores_memory::register(&mut registry);
+    asyncz_executors_tokio::register(&mut registry);
+    asyncz_executors_process::register(&mut registry);
+    registry
+}
+
+/// A scheduler builder with [`plugins`].
+fn builder() -> SchedulerBuilder {
+    Scheduler::builder().plugins(plugins())
+}
 
 const WORKER: &str = env!("CARGO_BIN_EXE_asyncz-process-test-worker");
 
@@ -41,8 +60,8 @@ impl ExecutorHarness for ProcessPool {
             shutdown_without_wait_stops_running_jobs: true,
         }
     }
-    fn scheduler(&self, options: &PoolOptions) -> asyncz::Result<Scheduler> {
-        asyncz::builder()
+    fn scheduler(&self, options: &PoolOptions) -> asyncz_core::Result<Scheduler> {
+        builder()
             .executor(
                 POOL,
                 ProcessPoolExecutor::with_config(config(options.clone())),
@@ -62,7 +81,7 @@ async fn started(config: ProcessPoolExecutorConfig) -> (Scheduler, Arc<ProcessPo
     // Keep a handle on the executor to look at its workers: the scheduler takes it by value, so
     // wrap it in a forwarding executor.
     let executor = Arc::new(ProcessPoolExecutor::with_config(config));
-    let scheduler = asyncz::builder()
+    let scheduler = builder()
         .executor(POOL, Shared(Arc::clone(&executor)))
         .build()
         .unwrap();
@@ -74,18 +93,18 @@ async fn started(config: ProcessPoolExecutorConfig) -> (Scheduler, Arc<ProcessPo
 #[derive(Debug)]
 struct Shared(Arc<ProcessPoolExecutor>);
 
-#[asyncz::async_trait]
-impl asyncz::Executor for Shared {
+#[asyncz_core::async_trait]
+impl asyncz_core::Executor for Shared {
     fn kind(&self) -> &'static str {
         self.0.kind()
     }
-    async fn start(&self, ctx: asyncz::ExecutorContext) -> asyncz::Result<()> {
+    async fn start(&self, ctx: asyncz_core::ExecutorContext) -> asyncz_core::Result<()> {
         self.0.start(ctx).await
     }
-    async fn shutdown(&self, wait: bool) -> asyncz::Result<()> {
+    async fn shutdown(&self, wait: bool) -> asyncz_core::Result<()> {
         self.0.shutdown(wait).await
     }
-    async fn send_task(&self, job: asyncz::Job) -> asyncz::Result<()> {
+    async fn send_task(&self, job: asyncz_core::Job) -> asyncz_core::Result<()> {
         self.0.send_task(job).await
     }
     fn supports_closures(&self) -> bool {
@@ -148,6 +167,17 @@ async fn a_worker_that_aborts_is_an_error_and_is_replaced() {
     scheduler.add_task(task(f::ABORT, "abort")).await.unwrap();
     let event = outcome(&mut rx, "abort").await;
     assert_eq!(event.code, TASK_ERROR);
+    assert!(
+        matches!(
+            event.outcome,
+            RunOutcome::WorkerDied {
+                signal: Some(6),
+                exit_code: None,
+                ..
+            }
+        ),
+        "{event:?}"
+    );
     let text = event.exception.unwrap();
     assert_eq!(
         text,
@@ -179,7 +209,19 @@ async fn a_worker_that_exits_is_an_error_naming_its_status() {
     let (scheduler, _) = started(config(PoolOptions::default())).await;
     let mut rx = scheduler.subscribe(TASK_EXECUTED | TASK_ERROR | TASK_MISSED);
     scheduler.add_task(task(f::EXIT, "exit")).await.unwrap();
-    let text = outcome(&mut rx, "exit").await.exception.unwrap();
+    let event = outcome(&mut rx, "exit").await;
+    assert!(
+        matches!(
+            event.outcome,
+            RunOutcome::WorkerDied {
+                signal: None,
+                exit_code: Some(3),
+                ..
+            }
+        ),
+        "{event:?}"
+    );
+    let text = event.exception.unwrap();
     assert!(
         text.contains("exited with status 3 while running task 'exit'"),
         "{text}"
@@ -215,6 +257,16 @@ async fn a_worker_killed_mid_task_is_an_error_and_the_scheduler_keeps_running() 
     assert!(status.success());
     let event = outcome(&mut rx, "victim").await;
     assert_eq!(event.code, TASK_ERROR);
+    assert!(
+        matches!(
+            event.outcome,
+            RunOutcome::WorkerDied {
+                signal: Some(9),
+                ..
+            }
+        ),
+        "{event:?}"
+    );
     let text = event.exception.unwrap();
     assert!(
         text.starts_with(&format!(
@@ -283,6 +335,16 @@ async fn workers_are_killed_and_reaped_after_a_shutdown_without_wait() {
     let event = outcome(&mut rx, "s").await;
     assert!(started_at.elapsed() < Duration::from_secs(5));
     assert_eq!(event.code, TASK_ERROR, "{event:?}");
+    assert!(
+        matches!(
+            event.outcome,
+            RunOutcome::WorkerDied {
+                signal: Some(9),
+                ..
+            }
+        ),
+        "{event:?}"
+    );
     let text = event.exception.unwrap();
     assert!(
         text.starts_with(&format!(
@@ -400,7 +462,9 @@ async fn a_function_missing_in_the_worker_is_an_error() {
         .unwrap();
     let mut rx = scheduler.subscribe(TASK_EXECUTED | TASK_ERROR);
     scheduler.add_task(task("parent.only", "p")).await.unwrap();
-    let text = outcome(&mut rx, "p").await.exception.unwrap();
+    let event = outcome(&mut rx, "p").await;
+    assert!(matches!(event.outcome, RunOutcome::Failed(_)), "{event:?}");
+    let text = event.exception.unwrap();
     assert!(
         text.starts_with("function 'parent.only' is not registered in worker process"),
         "{text}"
@@ -448,7 +512,7 @@ async fn a_missing_binary_is_an_error_naming_it() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_plugin_is_configured_by_alias_from_a_config_map() {
-    let mut plugins = asyncz::default_plugins();
+    let mut plugins = plugins();
     asyncz_executors_process::register(&mut plugins);
     let config: Map = serde_json::from_value(serde_json::json!({
         "asyncz.executors.pool.type": "processpool",
@@ -456,11 +520,7 @@ async fn the_plugin_is_configured_by_alias_from_a_config_map() {
         "asyncz.executors.pool.pool_kwargs": {"program": WORKER, "startup_timeout": 5},
     }))
     .unwrap();
-    let scheduler = asyncz::builder()
-        .plugins(plugins)
-        .config(config)
-        .build()
-        .unwrap();
+    let scheduler = builder().plugins(plugins).config(config).build().unwrap();
     f::register(scheduler.functions()).unwrap();
     scheduler.start().await.unwrap();
     let mut rx = scheduler.subscribe(TASK_EXECUTED | TASK_ERROR);
@@ -482,11 +542,26 @@ async fn a_panic_in_a_worker_names_its_location_and_the_worker_survives() {
     .await;
     let mut rx = scheduler.subscribe(TASK_EXECUTED | TASK_ERROR);
     scheduler.add_task(task(f::PANIC, "panic")).await.unwrap();
-    let text = outcome(&mut rx, "panic").await.exception.unwrap();
+    let event = outcome(&mut rx, "panic").await;
     let pids = executor.worker_pids();
+    let RunOutcome::Panicked(panic) = &event.outcome else {
+        panic!("expected a panicked outcome: {event:?}");
+    };
+    let location = panic
+        .location
+        .as_ref()
+        .expect("the worker reports the location");
     assert!(
-        text.starts_with("panicked: deliberate panic at ")
-            && text.contains("executor_functions.rs:")
+        location.file.ends_with("executor_functions.rs"),
+        "{location}"
+    );
+    assert_eq!(
+        panic.message,
+        format!("deliberate panic (worker process {})", pids[0])
+    );
+    let text = event.exception.unwrap();
+    assert!(
+        text.starts_with(&format!("panicked at {location}: deliberate panic"))
             && text.ends_with(&format!("(worker process {})", pids[0])),
         "{text}"
     );
@@ -588,8 +663,16 @@ async fn a_run_beyond_task_timeout_is_an_error_and_its_worker_is_replaced() {
         .add_task(task(f::SLEEP, "stuck").arg(20_000))
         .await
         .unwrap();
-    let text = outcome(&mut rx, "stuck").await.exception.unwrap();
+    let event = outcome(&mut rx, "stuck").await;
     assert!(started_at.elapsed() < Duration::from_secs(5));
+    assert!(
+        matches!(
+            event.outcome,
+            RunOutcome::TimedOut { timeout, .. } if timeout == Duration::from_millis(300)
+        ),
+        "{event:?}"
+    );
+    let text = event.exception.unwrap();
     assert_eq!(
         text,
         format!(

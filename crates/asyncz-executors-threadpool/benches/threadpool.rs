@@ -12,8 +12,9 @@ mod common;
 
 use std::time::Duration;
 
-use asyncz::{Scheduler, TokioExecutor};
+use asyncz_core::Scheduler;
 use asyncz_executors_threadpool::ThreadPoolExecutor;
+use asyncz_executors_tokio::TokioExecutor;
 use common::*;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 
@@ -23,14 +24,14 @@ fn executors() -> Vec<(&'static str, Scheduler)> {
     vec![
         (
             "tokio",
-            asyncz::builder()
+            builder()
                 .executor(POOL, TokioExecutor::new())
                 .build()
                 .expect("build"),
         ),
         (
             "threadpool",
-            asyncz::builder()
+            builder()
                 .executor(POOL, ThreadPoolExecutor::new())
                 .build()
                 .expect("build"),

@@ -18,12 +18,19 @@
 //!
 //! ```
 //! use std::time::Duration;
-//! use asyncz::{CallContext, TaskBuilder};
+//! use asyncz_core::{CallContext, PluginRegistry, Scheduler, TaskBuilder};
 //! use asyncz_executors_threadpool::{ThreadPoolExecutor, ThreadPoolExecutorConfig};
 //!
 //! # #[tokio::main(flavor = "current_thread")]
-//! # async fn main() -> asyncz::Result<()> {
-//! let scheduler = asyncz::builder()
+//! # async fn main() -> asyncz_core::Result<()> {
+//! // What `asyncz::builder()` (the facade) installs: the triggers, and the memory store
+//! // and the tokio executor for the defaults.
+//! let mut plugins = PluginRegistry::new();
+//! asyncz_triggers::register(&mut plugins);
+//! asyncz_stores_memory::register(&mut plugins);
+//! asyncz_executors_tokio::register(&mut plugins);
+//! let scheduler = Scheduler::builder()
+//!     .plugins(plugins)
 //!     .executor(
 //!         "pool",
 //!         ThreadPoolExecutor::with_config(ThreadPoolExecutorConfig {

@@ -6,12 +6,32 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use asyncz::chrono::Utc;
-use asyncz::events::*;
-use asyncz::{CallContext, IntervalTrigger, Map, PluginRegistry, Scheduler, TaskBuilder, Value};
+use asyncz_core::chrono::Utc;
+use asyncz_core::events::*;
+use asyncz_core::{
+    CallContext, Map, PluginRegistry, Scheduler, SchedulerBuilder, TaskBuilder, Value,
+};
 use asyncz_executors_threadpool::{ThreadPoolExecutor, ThreadPoolExecutorConfig};
 use asyncz_testkit::executor::{self as executor_cases, case_functions, outcome, POOL};
 use asyncz_testkit::{ExecutorCapabilities, ExecutorHarness, PoolOptions, Workers};
+use asyncz_triggers::IntervalTrigger;
+
+/// The plugins these tests need, registered directly (this crate's tests do not depend on the
+/// `asyncz` facade, which depends on this crate): triggers, the memory store for the default
+/// store, the tokio executor for the default executor, and this crate's executor.
+fn plugins() -> PluginRegistry {
+    let mut registry = PluginRegistry::new();
+    asyncz_triggers::register(&mut registry);
+    asyncz_stores_memory::register(&mut registry);
+    asyncz_executors_tokio::register(&mut registry);
+    asyncz_executors_threadpool::register(&mut registry);
+    registry
+}
+
+/// A scheduler builder with [`plugins`].
+fn builder() -> SchedulerBuilder {
+    Scheduler::builder().plugins(plugins())
+}
 
 struct ThreadPool;
 
@@ -26,8 +46,8 @@ impl ExecutorHarness for ThreadPool {
             shutdown_without_wait_stops_running_jobs: false,
         }
     }
-    fn scheduler(&self, options: &PoolOptions) -> asyncz::Result<Scheduler> {
-        asyncz::builder()
+    fn scheduler(&self, options: &PoolOptions) -> asyncz_core::Result<Scheduler> {
+        builder()
             .executor(
                 POOL,
                 ThreadPoolExecutor::with_config(ThreadPoolExecutorConfig {
@@ -88,7 +108,7 @@ async fn pool_threads_are_named_and_gone_after_a_waiting_shutdown() {
         eprintln!("skipped: no /proc/self/task on this platform");
         return;
     }
-    let scheduler = asyncz::builder()
+    let scheduler = builder()
         .executor(POOL, named_pool("tp-named-", 3))
         .build()
         .unwrap();
@@ -124,7 +144,7 @@ async fn threads_end_after_a_shutdown_without_wait_once_their_job_ends() {
     if !std::path::Path::new("/proc/self/task").exists() {
         return;
     }
-    let scheduler = asyncz::builder()
+    let scheduler = builder()
         .executor(POOL, named_pool("tp-nowait-", 2))
         .build()
         .unwrap();
@@ -157,7 +177,7 @@ async fn threads_end_after_a_shutdown_without_wait_once_their_job_ends() {
 /// executor keeps firing on time, even on a single-threaded runtime.
 #[tokio::test(flavor = "current_thread")]
 async fn a_blocking_job_never_delays_an_interval_task_on_the_tokio_executor() {
-    let scheduler = asyncz::builder()
+    let scheduler = builder()
         .executor(POOL, ThreadPoolExecutor::with_max_workers(2))
         .build()
         .unwrap();
@@ -218,7 +238,7 @@ async fn a_blocking_job_never_delays_an_interval_task_on_the_tokio_executor() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn max_workers_bounds_concurrent_jobs() {
-    let scheduler = asyncz::builder()
+    let scheduler = builder()
         .executor(POOL, ThreadPoolExecutor::with_max_workers(2))
         .build()
         .unwrap();
@@ -246,7 +266,7 @@ async fn max_workers_bounds_concurrent_jobs() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_plugin_is_configured_by_alias_from_a_config_map() {
-    let mut plugins = asyncz::default_plugins();
+    let mut plugins = plugins();
     asyncz_executors_threadpool::register(&mut plugins);
     let config: Map = serde_json::from_value(serde_json::json!({
         "asyncz.executors.pool.type": "threadpool",
@@ -255,11 +275,7 @@ async fn the_plugin_is_configured_by_alias_from_a_config_map() {
         "asyncz.executors.other.type": "pool",
     }))
     .unwrap();
-    let scheduler = asyncz::builder()
-        .plugins(plugins)
-        .config(config)
-        .build()
-        .unwrap();
+    let scheduler = builder().plugins(plugins).config(config).build().unwrap();
     case_functions::register(scheduler.functions()).unwrap();
     scheduler.start().await.unwrap();
     if std::path::Path::new("/proc/self/task").exists() {
@@ -297,7 +313,7 @@ fn a_bad_option_is_an_error_naming_it() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn overwrite_wait_replaces_the_wait_argument_of_shutdown() {
-    let scheduler = asyncz::builder()
+    let scheduler = builder()
         .executor(
             POOL,
             ThreadPoolExecutor::with_config(ThreadPoolExecutorConfig {

@@ -1,9 +1,26 @@
 #![allow(clippy::unwrap_used)]
 //! The tokio executor through the scheduler: the shared executor suite.
 
-use asyncz::{Scheduler, TokioExecutor, TokioExecutorConfig};
+use asyncz_core::{PluginRegistry, Scheduler, SchedulerBuilder};
+use asyncz_executors_tokio::{TokioExecutor, TokioExecutorConfig};
 use asyncz_testkit::executor::POOL;
 use asyncz_testkit::{ExecutorCapabilities, ExecutorHarness, PoolOptions, Workers};
+
+/// The plugins these tests need, registered directly (this crate's tests do not depend on the
+/// `asyncz` facade, which depends on this crate): triggers, the memory store for the default
+/// store, the tokio executor for the default executor, and this crate's executor.
+fn plugins() -> PluginRegistry {
+    let mut registry = PluginRegistry::new();
+    asyncz_triggers::register(&mut registry);
+    asyncz_stores_memory::register(&mut registry);
+    asyncz_executors_tokio::register(&mut registry);
+    registry
+}
+
+/// A scheduler builder with [`plugins`].
+fn builder() -> SchedulerBuilder {
+    Scheduler::builder().plugins(plugins())
+}
 
 struct Tokio;
 
@@ -19,8 +36,8 @@ impl ExecutorHarness for Tokio {
             shutdown_without_wait_stops_running_jobs: false,
         }
     }
-    fn scheduler(&self, options: &PoolOptions) -> asyncz::Result<Scheduler> {
-        asyncz::builder()
+    fn scheduler(&self, options: &PoolOptions) -> asyncz_core::Result<Scheduler> {
+        builder()
             .executor(
                 POOL,
                 TokioExecutor::with_config(TokioExecutorConfig {
@@ -42,8 +59,8 @@ impl ExecutorHarness for TokioUnbounded {
     fn capabilities(&self) -> ExecutorCapabilities {
         Tokio.capabilities()
     }
-    fn scheduler(&self, options: &PoolOptions) -> asyncz::Result<Scheduler> {
-        asyncz::builder()
+    fn scheduler(&self, options: &PoolOptions) -> asyncz_core::Result<Scheduler> {
+        builder()
             .executor(
                 POOL,
                 TokioExecutor::with_config(TokioExecutorConfig {

@@ -22,6 +22,8 @@ use tokio::sync::mpsc::UnboundedReceiver;
 pub mod case_functions;
 #[path = "executor_cases.rs"]
 mod cases;
+#[path = "executor_outcome_cases.rs"]
+mod outcome_cases;
 
 use crate::SuiteReport;
 

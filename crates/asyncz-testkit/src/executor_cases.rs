@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use asyncz_core::chrono::Utc;
 use asyncz_core::events::{TaskExecutionEvent, *};
-use asyncz_core::{Event, RunTaskOptions, Scheduler, TaskBuilder};
+use asyncz_core::{Event, RunOutcome, RunTaskOptions, Scheduler, TaskBuilder};
 use asyncz_triggers::IntervalTrigger;
 
 use super::case_functions as f;
@@ -16,7 +16,7 @@ use super::{
     ExecutorCapabilities, ExecutorCase, ExecutorHarness, PoolOptions, Workers, POOL,
 };
 
-async fn started(harness: &dyn ExecutorHarness, options: &PoolOptions) -> Scheduler {
+pub(super) async fn started(harness: &dyn ExecutorHarness, options: &PoolOptions) -> Scheduler {
     let scheduler = harness
         .scheduler(options)
         .unwrap_or_else(|e| panic!("the harness cannot build a scheduler: {e}"));
@@ -25,7 +25,7 @@ async fn started(harness: &dyn ExecutorHarness, options: &PoolOptions) -> Schedu
     scheduler
 }
 
-fn task(function: &str, id: &str) -> TaskBuilder {
+pub(super) fn task(function: &str, id: &str) -> TaskBuilder {
     TaskBuilder::new()
         .function(function)
         .id(id)
@@ -43,10 +43,9 @@ pub async fn executed_event_carries_the_return_value(harness: &dyn ExecutorHarne
         .unwrap();
     let event = outcome(&mut rx, "ok").await;
     assert_eq!(event.code, TASK_EXECUTED, "{event:?}");
-    assert_eq!(
-        event.return_value,
-        Some(serde_json::json!({"answer": 42, "args": [7, "seven"]}))
-    );
+    let value = serde_json::json!({"answer": 42, "args": [7, "seven"]});
+    assert_eq!(event.return_value.as_ref(), Some(&value));
+    assert_eq!(event.outcome, RunOutcome::returned(value));
     assert_no_instance_leaks(&scheduler, "ok").await;
     scheduler.shutdown(true).await.unwrap();
 }
@@ -73,7 +72,14 @@ pub async fn error_event_carries_the_error_text(harness: &dyn ExecutorHarness) {
     let event = outcome(&mut rx, "fail").await;
     assert_eq!(event.code, TASK_ERROR, "{event:?}");
     assert_eq!(event.exception.as_deref(), Some("deliberate failure"));
-    assert_eq!(event.traceback.as_deref(), Some("error"));
+    let RunOutcome::Failed(failure) = &event.outcome else {
+        panic!("expected a failed outcome: {event:?}");
+    };
+    assert_eq!(failure.message, "deliberate failure");
+    assert!(failure.sources.is_empty(), "{failure:?}");
+    // A backtrace when RUST_BACKTRACE asks for one, else the source chain (here the message).
+    let expected = failure.backtrace.as_deref().unwrap_or("deliberate failure");
+    assert_eq!(event.traceback.as_deref(), Some(expected));
     assert_no_instance_leaks(&scheduler, "fail").await;
     scheduler.shutdown(true).await.unwrap();
 }
@@ -85,9 +91,12 @@ pub async fn panic_is_an_error_with_the_panic_message(harness: &dyn ExecutorHarn
     scheduler.add_task(task(f::PANIC, "panic")).await.unwrap();
     let event = outcome(&mut rx, "panic").await;
     assert_eq!(event.code, TASK_ERROR, "{event:?}");
-    let text = event.exception.unwrap_or_default();
+    let text = event.exception.clone().unwrap_or_default();
     assert!(text.contains("deliberate panic"), "{text}");
-    assert_eq!(event.traceback.as_deref(), Some("panic"));
+    assert!(
+        matches!(&event.outcome, RunOutcome::Panicked(p) if p.message.starts_with("deliberate panic")),
+        "{event:?}"
+    );
     assert_no_instance_leaks(&scheduler, "panic").await;
     scheduler.add_task(task(f::OK, "after")).await.unwrap();
     assert_eq!(outcome(&mut rx, "after").await.code, TASK_EXECUTED);
@@ -172,6 +181,13 @@ pub async fn run_queued_past_its_grace_time_is_missed(harness: &dyn ExecutorHarn
         .unwrap();
     let event = outcome(&mut rx, "late").await;
     assert_eq!(event.code, TASK_MISSED, "{event:?}");
+    match event.outcome {
+        RunOutcome::Missed { late_by } => assert!(
+            late_by > Duration::from_millis(150),
+            "missed by {late_by:?}, within its grace time"
+        ),
+        other => panic!("expected a missed outcome: {other:?}"),
+    }
     assert_no_instance_leaks(&scheduler, "late").await;
     scheduler.shutdown(true).await.unwrap();
 }
@@ -429,7 +445,7 @@ pub async fn no_worker_outlives_a_shutdown_without_wait(harness: &dyn ExecutorHa
     assert_no_instance_leaks(&scheduler, "running").await;
 }
 
-fn always(_: &ExecutorCapabilities) -> bool {
+pub(super) fn always(_: &ExecutorCapabilities) -> bool {
     true
 }
 
@@ -453,7 +469,7 @@ macro_rules! cases {
 
 /// Every executor case, with when it applies.
 pub fn executor_cases() -> Vec<ExecutorCase> {
-    cases![
+    let mut cases = cases![
         executed_event_carries_the_return_value if always,
         async_function_runs_to_completion if always,
         error_event_carries_the_error_text if always,
@@ -467,5 +483,7 @@ pub fn executor_cases() -> Vec<ExecutorCase> {
         cancel_futures_drops_queued_jobs if has_cancel_futures,
         no_worker_is_left_after_a_waiting_shutdown if has_own_workers,
         no_worker_outlives_a_shutdown_without_wait if has_own_workers,
-    ]
+    ];
+    cases.extend(super::outcome_cases::outcome_cases());
+    cases
 }

@@ -14,6 +14,10 @@ pub const OK: &str = "case.ok";
 pub const FAIL: &str = "case.fail";
 /// Panics with the message `deliberate panic`.
 pub const PANIC: &str = "case.panic";
+/// Fails with `cannot load the report`, caused by an I/O error `disk on fire`.
+pub const FAIL_WITH_CAUSE: &str = "case.fail_with_cause";
+/// Panics with the message `deliberate async panic` after an await.
+pub const ASYNC_PANIC: &str = "case.async_panic";
 /// Sleeps (blocking) for argument 0 milliseconds, then returns it.
 pub const SLEEP: &str = "case.sleep";
 /// Sleeps on tokio's timer for argument 0 milliseconds, then returns it.
@@ -55,6 +59,19 @@ pub fn register(registry: &FunctionRegistry) -> Result<()> {
         PANIC,
         TaskFunction::new_sync(|_ctx: CallContext| -> std::result::Result<(), String> {
             panic!("deliberate panic")
+        }),
+    )?;
+    registry.insert(
+        FAIL_WITH_CAUSE,
+        TaskFunction::new_sync(|_ctx: CallContext| -> std::result::Result<(), LoadError> {
+            Err(LoadError(std::io::Error::other("disk on fire")))
+        }),
+    )?;
+    registry.insert(
+        ASYNC_PANIC,
+        TaskFunction::new_async(|_ctx: CallContext| async move {
+            tokio::task::yield_now().await;
+            panic!("deliberate async panic") as ()
         }),
     )?;
     registry.insert(
@@ -131,4 +148,20 @@ pub fn register(registry: &FunctionRegistry) -> Result<()> {
         }),
     )?;
     Ok(())
+}
+
+/// The error of [`FAIL_WITH_CAUSE`]: a message of its own, with its cause as `source()`.
+#[derive(Debug)]
+pub struct LoadError(std::io::Error);
+
+impl std::fmt::Display for LoadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("cannot load the report")
+    }
+}
+
+impl std::error::Error for LoadError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.0)
+    }
 }

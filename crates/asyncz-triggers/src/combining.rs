@@ -70,8 +70,9 @@ macro_rules! combination_common {
 
             #[doc = concat!("Builds the trigger from its arguments (the `", $alias, "` plugin): ")]
             /// `triggers`, a list of `{"alias": ..., "args": {...}}` objects, and `jitter`.
-            /// The built-in aliases are built here; any other alias through the process-wide
-            /// registry ([`asyncz_core::global_registry`]).
+            /// Children come from the registry building this trigger
+            /// ([`TriggerContext::plugins`]: the scheduler's own), so a trigger registered
+            /// only there can be a child; this crate's triggers are known without one.
             pub fn from_args(args: &Map, ctx: &TriggerContext) -> Result<Self> {
                 parse::check_known_args($alias, args, &["triggers", "jitter"])?;
                 Ok($ty {
@@ -231,10 +232,31 @@ fn children(alias: &str, args: &Map, ctx: &TriggerContext) -> Result<Vec<Arc<dyn
                 Some(Value::Object(map)) => map,
                 Some(_) => return Err(bad("\"args\" must be an object")),
             };
-            match crate::build(child, child_args, ctx) {
-                Some(built) => built,
-                None => asyncz_core::global_registry().create_trigger(child, child_args, ctx),
-            }
+            build_child(child, child_args, ctx)
         })
         .collect()
+}
+
+/// A child comes from the registry that is building its parent (the scheduler's own, so a
+/// trigger registered only there works as a child); this crate's triggers are known even
+/// without one, or when that registry lacks them.
+fn build_child(alias: &str, args: &Map, ctx: &TriggerContext) -> Result<Arc<dyn Trigger>> {
+    match ctx.plugins() {
+        Some(plugins) if plugins.has_trigger(alias) => plugins.create_trigger(alias, args, ctx),
+        plugins => crate::build(alias, args, ctx).unwrap_or_else(|| {
+            Err(Error::Alias {
+                kind: "trigger",
+                alias: alias.to_owned(),
+                message: if plugins.is_some() {
+                    "no trigger plugin by this name is registered on the scheduler's plugin \
+                     registry"
+                        .to_owned()
+                } else {
+                    "not a built-in trigger, and no plugin registry was given to look it up \
+                     in (TriggerContext::with_plugins)"
+                        .to_owned()
+                },
+            })
+        }),
+    }
 }

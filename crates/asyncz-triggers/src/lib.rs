@@ -43,7 +43,7 @@
 //! let mut registry = PluginRegistry::new();
 //! asyncz_triggers::register(&mut registry);
 //!
-//! let ctx = TriggerContext { timezone: chrono_tz::Europe::London, now: Utc::now() };
+//! let ctx = TriggerContext::new(chrono_tz::Europe::London, Utc::now());
 //! let args = serde_json::json!({"day_of_week": "mon-fri", "hour": 9});
 //! let serde_json::Value::Object(args) = args else { unreachable!() };
 //! let trigger = registry.create_trigger("cron", &args, &ctx)?;

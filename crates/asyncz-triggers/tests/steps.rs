@@ -88,10 +88,7 @@ fn a_one_value_range_with_a_step_keeps_its_end_in_the_state() {
         trigger.to_string(),
         "cron[day_of_week='0-0/4', hour='5-6/3']"
     );
-    let ctx = asyncz_core::TriggerContext {
-        timezone: Tz::UTC,
-        now: common::at("2026-01-01T00:00:00Z"),
-    };
+    let ctx = asyncz_core::TriggerContext::new(Tz::UTC, common::at("2026-01-01T00:00:00Z"));
     let restored = CronTrigger::from_args(&trigger.state(), &ctx).unwrap();
     assert_eq!(
         fire_times(&restored, Tz::UTC, "2026-01-01T00:00:00Z", 3),

@@ -54,10 +54,7 @@ fn replay(fixture: &str, alias: &str, allow_design_gap_rule: bool) -> Replay {
             .iter()
             .map(|v| v.as_str().unwrap().to_owned())
             .collect();
-        let ctx = TriggerContext {
-            timezone: Tz::UTC,
-            now: from,
-        };
+        let ctx = TriggerContext::new(Tz::UTC, from);
         let mut args: Option<Map> = None;
         let trigger: Arc<dyn Trigger> = match case.get("crontab") {
             Some(line) => {

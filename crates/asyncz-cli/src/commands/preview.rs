@@ -173,10 +173,7 @@ impl PreviewArgs {
 
     /// Builds the trigger the options describe.
     pub fn trigger(&self, now: DateTime<Utc>) -> Result<Arc<dyn Trigger>, CliError> {
-        let ctx = TriggerContext {
-            timezone: self.timezone,
-            now,
-        };
+        let ctx = TriggerContext::new(self.timezone, now);
         let mut map = Map::new();
         map.insert(
             "timezone".into(),

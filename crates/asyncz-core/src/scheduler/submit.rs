@@ -11,8 +11,8 @@ use chrono::{DateTime, Utc};
 
 use super::Scheduler;
 use crate::events::{
-    Event, SubmissionSource, TaskExecutionEvent, TaskSubmissionEvent, TASK_ERROR,
-    TASK_MAX_INSTANCES, TASK_SUBMITTED,
+    Event, RunOutcome, SubmissionSource, TaskExecutionEvent, TaskFailure, TaskSubmissionEvent,
+    TASK_ERROR, TASK_MAX_INSTANCES, TASK_SUBMITTED,
 };
 use crate::executor::{Executor, InstanceGuard, Job};
 use crate::function::{Callable, TaskFunction};
@@ -55,17 +55,14 @@ impl Scheduler {
         &self,
         task: &Task,
         run_time: DateTime<Utc>,
-        message: String,
+        failure: TaskFailure,
     ) -> Event {
-        Event::Execution(TaskExecutionEvent {
-            code: TASK_ERROR,
-            task_id: task.id.to_string(),
-            store: Some(task.store_alias.to_string()),
-            scheduled_run_time: run_time,
-            return_value: None,
-            exception: Some(message),
-            traceback: Some("error".to_owned()),
-        })
+        Event::Execution(TaskExecutionEvent::new(
+            task.id.to_string(),
+            Some(task.store_alias.to_string()),
+            run_time,
+            RunOutcome::Failed(failure),
+        ))
     }
 
     /// Takes the task's `max_instances` slot and resolves its executor and function.
@@ -107,7 +104,7 @@ impl Scheduler {
                 log!(error, self, task = ?task.id, error = %error, "cannot run task");
                 let mut events = vec![submission(TASK_SUBMITTED, task, &run_times, source)];
                 for &t in &run_times.run_times {
-                    events.push(self.execution_error(task, t, error.to_string()));
+                    events.push(self.execution_error(task, t, TaskFailure::from_error(&error)));
                 }
                 events.extend(after);
                 Err(Refusal { error, events })
@@ -172,9 +169,10 @@ impl Scheduler {
             log!(error, self, task = ?task.id, executor = %task.executor, error = %e, "error submitting task to executor");
             if self.wants(TASK_ERROR) {
                 for &t in &run_times.run_times {
-                    let message =
+                    let refused =
                         format!("not run: executor '{}' refused the job: {e}", task.executor);
-                    self.dispatch_event(self.execution_error(&task, t, message));
+                    let failure = TaskFailure::new(refused).caused_by_sources_of(&e);
+                    self.dispatch_event(self.execution_error(&task, t, failure));
                 }
             }
             return Err(e);

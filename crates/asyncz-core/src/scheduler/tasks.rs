@@ -121,10 +121,10 @@ impl Scheduler {
 
     /// What a trigger factory receives: built here only.
     pub(crate) fn trigger_context(&self) -> TriggerContext {
-        TriggerContext {
-            timezone: super::read(&self.inner.config).task_timezone(),
-            now: self.inner.clock.now(),
-        }
+        TriggerContext::new(
+            super::read(&self.inner.config).task_timezone(),
+            self.inner.clock.now(),
+        )
     }
 
     /// The next `count` fire times of a trigger from now (or `from`), without adding a task.

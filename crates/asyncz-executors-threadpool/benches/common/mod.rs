@@ -4,14 +4,28 @@
 
 use std::time::{Duration, Instant};
 
-use asyncz::chrono::Utc;
-use asyncz::events::{TASK_ERROR, TASK_EXECUTED};
-use asyncz::{DateTrigger, Event, IntervalTrigger, RunTaskOptions, Scheduler, TaskBuilder};
+use asyncz_core::chrono::Utc;
+use asyncz_core::events::{TASK_ERROR, TASK_EXECUTED};
+use asyncz_core::{
+    Event, PluginRegistry, RunTaskOptions, Scheduler, SchedulerBuilder, TaskBuilder,
+};
+use asyncz_triggers::{DateTrigger, IntervalTrigger};
 use tokio::sync::mpsc::UnboundedReceiver;
 
 use super::case_functions as f;
 
 pub const POOL: &str = "pool";
+
+/// A scheduler builder with the plugins the benches need (the memory store and the tokio
+/// executor as defaults), registered directly: the executor crates do not depend on the
+/// `asyncz` facade, which depends on them.
+pub fn builder() -> SchedulerBuilder {
+    let mut plugins = PluginRegistry::new();
+    asyncz_triggers::register(&mut plugins);
+    asyncz_stores_memory::register(&mut plugins);
+    asyncz_executors_tokio::register(&mut plugins);
+    Scheduler::builder().plugins(plugins)
+}
 
 pub fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
@@ -68,7 +82,7 @@ pub async fn due_to_start(scheduler: &Scheduler, iters: u64, batch: &mut u64) ->
     let mut rx = scheduler.subscribe(TASK_EXECUTED | TASK_ERROR);
     let mut total = Duration::ZERO;
     for i in 0..iters {
-        let due = Utc::now() + asyncz::chrono::Duration::milliseconds(3);
+        let due = Utc::now() + asyncz_core::chrono::Duration::milliseconds(3);
         scheduler
             .add_task(
                 TaskBuilder::new()

@@ -297,10 +297,7 @@ fn contract_cases() -> Vec<StoreCase> {
             Ok(())
         }),
         case!(every_trigger_kind_round_trips, ANY, |h, store| {
-            let ctx = TriggerContext {
-                timezone: asyncz_core::chrono_tz::Tz::UTC,
-                now: t0(),
-            };
+            let ctx = TriggerContext::new(asyncz_core::chrono_tz::Tz::UTC, t0());
             let specs = [
                 ("date", json!({"run_at": "2026-05-01T08:00:00+02:00"})),
                 (

@@ -30,10 +30,7 @@ pub fn registry() -> PluginRegistry {
 }
 
 pub fn ctx(now: &str) -> TriggerContext {
-    TriggerContext {
-        timezone: Tz::UTC,
-        now: at(now),
-    }
+    TriggerContext::new(Tz::UTC, at(now))
 }
 
 pub fn create(alias: &str, value: Value, now: &str) -> asyncz_core::Result<Arc<dyn Trigger>> {
