@@ -49,7 +49,7 @@ use crate::{Error, Map, Result, Value};
 
 mod pool;
 
-pub use pool::{parse_pool_config, PoolOptions, DEFAULT_MAX_WORKERS};
+pub use pool::{parse_pool_config, PoolConfig, DEFAULT_MAX_WORKERS};
 
 /// The default of every store's `connect_timeout`.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);

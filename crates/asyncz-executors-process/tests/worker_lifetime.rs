@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use asyncz::events::{TASK_ERROR, TASK_SUBMITTED};
 use asyncz::TaskBuilder;
-use asyncz_executors_process::{ProcessPoolExecutor, ProcessPoolExecutorConfig};
+use asyncz_executors_process::{PoolConfig, ProcessPoolExecutor, ProcessPoolExecutorConfig};
 use asyncz_testkit::executor::{case_functions as f, marked_processes, MARKER_ENV, POOL};
 
 const WORKER: &str = env!("CARGO_BIN_EXE_asyncz-process-test-worker");
@@ -33,7 +33,7 @@ fn program_with_a_never_ending_job() {
         .unwrap();
     rt.block_on(async {
         let mut config = ProcessPoolExecutorConfig {
-            max_workers: 1,
+            pool: PoolConfig::with_max_workers(1),
             program: Some(WORKER.into()),
             ..Default::default()
         };

@@ -13,7 +13,7 @@ pub const DEFAULT_MAX_WORKERS: u32 = 10;
 /// The spec's options of a pool executor, shared by the thread-pool and the process-pool
 /// executor configs (`#[serde(flatten)]`, so they are top-level keys there).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-pub struct PoolOptions {
+pub struct PoolConfig {
     /// `max_workers`: how many jobs run at once (default 10, a number or a numeric string).
     /// Jobs beyond that wait in the pool's queue; the wait counts against
     /// `mistrigger_grace_time`.
@@ -33,9 +33,9 @@ fn default_max_workers() -> u32 {
     DEFAULT_MAX_WORKERS
 }
 
-impl Default for PoolOptions {
+impl Default for PoolConfig {
     fn default() -> Self {
-        PoolOptions {
+        PoolConfig {
             max_workers: DEFAULT_MAX_WORKERS,
             cancel_futures: false,
             overwrite_wait: None,
@@ -43,19 +43,19 @@ impl Default for PoolOptions {
     }
 }
 
-impl PoolOptions {
+impl PoolConfig {
     /// The defaults with `max_workers` set.
     pub fn with_max_workers(max_workers: u32) -> Self {
-        PoolOptions {
+        PoolConfig {
             max_workers,
-            ..PoolOptions::default()
+            ..PoolConfig::default()
         }
     }
 }
 
-impl PluginConfig for PoolOptions {}
+impl PluginConfig for PoolConfig {}
 
-/// Reads a pool executor's config `T` (which flattens [`PoolOptions`]) from `map`.
+/// Reads a pool executor's config `T` (which flattens [`PoolConfig`]) from `map`.
 ///
 /// The spec passes the pool's own options in `pool_kwargs`; they may also be given at the top
 /// level. An entry of `pool_kwargs` must be one of `T`'s keys other than the shared pool
@@ -65,7 +65,7 @@ impl PluginConfig for PoolOptions {}
 /// knows which key a bad value came from, so this is what lets their errors name the key.
 pub fn parse_pool_config<T: PluginConfig>(map: &Map) -> Result<T> {
     let (flat, hoisted) = hoist_pool_kwargs::<T>(map)?;
-    parse_plugin_config::<PoolOptions>(&flat)?;
+    parse_plugin_config::<PoolConfig>(&flat)?;
     parse_plugin_config::<T>(&flat).map_err(|e| match e {
         Error::InvalidArgument { field, message }
             if hoisted
@@ -95,7 +95,7 @@ fn hoist_pool_kwargs<T: PluginConfig>(map: &Map) -> Result<(Map, Vec<String>)> {
             ))
         }
     };
-    let shared = PoolOptions::accepted_keys();
+    let shared = PoolConfig::accepted_keys();
     let own: Vec<&str> = T::accepted_keys()
         .into_iter()
         .filter(|k| *k != "pool_kwargs" && !shared.contains(k))

@@ -169,7 +169,7 @@ fn counts_are_positive_and_fit() {
 #[serde(deny_unknown_fields)]
 struct Pool {
     #[serde(flatten)]
-    pool: PoolOptions,
+    pool: PoolConfig,
     #[serde(default)]
     prefix: String,
     #[serde(default, deserialize_with = "string_values")]
@@ -177,7 +177,7 @@ struct Pool {
 }
 impl PluginConfig for Pool {
     fn accepted_keys() -> Vec<&'static str> {
-        let mut keys = PoolOptions::accepted_keys();
+        let mut keys = PoolConfig::accepted_keys();
         keys.extend(["pool_kwargs", "prefix", "env"]);
         keys
     }
@@ -193,7 +193,7 @@ fn pool_err(v: Value) -> (String, String) {
 #[test]
 fn pool_options_flatten_into_a_config_that_denies_unknown_keys() {
     let p: Pool = parse_pool_config(&Map::new()).unwrap();
-    assert_eq!(p.pool, PoolOptions::default());
+    assert_eq!(p.pool, PoolConfig::default());
     assert_eq!(p.pool.max_workers, 10);
     let p: Pool = parse_pool_config(&map(serde_json::json!({
         "max_workers": "3", "cancel_futures": "true", "overwrite_wait": "off",
