@@ -75,6 +75,16 @@ pub fn parse_plugin_config<T: PluginConfig>(map: &Map) -> Result<T> {
     })
 }
 
+/// Puts `prefix` before the field of an [`Error::InvalidArgument`] (other errors pass
+/// through): the scheduler, which knows the alias, turns a plugin's `url` into
+/// `stores.reports.url`.
+pub fn prefix_field(err: Error, prefix: &str) -> Error {
+    match err {
+        Error::InvalidArgument { field, message } => Error::invalid(join(prefix, &field), message),
+        other => other,
+    }
+}
+
 fn segment(s: &Segment) -> String {
     match s {
         Segment::Seq { index } => format!("[{index}]"),

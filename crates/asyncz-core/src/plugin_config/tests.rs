@@ -279,3 +279,16 @@ fn pool_errors_name_the_key_at_the_top_level_and_in_pool_kwargs() {
         "unknown option (expected max_workers, cancel_futures, overwrite_wait, pool_kwargs, prefix, env)"
     );
 }
+
+#[test]
+fn the_scheduler_can_prefix_the_alias() {
+    let err = parse_plugin_config::<Store>(&map(serde_json::json!({"url": 1}))).unwrap_err();
+    let err = prefix_field(err, "stores.reports");
+    assert!(
+        err.to_string()
+            .starts_with("invalid stores.reports.url: 1 is not a string"),
+        "{err}"
+    );
+    let other = prefix_field(Error::task_lookup("t"), "stores.reports");
+    assert!(!other.to_string().contains("stores.reports"), "{other}");
+}
