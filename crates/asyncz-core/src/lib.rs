@@ -48,6 +48,7 @@ pub mod events;
 mod executor;
 mod function;
 pub mod lock;
+pub mod plugin_config;
 mod plugins;
 mod scheduler;
 mod store;
@@ -74,6 +75,7 @@ pub use function::{
     CallContext, Callable, FunctionRegistry, IntoTaskOutput, TaskError, TaskFunction, TaskOutput,
 };
 pub use lock::{FileLockGuard, FileLockProtected};
+pub use plugin_config::{parse_plugin_config, PluginConfig};
 pub use plugins::{
     global_registry, with_global_registry, ExecutorFactory, PluginRegistry, StoreFactory,
     TriggerFactory,

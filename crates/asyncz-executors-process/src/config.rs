@@ -1,201 +1,109 @@
-//! Configuration of the process-pool executor: the spec's `max_workers`, `pool_kwargs`,
-//! `cancel_futures` and `overwrite_wait`, read from a plugin configuration map. The
-//! `pool_kwargs` that make sense for re-executed Rust binaries are the worker's program,
-//! arguments and environment, and how long a worker may take to start.
+//! Configuration of the process-pool executor: the spec's `max_workers`, `cancel_futures`
+//! and `overwrite_wait` (the [`PoolConfig`] it shares with the thread pool) and
+//! `pool_kwargs`, read from a plugin configuration map. The `pool_kwargs` that make sense for
+//! re-executed Rust binaries are the worker's program, arguments and environment, and how
+//! long a worker may take to start.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use asyncz_core::{config, Error, Map, Result, Value};
+use asyncz_core::plugin_config::{
+    optional_positive_seconds, optional_positive_u32, parse_pool_config, positive_seconds,
+    string_values, PoolConfig,
+};
+use asyncz_core::{Map, PluginConfig, Result};
+use serde::Deserialize;
+
+/// The default number of worker processes (spec: `ProcessPoolExecutor(max_workers=10)`).
+pub use asyncz_core::plugin_config::DEFAULT_MAX_WORKERS;
 
 /// How long a new worker may take to start and register its functions, by default.
 pub const DEFAULT_STARTUP_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Options of [`crate::ProcessPoolExecutor`].
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ProcessPoolExecutorConfig {
-    /// How many worker processes run at once (default: the number of CPUs). Workers start on
-    /// demand and are kept until shutdown; jobs beyond that wait in the pool's queue, and the
-    /// wait counts against `mistrigger_grace_time`.
-    pub max_workers: u32,
-    /// The worker binary (default: this program, `std::env::current_exe()`). It must call
-    /// [`crate::worker_main_if_requested`] first thing in `main`.
+    /// `max_workers` (how many worker processes run at once, default 10; workers start on
+    /// demand and are kept until shutdown, and jobs beyond that wait in the pool's queue,
+    /// the wait counting against `mistrigger_grace_time`), `cancel_futures`,
+    /// `overwrite_wait`.
+    #[serde(flatten)]
+    pub pool: PoolConfig,
+    /// `program`: the worker binary (default: this program, `std::env::current_exe()`). It
+    /// must call [`crate::worker_main_if_requested`] first thing in `main`.
+    #[serde(default)]
     pub program: Option<PathBuf>,
-    /// Arguments passed to the worker binary.
+    /// `args`: arguments passed to the worker binary.
+    #[serde(default)]
     pub args: Vec<String>,
-    /// Environment variables set for the workers, on top of the parent's environment.
+    /// `env`: environment variables set for the workers, on top of the parent's environment
+    /// (numbers and booleans are taken as their text).
+    #[serde(default, deserialize_with = "string_values")]
     pub env: BTreeMap<String, String>,
-    /// How long a worker may take from spawn to its hello (default 10 s); a worker that does
-    /// not answer in time is killed and the run is a `TASK_ERROR`.
+    /// `startup_timeout`: how long a worker may take from spawn to its hello (default 10 s;
+    /// in seconds, above zero); a worker that does not answer in time is killed and the run
+    /// is a `TASK_ERROR`.
+    #[serde(
+        default = "default_startup_timeout",
+        deserialize_with = "positive_seconds"
+    )]
     pub startup_timeout: Duration,
-    /// How long one run may take in its worker (`None`, the default: no limit). A run still
-    /// going after that is a `TASK_ERROR`, and its worker is killed and replaced. Unix only
-    /// (elsewhere the limit is not enforced).
+    /// `task_timeout`: how long one run may take in its worker (`None`, the default or null:
+    /// no limit). A run still going after that is a `TASK_ERROR`, and its worker is killed and
+    /// replaced. Unix only (elsewhere the limit is not enforced).
+    #[serde(default, deserialize_with = "optional_positive_seconds")]
     pub task_timeout: Option<Duration>,
-    /// Replace a worker after it has run this many tasks (Python's `max_tasks_per_child`;
-    /// `None`, the default: workers live until shutdown or until they die).
+    /// `max_tasks_per_child`: replace a worker after it has run this many tasks (Python's
+    /// `max_tasks_per_child`; `None`, the default or null: workers live until shutdown or
+    /// until they die).
+    #[serde(default, deserialize_with = "optional_positive_u32")]
     pub max_tasks_per_child: Option<u32>,
-    /// On shutdown, drop jobs that have not started yet (spec: `cancel_futures`, default false).
-    pub cancel_futures: bool,
-    /// Replaces the `wait` argument of every shutdown when set (spec: `overwrite_wait`).
-    pub overwrite_wait: Option<bool>,
+}
+
+fn default_startup_timeout() -> Duration {
+    DEFAULT_STARTUP_TIMEOUT
 }
 
 impl Default for ProcessPoolExecutorConfig {
     fn default() -> Self {
         ProcessPoolExecutorConfig {
-            max_workers: default_max_workers(),
+            pool: PoolConfig::default(),
             program: None,
             args: Vec::new(),
             env: BTreeMap::new(),
             startup_timeout: DEFAULT_STARTUP_TIMEOUT,
             max_tasks_per_child: None,
             task_timeout: None,
-            cancel_futures: false,
-            overwrite_wait: None,
         }
     }
 }
 
-/// The number of CPUs (spec: `ProcessPoolExecutor` defaults to the CPU count).
-pub fn default_max_workers() -> u32 {
-    std::thread::available_parallelism()
-        .map(|n| u32::try_from(n.get()).unwrap_or(u32::MAX))
-        .unwrap_or(1)
+impl PluginConfig for ProcessPoolExecutorConfig {
+    fn accepted_keys() -> Vec<&'static str> {
+        let mut keys = PoolConfig::accepted_keys();
+        keys.extend([
+            "pool_kwargs",
+            "program",
+            "args",
+            "env",
+            "startup_timeout",
+            "task_timeout",
+            "max_tasks_per_child",
+        ]);
+        keys
+    }
 }
-
-const FIELD: &str = "executors.processpool";
 
 impl ProcessPoolExecutorConfig {
     /// Reads `max_workers`, `cancel_futures`, `overwrite_wait` and `pool_kwargs` (`program`,
-    /// `args`, `env`, `startup_timeout` and `task_timeout` in seconds, `max_tasks_per_child`); the pool options may also be given at the
-    /// top level. Numbers and booleans may be strings, as upstream coerces them. Unknown keys
-    /// are rejected by name.
+    /// `args`, `env`, `startup_timeout` and `task_timeout` in seconds, `max_tasks_per_child`,
+    /// which may also be given at the top level). Numbers and booleans may be strings, as
+    /// upstream coerces them; an error names the key and the value, and an unknown key is
+    /// rejected.
     pub fn from_map(map: &Map) -> Result<Self> {
-        let mut out = ProcessPoolExecutorConfig::default();
-        for (key, value) in map {
-            let field = format!("{FIELD}.{key}");
-            match key.as_str() {
-                "max_workers" => out.max_workers = config::as_u32(&field, value)?,
-                "cancel_futures" => out.cancel_futures = config::as_bool(&field, value)?,
-                "overwrite_wait" => {
-                    out.overwrite_wait = match value {
-                        Value::Null => None,
-                        v => Some(config::as_bool(&field, v)?),
-                    }
-                }
-                "pool_kwargs" => match value {
-                    Value::Null => {}
-                    Value::Object(kwargs) => {
-                        for (k, v) in kwargs {
-                            out.pool_kwarg(&format!("{field}.{k}"), k, v)?;
-                        }
-                    }
-                    other => {
-                        return Err(Error::invalid(
-                            field,
-                            format!("expected an object of pool options, got {other}"),
-                        ))
-                    }
-                },
-                "program"
-                | "args"
-                | "env"
-                | "startup_timeout"
-                | "max_tasks_per_child"
-                | "task_timeout" => out.pool_kwarg(&field, key, value)?,
-                _ => {
-                    return Err(Error::invalid(
-                        field,
-                        "unknown option (expected max_workers, pool_kwargs, program, args, env, \
-                         startup_timeout, max_tasks_per_child, task_timeout, cancel_futures, \
-                         overwrite_wait)",
-                    ))
-                }
-            }
-        }
-        Ok(out)
-    }
-
-    fn pool_kwarg(&mut self, field: &str, key: &str, value: &Value) -> Result<()> {
-        match key {
-            "program" => self.program = Some(PathBuf::from(config::string(field, value)?)),
-            "args" => {
-                let Value::Array(items) = value else {
-                    return Err(Error::invalid(
-                        field,
-                        format!("expected a list of strings, got {value}"),
-                    ));
-                };
-                self.args = items
-                    .iter()
-                    .enumerate()
-                    .map(|(i, v)| config::string(&format!("{field}[{i}]"), v))
-                    .collect::<Result<_>>()?;
-            }
-            "env" => {
-                let Value::Object(vars) = value else {
-                    return Err(Error::invalid(
-                        field,
-                        format!("expected an object of variables, got {value}"),
-                    ));
-                };
-                for (name, v) in vars {
-                    let text = match v {
-                        Value::String(s) => s.clone(),
-                        Value::Number(n) => n.to_string(),
-                        Value::Bool(b) => b.to_string(),
-                        other => {
-                            return Err(Error::invalid(
-                                format!("{field}.{name}"),
-                                format!("{other} is not a string"),
-                            ))
-                        }
-                    };
-                    self.env.insert(name.clone(), text);
-                }
-            }
-            "startup_timeout" => {
-                let timeout = config::seconds(field, value)?;
-                if timeout.is_zero() {
-                    return Err(Error::invalid(
-                        field,
-                        "must be a positive number of seconds, got 0",
-                    ));
-                }
-                self.startup_timeout = timeout;
-            }
-            "task_timeout" => {
-                self.task_timeout = match value {
-                    Value::Null => None,
-                    v => {
-                        let limit = config::seconds(field, v)?;
-                        if limit.is_zero() {
-                            return Err(Error::invalid(
-                                field,
-                                "must be null or a positive number of seconds, got 0",
-                            ));
-                        }
-                        Some(limit)
-                    }
-                }
-            }
-            "max_tasks_per_child" => {
-                self.max_tasks_per_child = match value {
-                    Value::Null => None,
-                    v => Some(config::as_u32(field, v)?),
-                }
-            }
-            _ => {
-                return Err(Error::invalid(
-                    field,
-                    "unknown pool option (expected program, args, env, startup_timeout, \
-                     max_tasks_per_child, task_timeout)",
-                ))
-            }
-        }
-        Ok(())
+        parse_pool_config(map)
     }
 }
 
@@ -203,18 +111,28 @@ impl ProcessPoolExecutorConfig {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+    use asyncz_core::{Error, Value};
 
     fn map(v: Value) -> Map {
         serde_json::from_value(v).unwrap()
     }
 
+    fn field_and_message(v: Value) -> (String, String) {
+        match ProcessPoolExecutorConfig::from_map(&map(v)).unwrap_err() {
+            Error::InvalidArgument { field, message } => (field, message),
+            other => panic!("{other}"),
+        }
+    }
+
     #[test]
     fn defaults_follow_the_spec() {
         let c = ProcessPoolExecutorConfig::from_map(&Map::new()).unwrap();
-        assert_eq!(c.max_workers, default_max_workers());
-        assert!(!c.cancel_futures);
-        assert_eq!(c.overwrite_wait, None);
+        assert_eq!(c, ProcessPoolExecutorConfig::default());
+        assert_eq!(c.pool.max_workers, 10);
+        assert!(!c.pool.cancel_futures);
+        assert_eq!(c.pool.overwrite_wait, None);
         assert_eq!(c.startup_timeout, DEFAULT_STARTUP_TIMEOUT);
+        assert_eq!((c.task_timeout, c.max_tasks_per_child), (None, None));
     }
 
     #[test]
@@ -233,37 +151,89 @@ mod tests {
             }
         })))
         .unwrap();
-        assert_eq!(c.max_workers, 3);
-        assert!(c.cancel_futures);
-        assert_eq!(c.overwrite_wait, Some(true));
+        assert_eq!(c.pool.max_workers, 3);
+        assert!(c.pool.cancel_futures);
+        assert_eq!(c.pool.overwrite_wait, Some(true));
         assert_eq!(c.program, Some(PathBuf::from("/usr/local/bin/app")));
         assert_eq!(c.args, ["--quiet"]);
         assert_eq!(c.env.get("WORKERS").map(String::as_str), Some("2"));
         assert_eq!(c.startup_timeout, Duration::from_millis(2500));
         assert_eq!(c.max_tasks_per_child, Some(100));
         assert_eq!(c.task_timeout, Some(Duration::from_secs(30)));
+        let c = ProcessPoolExecutorConfig::from_map(&map(
+            serde_json::json!({"task_timeout": null, "max_tasks_per_child": "7"}),
+        ))
+        .unwrap();
+        assert_eq!((c.task_timeout, c.max_tasks_per_child), (None, Some(7)));
     }
 
     #[test]
     fn unknown_and_invalid_options_are_named() {
-        let err = |v| {
-            ProcessPoolExecutorConfig::from_map(&map(v))
-                .unwrap_err()
-                .to_string()
-        };
-        let e = err(serde_json::json!({"max_wokers": 2}));
-        assert!(e.contains("executors.processpool.max_wokers"), "{e}");
-        let e = err(serde_json::json!({"pool_kwargs": {"mp_context": "fork"}}));
-        assert!(
-            e.contains("executors.processpool.pool_kwargs.mp_context"),
-            "{e}"
-        );
-        let e = err(serde_json::json!({"pool_kwargs": {"env": {"A": [1]}}}));
-        assert!(e.contains("pool_kwargs.env.A") && e.contains("[1]"), "{e}");
-        let e = err(serde_json::json!({"startup_timeout": -1}));
-        assert!(
-            e.contains("executors.processpool.startup_timeout") && e.contains("-1"),
-            "{e}"
-        );
+        for (bad, field, fragment) in [
+            (
+                serde_json::json!({"max_wokers": 2}),
+                "max_wokers",
+                "expected max_workers, cancel_futures, overwrite_wait, pool_kwargs, program, args",
+            ),
+            (
+                serde_json::json!({"pool_kwargs": {"mp_context": "fork"}}),
+                "pool_kwargs.mp_context",
+                "unknown pool option (expected program, args, env",
+            ),
+            (
+                serde_json::json!({"pool_kwargs": {"env": {"A": [1]}}}),
+                "pool_kwargs.env.A",
+                "[1]",
+            ),
+            (
+                serde_json::json!({"startup_timeout": -1}),
+                "startup_timeout",
+                "-1",
+            ),
+            (
+                serde_json::json!({"startup_timeout": 0}),
+                "startup_timeout",
+                "0 is not a positive",
+            ),
+            (
+                serde_json::json!({"task_timeout": 0}),
+                "task_timeout",
+                "0 is not a positive",
+            ),
+            (
+                serde_json::json!({"max_tasks_per_child": 0}),
+                "max_tasks_per_child",
+                "got 0",
+            ),
+            (serde_json::json!({"args": ["a", 1]}), "args[1]", "1"),
+            (
+                serde_json::json!({"pool_kwargs": {"args": "a"}}),
+                "pool_kwargs.args",
+                "\"a\"",
+            ),
+            (
+                serde_json::json!({"max_workers": "lots"}),
+                "max_workers",
+                "'lots'",
+            ),
+        ] {
+            let (f, message) = field_and_message(bad.clone());
+            assert_eq!(f, field, "{bad}: {message}");
+            assert!(
+                message.contains(fragment),
+                "{bad}: '{message}' lacks '{fragment}'"
+            );
+        }
+    }
+
+    /// The hand-written key list (serde has none for a struct with a flattened field) names
+    /// only keys the struct reads.
+    #[test]
+    fn every_listed_key_is_read() {
+        for key in ProcessPoolExecutorConfig::accepted_keys() {
+            let (field, message) = field_and_message(serde_json::json!({ key: {"x": []} }));
+            assert!(field.starts_with(key), "{key}: {field}");
+            assert!(!message.contains("unknown option"), "{key}: {message}");
+        }
     }
 }

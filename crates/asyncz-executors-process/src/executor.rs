@@ -99,7 +99,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl ProcessPoolExecutor {
-    /// A pool with the defaults: one worker per CPU, this program as the worker binary.
+    /// A pool with the defaults: up to 10 workers, this program as the worker binary.
     pub fn new() -> Self {
         Self::default()
     }
@@ -185,7 +185,7 @@ impl Executor for ProcessPoolExecutor {
     }
 
     async fn shutdown(&self, wait: bool) -> Result<()> {
-        let wait = self.config.overwrite_wait.unwrap_or(wait);
+        let wait = self.config.pool.overwrite_wait.unwrap_or(wait);
         let Some(pool) = lock(&self.pool).take() else {
             return Ok(());
         };
@@ -196,7 +196,7 @@ impl Executor for ProcessPoolExecutor {
             }
             return Ok(());
         }
-        let (dropped, all_done) = pool.close(self.config.cancel_futures);
+        let (dropped, all_done) = pool.close(self.config.pool.cancel_futures);
         for job in dropped {
             tracing::warn!(target: LOG_TARGET, executor = %pool.alias, task = ?job.task_id(), "queued job dropped by shutdown (cancel_futures)");
             job.finish();
@@ -269,7 +269,7 @@ impl Pool {
             ));
         }
         state.queue.push_back(job);
-        if state.queue.len() > state.idle && state.drivers < self.config.max_workers as usize {
+        if state.queue.len() > state.idle && state.drivers < self.config.pool.max_workers as usize {
             let index = state.next_driver;
             let alive = state.alive.clone();
             let pool = Arc::clone(self);

@@ -21,7 +21,7 @@
 //!
 //! | option | default | meaning |
 //! |---|---|---|
-//! | `max_workers` | CPU count | worker processes |
+//! | `max_workers` | 10 | worker processes |
 //! | `pool_kwargs.program` | this program | the worker binary |
 //! | `pool_kwargs.args` | none | its arguments |
 //! | `pool_kwargs.env` | none | environment variables for the workers |
@@ -78,7 +78,8 @@ mod executor;
 mod protocol;
 mod worker;
 
-pub use config::{default_max_workers, ProcessPoolExecutorConfig, DEFAULT_STARTUP_TIMEOUT};
+pub use asyncz_core::plugin_config::PoolConfig;
+pub use config::{ProcessPoolExecutorConfig, DEFAULT_MAX_WORKERS, DEFAULT_STARTUP_TIMEOUT};
 pub use executor::{ProcessPoolExecutor, LOG_TARGET};
 pub use worker::{is_worker, worker_main_if_requested};
 

@@ -11,7 +11,7 @@ use asyncz_core::events::*;
 use asyncz_core::{
     CallContext, Map, PluginRegistry, RunOutcome, Scheduler, SchedulerBuilder, TaskBuilder,
 };
-use asyncz_executors_process::{ProcessPoolExecutor, ProcessPoolExecutorConfig};
+use asyncz_executors_process::{PoolConfig, ProcessPoolExecutor, ProcessPoolExecutorConfig};
 use asyncz_testkit::executor::{self as executor_cases, case_functions as f, outcome, POOL};
 use asyncz_testkit::{ExecutorCapabilities, ExecutorHarness, PoolOptions, Workers};
 
@@ -36,8 +36,10 @@ const WORKER: &str = env!("CARGO_BIN_EXE_asyncz-process-test-worker");
 
 fn config(options: PoolOptions) -> ProcessPoolExecutorConfig {
     let mut config = ProcessPoolExecutorConfig {
-        max_workers: options.max_workers,
-        cancel_futures: options.cancel_futures,
+        pool: PoolConfig {
+            cancel_futures: options.cancel_futures,
+            ..PoolConfig::with_max_workers(options.max_workers)
+        },
         program: Some(WORKER.into()),
         ..Default::default()
     };
@@ -478,7 +480,7 @@ async fn a_binary_that_never_says_hello_times_out() {
         program: Some("sleep".into()),
         args: vec!["30".into()],
         startup_timeout: Duration::from_millis(300),
-        max_workers: 1,
+        pool: PoolConfig::with_max_workers(1),
         ..Default::default()
     })
     .await;
@@ -577,11 +579,9 @@ async fn a_panic_in_a_worker_names_its_location_and_the_worker_survives() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn overwrite_wait_replaces_the_wait_argument_of_shutdown() {
-    let (scheduler, _) = started(ProcessPoolExecutorConfig {
-        overwrite_wait: Some(true),
-        ..config(PoolOptions::default())
-    })
-    .await;
+    let mut options = config(PoolOptions::default());
+    options.pool.overwrite_wait = Some(true);
+    let (scheduler, _) = started(options).await;
     let mut rx = scheduler.subscribe(TASK_EXECUTED | TASK_ERROR);
     scheduler
         .add_task(task(f::SLEEP, "s").arg(300))

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use asyncz_core::events::{TASK_ERROR, TASK_SUBMITTED};
 use asyncz_core::{PluginRegistry, Scheduler, SchedulerBuilder, TaskBuilder};
-use asyncz_executors_process::{ProcessPoolExecutor, ProcessPoolExecutorConfig};
+use asyncz_executors_process::{PoolConfig, ProcessPoolExecutor, ProcessPoolExecutorConfig};
 use asyncz_testkit::executor::{case_functions as f, marked_processes, MARKER_ENV, POOL};
 
 /// The plugins these tests need, registered directly (this crate's tests do not depend on the
@@ -50,7 +50,7 @@ fn program_with_a_never_ending_job() {
         .unwrap();
     rt.block_on(async {
         let mut config = ProcessPoolExecutorConfig {
-            max_workers: 1,
+            pool: PoolConfig::with_max_workers(1),
             program: Some(WORKER.into()),
             ..Default::default()
         };

@@ -53,7 +53,7 @@ impl ThreadPoolExecutor {
     /// An executor with `max_workers` threads and the other options at their defaults.
     pub fn with_max_workers(max_workers: u32) -> Self {
         Self::with_config(ThreadPoolExecutorConfig {
-            max_workers: max_workers.max(1),
+            pool: asyncz_core::plugin_config::PoolConfig::with_max_workers(max_workers.max(1)),
             ..Default::default()
         })
     }
@@ -79,7 +79,7 @@ impl ThreadPoolExecutor {
         let stack_size = self.config.stack_size;
         let alias = ctx.alias.clone();
         let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(self.config.max_workers.max(1) as usize)
+            .num_threads(self.config.pool.max_workers.max(1) as usize)
             .spawn_handler(move |thread| {
                 let mut builder =
                     std::thread::Builder::new().name(format!("{prefix}{}", thread.index()));
@@ -127,11 +127,11 @@ impl Executor for ThreadPoolExecutor {
     }
 
     async fn shutdown(&self, wait: bool) -> Result<()> {
-        let wait = self.config.overwrite_wait.unwrap_or(wait);
+        let wait = self.config.pool.overwrite_wait.unwrap_or(wait);
         let Some(running) = lock(&self.running).take() else {
             return Ok(());
         };
-        if self.config.cancel_futures {
+        if self.config.pool.cancel_futures {
             running.cancelled.store(true, Ordering::SeqCst);
         }
         let Running {

@@ -19,7 +19,7 @@
 //! ```
 //! use std::time::Duration;
 //! use asyncz_core::{CallContext, PluginRegistry, Scheduler, TaskBuilder};
-//! use asyncz_executors_threadpool::{ThreadPoolExecutor, ThreadPoolExecutorConfig};
+//! use asyncz_executors_threadpool::{PoolConfig, ThreadPoolExecutor, ThreadPoolExecutorConfig};
 //!
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> asyncz_core::Result<()> {
@@ -34,7 +34,7 @@
 //!     .executor(
 //!         "pool",
 //!         ThreadPoolExecutor::with_config(ThreadPoolExecutorConfig {
-//!             max_workers: 4,
+//!             pool: PoolConfig::with_max_workers(4),
 //!             thread_name_prefix: "reports-".into(),
 //!             ..Default::default()
 //!         }),
@@ -56,6 +56,7 @@
 mod config;
 mod executor;
 
+pub use asyncz_core::plugin_config::PoolConfig;
 pub use config::{ThreadPoolExecutorConfig, DEFAULT_MAX_WORKERS, DEFAULT_THREAD_NAME_PREFIX};
 pub use executor::ThreadPoolExecutor;
 

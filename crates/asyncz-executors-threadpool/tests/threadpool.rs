@@ -11,7 +11,7 @@ use asyncz_core::events::*;
 use asyncz_core::{
     CallContext, Map, PluginRegistry, Scheduler, SchedulerBuilder, TaskBuilder, Value,
 };
-use asyncz_executors_threadpool::{ThreadPoolExecutor, ThreadPoolExecutorConfig};
+use asyncz_executors_threadpool::{PoolConfig, ThreadPoolExecutor, ThreadPoolExecutorConfig};
 use asyncz_testkit::executor::{self as executor_cases, case_functions, outcome, POOL};
 use asyncz_testkit::{ExecutorCapabilities, ExecutorHarness, PoolOptions, Workers};
 use asyncz_triggers::IntervalTrigger;
@@ -51,8 +51,10 @@ impl ExecutorHarness for ThreadPool {
             .executor(
                 POOL,
                 ThreadPoolExecutor::with_config(ThreadPoolExecutorConfig {
-                    max_workers: options.max_workers,
-                    cancel_futures: options.cancel_futures,
+                    pool: PoolConfig {
+                        cancel_futures: options.cancel_futures,
+                        ..PoolConfig::with_max_workers(options.max_workers)
+                    },
                     thread_name_prefix: options.marker.clone(),
                     ..Default::default()
                 }),
@@ -96,7 +98,7 @@ async fn until_threads_named(prefix: &str, n: usize) {
 
 fn named_pool(prefix: &str, max_workers: u32) -> ThreadPoolExecutor {
     ThreadPoolExecutor::with_config(ThreadPoolExecutorConfig {
-        max_workers,
+        pool: PoolConfig::with_max_workers(max_workers),
         thread_name_prefix: prefix.to_owned(),
         ..Default::default()
     })
@@ -306,7 +308,7 @@ fn a_bad_option_is_an_error_naming_it() {
         .unwrap_err()
         .to_string();
     assert!(
-        err.contains("executors.threadpool.max_workers") && err.contains("many"),
+        err.contains("invalid max_workers:") && err.contains("many"),
         "{err}"
     );
 }
@@ -317,7 +319,10 @@ async fn overwrite_wait_replaces_the_wait_argument_of_shutdown() {
         .executor(
             POOL,
             ThreadPoolExecutor::with_config(ThreadPoolExecutorConfig {
-                overwrite_wait: Some(false),
+                pool: PoolConfig {
+                    overwrite_wait: Some(false),
+                    ..PoolConfig::default()
+                },
                 ..Default::default()
             }),
         )

@@ -1,39 +1,89 @@
 //! Configuration of the tokio executor.
 
-use asyncz_core::{config, Error, Map, Result};
+use asyncz_core::plugin_config::optional_positive_u32;
+use asyncz_core::{parse_plugin_config, Map, PluginConfig, Result};
+use serde::Deserialize;
 
 /// Options of [`crate::TokioExecutor`].
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct TokioExecutorConfig {
-    /// At most this many jobs run at once (further ones wait for a slot; the wait counts
-    /// against `mistrigger_grace_time`). `None`: unlimited (the default).
+    /// `max_workers`: at most this many jobs run at once (further ones wait for a slot; the
+    /// wait counts against `mistrigger_grace_time`). `None` (the default, or null):
+    /// unlimited.
+    #[serde(default, deserialize_with = "optional_positive_u32")]
     pub max_workers: Option<u32>,
-    /// How many threads of the runtime's blocking pool run sync jobs (default: upstream's
-    /// `min(32, cpus + 4)`). Async jobs do not use them.
+    /// `blocking_workers`: how many threads of the runtime's blocking pool run sync jobs
+    /// (default: upstream's `min(32, cpus + 4)`). Async jobs do not use them.
+    #[serde(default, deserialize_with = "optional_positive_u32")]
     pub blocking_workers: Option<u32>,
 }
 
+impl PluginConfig for TokioExecutorConfig {}
+
 impl TokioExecutorConfig {
-    /// Reads `max_workers` (number or numeric string); rejects unknown keys by name.
+    /// Reads `max_workers` and `blocking_workers` (numbers or numeric strings); an error names
+    /// the key and the value, and an unknown key is rejected.
     pub fn from_map(map: &Map) -> Result<Self> {
-        let mut out = TokioExecutorConfig::default();
-        for (key, value) in map {
-            match key.as_str() {
-                "max_workers" => {
-                    out.max_workers = Some(config::as_u32("executors.tokio.max_workers", value)?)
+        parse_plugin_config(map)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use asyncz_core::{Error, Value};
+
+    fn parse(v: Value) -> Result<TokioExecutorConfig> {
+        TokioExecutorConfig::from_map(v.as_object().unwrap())
+    }
+
+    #[test]
+    fn counts_coerce_and_default_to_unlimited() {
+        assert_eq!(
+            parse(serde_json::json!({})).unwrap(),
+            TokioExecutorConfig::default()
+        );
+        let c = parse(serde_json::json!({"max_workers": "3", "blocking_workers": 2})).unwrap();
+        assert_eq!((c.max_workers, c.blocking_workers), (Some(3), Some(2)));
+        assert_eq!(
+            parse(serde_json::json!({"max_workers": null}))
+                .unwrap()
+                .max_workers,
+            None
+        );
+    }
+
+    #[test]
+    fn errors_name_the_key_and_the_value() {
+        for (bad, field, fragment) in [
+            (
+                serde_json::json!({"max_workers": 0}),
+                "max_workers",
+                "got 0",
+            ),
+            (
+                serde_json::json!({"blocking_workers": "lots"}),
+                "blocking_workers",
+                "'lots'",
+            ),
+            (
+                serde_json::json!({"max_wokers": 3}),
+                "max_wokers",
+                "expected max_workers, blocking_workers",
+            ),
+        ] {
+            match parse(bad.clone()).unwrap_err() {
+                Error::InvalidArgument { field: f, message } => {
+                    assert_eq!(f, field, "{bad}: {message}");
+                    assert!(
+                        message.contains(fragment),
+                        "{bad}: '{message}' lacks '{fragment}'"
+                    );
                 }
-                "blocking_workers" => {
-                    out.blocking_workers =
-                        Some(config::as_u32("executors.tokio.blocking_workers", value)?)
-                }
-                other => {
-                    return Err(Error::invalid(
-                        format!("executors.tokio.{other}"),
-                        "unknown option (expected max_workers, blocking_workers)",
-                    ))
-                }
+                other => panic!("{other}"),
             }
         }
-        Ok(out)
     }
 }

@@ -3,21 +3,41 @@
 
 use std::path::PathBuf;
 
-use asyncz_core::{config, Error, Map, Result, Value};
+use asyncz_core::plugin_config::coerced_bool;
+use asyncz_core::{parse_plugin_config, Map, PluginConfig, Result, Value};
+use serde::{Deserialize, Deserializer};
 
 /// Options of [`crate::FileStore`].
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct FileStoreConfig {
-    /// The directory holding the task files (created on start).
+    /// `directory` (required): the directory holding the task files (created on start).
+    #[serde(deserialize_with = "directory")]
     pub directory: PathBuf,
-    /// The file name suffix (default `.task`).
+    /// `suffix`: the file name suffix (default `.task`).
+    #[serde(default = "default_suffix", deserialize_with = "suffix")]
     pub suffix: String,
-    /// The directory's permission bits when created (default `0o700`).
+    /// `mode`: the directory's permission bits when created (default `0o700`); a number, or
+    /// an octal string like `"0o750"` / `"750"`.
+    #[serde(default = "default_mode", deserialize_with = "mode")]
     pub mode: u32,
-    /// Remove the directory and everything in it at shutdown (default false).
+    /// `cleanup_directory`: remove the directory and everything in it at shutdown (default
+    /// false).
+    #[serde(default, deserialize_with = "coerced_bool")]
     pub cleanup_directory: bool,
-    /// Encrypt with this key instead of `ASYNCZ_STORE_ENCRYPTION_KEY`.
+    /// `encryption_key`: encrypt with this key instead of `ASYNCZ_STORE_ENCRYPTION_KEY`.
+    #[serde(default)]
     pub encryption_key: Option<String>,
+}
+
+impl PluginConfig for FileStoreConfig {}
+
+fn default_suffix() -> String {
+    ".task".to_owned()
+}
+
+fn default_mode() -> u32 {
+    0o700
 }
 
 impl FileStoreConfig {
@@ -25,55 +45,43 @@ impl FileStoreConfig {
     pub fn new(directory: impl Into<PathBuf>) -> Self {
         FileStoreConfig {
             directory: directory.into(),
-            suffix: ".task".to_owned(),
-            mode: 0o700,
+            suffix: default_suffix(),
+            mode: default_mode(),
             cleanup_directory: false,
             encryption_key: None,
         }
     }
 
-    /// Reads `directory` (required), `suffix`, `mode` (a number, or an octal string like
-    /// `"0o750"` / `"750"`), `cleanup_directory`, `encryption_key`; rejects unknown keys.
+    /// Reads the plugin configuration map (keys as the fields); an error names the key and
+    /// the value, and an unknown key is rejected.
     pub fn from_map(map: &Map) -> Result<Self> {
-        let field = |k: &str| format!("stores.file.{k}");
-        let directory = match map.get("directory") {
-            Some(Value::String(d)) if !d.trim().is_empty() => PathBuf::from(d),
-            Some(other) => {
-                return Err(Error::invalid(
-                    field("directory"),
-                    format!("expected a path, got {other}"),
-                ))
-            }
-            None => return Err(Error::invalid(field("directory"), "is required")),
-        };
-        let mut out = FileStoreConfig::new(directory);
-        for (key, value) in map {
-            match key.as_str() {
-                "directory" => {}
-                "suffix" => {
-                    let suffix = config::string(&field("suffix"), value)?;
-                    if suffix.is_empty() || suffix.contains(['/', '\\', '\0']) {
-                        return Err(Error::invalid(field("suffix"), format!("'{suffix}' cannot end a file name")));
-                    }
-                    out.suffix = suffix;
-                }
-                "mode" => out.mode = mode(&field("mode"), value)?,
-                "cleanup_directory" => out.cleanup_directory = config::as_bool(&field("cleanup_directory"), value)?,
-                "encryption_key" => out.encryption_key = Some(config::string(&field("encryption_key"), value)?),
-                other => {
-                    return Err(Error::invalid(
-                        field(other),
-                        "unknown option (expected directory, suffix, mode, cleanup_directory, encryption_key)",
-                    ))
-                }
-            }
-        }
-        Ok(out)
+        parse_plugin_config(map)
     }
 }
 
-fn mode(field: &str, value: &Value) -> Result<u32> {
-    let parsed = match value {
+fn directory<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<PathBuf, D::Error> {
+    match Value::deserialize(d)? {
+        Value::String(s) if !s.trim().is_empty() => Ok(PathBuf::from(s)),
+        other => Err(serde::de::Error::custom(format!(
+            "expected a path, got {other}"
+        ))),
+    }
+}
+
+/// A suffix that can end a file name: no separators, not empty.
+fn suffix<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<String, D::Error> {
+    let suffix = String::deserialize(d)?;
+    if suffix.is_empty() || suffix.contains(['/', '\\', '\0']) {
+        return Err(serde::de::Error::custom(format!(
+            "'{suffix}' cannot end a file name"
+        )));
+    }
+    Ok(suffix)
+}
+
+fn mode<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<u32, D::Error> {
+    let value = Value::deserialize(d)?;
+    let parsed = match &value {
         Value::Number(n) => n.as_u64().and_then(|n| u32::try_from(n).ok()),
         Value::String(s) => {
             let digits = s.trim().trim_start_matches("0o");
@@ -83,9 +91,77 @@ fn mode(field: &str, value: &Value) -> Result<u32> {
     };
     match parsed {
         Some(m) if m <= 0o7777 => Ok(m),
-        _ => Err(Error::invalid(
-            field,
-            format!("{value} is not a permission mode like 0o700"),
-        )),
+        _ => Err(serde::de::Error::custom(format!(
+            "{value} is not a permission mode like 0o700"
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn parse(v: Value) -> Result<FileStoreConfig> {
+        FileStoreConfig::from_map(v.as_object().unwrap())
+    }
+
+    #[test]
+    fn defaults_follow_the_spec_and_values_coerce() {
+        let c = parse(serde_json::json!({"directory": "/tmp/x"})).unwrap();
+        assert_eq!(c, FileStoreConfig::new("/tmp/x"));
+        assert_eq!(
+            (c.suffix.as_str(), c.mode, c.cleanup_directory),
+            (".task", 0o700, false)
+        );
+        let c = parse(
+            serde_json::json!({"directory": "/x", "mode": 488, "cleanup_directory": "false"}),
+        )
+        .unwrap();
+        assert_eq!((c.mode, c.cleanup_directory), (0o750, false));
+        assert_eq!(
+            parse(serde_json::json!({"directory": "/x", "mode": "750"}))
+                .unwrap()
+                .mode,
+            0o750
+        );
+    }
+
+    #[test]
+    fn errors_name_the_key_and_the_value() {
+        for (bad, field, fragment) in [
+            (serde_json::json!({"directory": " "}), "directory", "\" \""),
+            (
+                serde_json::json!({"directory": "/x", "mode": "0o17777"}),
+                "mode",
+                "0o17777",
+            ),
+            (
+                serde_json::json!({"directory": "/x", "cleanup_directory": "maybe"}),
+                "cleanup_directory",
+                "'maybe'",
+            ),
+            (
+                serde_json::json!({"directory": "/x", "suffix": ""}),
+                "suffix",
+                "''",
+            ),
+            (
+                serde_json::json!({"directory": "/x", "colour": 1}),
+                "colour",
+                "expected directory, suffix, mode, cleanup_directory, encryption_key",
+            ),
+        ] {
+            match parse(bad.clone()).unwrap_err() {
+                asyncz_core::Error::InvalidArgument { field: f, message } => {
+                    assert_eq!(f, field, "{bad}: {message}");
+                    assert!(
+                        message.contains(fragment),
+                        "{bad}: '{message}' lacks '{fragment}'"
+                    );
+                }
+                other => panic!("{other}"),
+            }
+        }
     }
 }

@@ -260,18 +260,18 @@ fn config_is_read_from_a_map_with_clear_errors() {
         (0o750, ".job", true)
     );
     for (bad, fragment) in [
-        (serde_json::json!({}), "stores.file.directory"),
+        (serde_json::json!({}), "invalid directory:"),
         (
             serde_json::json!({"directory": "/x", "mode": "rwx"}),
-            "stores.file.mode",
+            "invalid mode:",
         ),
         (
             serde_json::json!({"directory": "/x", "suffix": "a/b"}),
-            "stores.file.suffix",
+            "invalid suffix:",
         ),
         (
             serde_json::json!({"directory": "/x", "colour": 1}),
-            "stores.file.colour",
+            "invalid colour:",
         ),
     ] {
         let err = FileStoreConfig::from_map(&map(bad))

@@ -2,27 +2,57 @@
 
 use std::time::Duration;
 
-use asyncz_core::{config, Error, Map, Result, Value};
+use asyncz_core::plugin_config::{default_connect_timeout, non_empty_string, positive_seconds};
+use asyncz_core::{parse_plugin_config, Map, PluginConfig, Result};
+use serde::{Deserialize, Deserializer};
 
-/// The default of [`MongoStoreConfig::connect_timeout`].
-pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// The default of [`MongoStoreConfig::connect_timeout`] (10 s).
+pub use asyncz_core::plugin_config::DEFAULT_CONNECT_TIMEOUT;
 
 /// Options of [`crate::MongoStore`].
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct MongoStoreConfig {
-    /// The connection string (default `mongodb://127.0.0.1:27017`).
+    /// `url` (or `host`): the connection string (default `mongodb://127.0.0.1:27017`).
+    #[serde(
+        alias = "host",
+        default = "default_url",
+        deserialize_with = "non_empty_string"
+    )]
     pub url: String,
-    /// The database (default `asyncz`).
+    /// `database`: the database (default `asyncz`).
+    #[serde(default = "default_database", deserialize_with = "name")]
     pub database: String,
-    /// The collection (default `tasks`).
+    /// `collection`: the collection (default `tasks`).
+    #[serde(default = "default_collection", deserialize_with = "name")]
     pub collection: String,
-    /// Encrypt with this key instead of `ASYNCZ_STORE_ENCRYPTION_KEY`.
+    /// `encryption_key`: encrypt with this key instead of `ASYNCZ_STORE_ENCRYPTION_KEY`.
+    #[serde(default)]
     pub encryption_key: Option<String>,
-    /// How long connecting may take (default 10 s): the driver's `connect_timeout` and
-    /// `server_selection_timeout` (overriding `connectTimeoutMS` / `serverSelectionTimeoutMS`
-    /// in the URL), so start, and any operation while the server is away, fails within it.
-    /// Start is bounded by it on an application's own client too.
+    /// `connect_timeout`: how long connecting may take (default 10 s; in seconds, fractional
+    /// allowed, above zero): the driver's `connect_timeout` and `server_selection_timeout`
+    /// (overriding `connectTimeoutMS` / `serverSelectionTimeoutMS` in the URL), so start, and
+    /// any operation while the server is away, fails within it. Start is bounded by it on an
+    /// application's own client too.
+    #[serde(
+        default = "default_connect_timeout",
+        deserialize_with = "positive_seconds"
+    )]
     pub connect_timeout: Duration,
+}
+
+impl PluginConfig for MongoStoreConfig {}
+
+fn default_url() -> String {
+    "mongodb://127.0.0.1:27017".to_owned()
+}
+
+fn default_database() -> String {
+    "asyncz".to_owned()
+}
+
+fn default_collection() -> String {
+    "tasks".to_owned()
 }
 
 impl std::fmt::Debug for MongoStoreConfig {
@@ -44,66 +74,87 @@ impl MongoStoreConfig {
     pub fn new(url: impl Into<String>) -> Self {
         MongoStoreConfig {
             url: url.into(),
-            database: "asyncz".to_owned(),
-            collection: "tasks".to_owned(),
+            database: default_database(),
+            collection: default_collection(),
             encryption_key: None,
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
         }
     }
 
-    /// Reads `url` (or `host`), `database`, `collection`, `encryption_key`, `connect_timeout`
-    /// (seconds, fractional allowed, above zero); rejects unknown keys by name.
+    /// Reads the plugin configuration map (keys as the fields); an error names the key and
+    /// the value, and an unknown key is rejected.
     pub fn from_map(map: &Map) -> Result<Self> {
-        let field = |k: &str| format!("stores.mongo.{k}");
-        let url = match map.get("url").or_else(|| map.get("host")) {
-            Some(Value::String(u)) if !u.trim().is_empty() => u.trim().to_owned(),
-            Some(other) => {
-                return Err(Error::invalid(
-                    field("url"),
-                    format!("expected a mongodb:// URL, got {other}"),
-                ))
-            }
-            None => "mongodb://127.0.0.1:27017".to_owned(),
-        };
-        let mut out = MongoStoreConfig::new(url);
-        for (key, value) in map {
-            match key.as_str() {
-                "url" | "host" => {}
-                "database" => out.database = name(&field(key), value)?,
-                "collection" => out.collection = name(&field(key), value)?,
-                "encryption_key" => out.encryption_key = Some(config::string(&field(key), value)?),
-                "connect_timeout" => out.connect_timeout = connect_timeout(&field(key), value)?,
-                other => {
-                    return Err(Error::invalid(
-                        field(other),
-                        "unknown option (expected url, database, collection, encryption_key, connect_timeout)",
-                    ))
-                }
-            }
-        }
-        Ok(out)
+        parse_plugin_config(map)
     }
 }
 
-fn name(field: &str, value: &Value) -> Result<String> {
-    let s = config::string(field, value)?;
+/// A database or collection name MongoDB accepts.
+fn name<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<String, D::Error> {
+    let s = String::deserialize(d)?;
     if s.is_empty() || s.contains(['/', '\\', '.', ' ', '"', '$', '\0']) {
-        return Err(Error::invalid(
-            field,
-            format!("'{s}' is not a valid MongoDB name"),
-        ));
+        return Err(serde::de::Error::custom(format!(
+            "'{s}' is not a valid MongoDB name"
+        )));
     }
     Ok(s)
 }
 
-/// A positive number of seconds: a zero timeout would fail every connection.
-fn connect_timeout(field: &str, value: &Value) -> Result<Duration> {
-    let timeout = config::seconds(field, value)?;
-    if timeout.is_zero() {
-        return Err(Error::invalid(
-            field,
-            format!("{value} is not a positive number of seconds"),
-        ));
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn parse(v: serde_json::Value) -> Result<MongoStoreConfig> {
+        MongoStoreConfig::from_map(v.as_object().unwrap())
     }
-    Ok(timeout)
+
+    #[test]
+    fn the_spec_names_and_the_defaults() {
+        let c = parse(serde_json::json!({})).unwrap();
+        assert_eq!(c, MongoStoreConfig::new("mongodb://127.0.0.1:27017"));
+        assert_eq!(
+            (c.database.as_str(), c.collection.as_str()),
+            ("asyncz", "tasks")
+        );
+        let c =
+            parse(serde_json::json!({"host": "mongodb://db:1", "connect_timeout": "3"})).unwrap();
+        assert_eq!(
+            (c.url.as_str(), c.connect_timeout),
+            ("mongodb://db:1", Duration::from_secs(3))
+        );
+    }
+
+    #[test]
+    fn errors_name_the_key_and_the_value() {
+        for (bad, field, fragment) in [
+            (serde_json::json!({"database": "a.b"}), "database", "'a.b'"),
+            (serde_json::json!({"collection": 7}), "collection", "7"),
+            (
+                serde_json::json!({"url": "u", "host": "h"}),
+                "url",
+                "given twice",
+            ),
+            (
+                serde_json::json!({"connect_timeout": null}),
+                "connect_timeout",
+                "null",
+            ),
+            (
+                serde_json::json!({"client": 1}),
+                "client",
+                "expected host, url, database, collection",
+            ),
+        ] {
+            match parse(bad.clone()).unwrap_err() {
+                asyncz_core::Error::InvalidArgument { field: f, message } => {
+                    assert_eq!(f, field, "{bad}: {message}");
+                    assert!(
+                        message.contains(fragment),
+                        "{bad}: '{message}' lacks '{fragment}'"
+                    );
+                }
+                other => panic!("{other}"),
+            }
+        }
+    }
 }

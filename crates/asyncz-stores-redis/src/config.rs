@@ -3,29 +3,60 @@
 
 use std::time::Duration;
 
-use asyncz_core::{config, Error, Map, Result, Value};
+use asyncz_core::plugin_config::{
+    coerced_u64, default_connect_timeout, non_empty_string, positive_seconds,
+};
+use asyncz_core::{parse_plugin_config, Error, Map, PluginConfig, Result};
+use serde::{Deserialize, Deserializer};
 
-/// The default of [`RedisStoreConfig::connect_timeout`].
-pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// The default of [`RedisStoreConfig::connect_timeout`] (10 s).
+pub use asyncz_core::plugin_config::DEFAULT_CONNECT_TIMEOUT;
 
 /// Options of [`crate::RedisStore`].
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct RedisStoreConfig {
-    /// The server URL (default `redis://127.0.0.1:6379`).
+    /// `url`: the server URL (default `redis://127.0.0.1:6379`).
+    #[serde(default = "default_url", deserialize_with = "non_empty_string")]
     pub url: String,
-    /// The database number (default 0; overrides one given in the URL path).
+    /// `database` (or `db`): the database number, a number or a numeric string (default: the
+    /// one in the URL path, else 0; this overrides it).
+    #[serde(alias = "db", default, deserialize_with = "database")]
     pub database: Option<i64>,
-    /// The hash of task records (default `asyncz.tasks`).
+    /// `tasks_key`: the hash of task records (default `asyncz.tasks`).
+    #[serde(default = "default_tasks_key", deserialize_with = "key_name")]
     pub tasks_key: String,
-    /// The sorted set of next run times (default `asyncz.run_times`).
+    /// `run_times_key`: the sorted set of next run times (default `asyncz.run_times`); not
+    /// the same as `tasks_key`.
+    #[serde(default = "default_run_times_key", deserialize_with = "key_name")]
     pub run_times_key: String,
-    /// Encrypt with this key instead of `ASYNCZ_STORE_ENCRYPTION_KEY`.
+    /// `encryption_key`: encrypt with this key instead of `ASYNCZ_STORE_ENCRYPTION_KEY`.
+    #[serde(default)]
     pub encryption_key: Option<String>,
-    /// How long connecting may take (default 10 s): at start, and again after a connection
-    /// failure. Failed attempts within it are retried with a short backoff and each is logged
-    /// (warn); when it has passed, the operation fails with an error naming the URL and this
-    /// timeout. It also bounds each attempt's TCP connect and handshake.
+    /// `connect_timeout`: how long connecting may take (default 10 s; in seconds, fractional
+    /// allowed, above zero): at start, and again after a connection failure. Failed attempts
+    /// within it are retried with a short backoff and each is logged (warn); when it has
+    /// passed, the operation fails with an error naming the URL and this timeout. It also
+    /// bounds each attempt's TCP connect and handshake.
+    #[serde(
+        default = "default_connect_timeout",
+        deserialize_with = "positive_seconds"
+    )]
     pub connect_timeout: Duration,
+}
+
+impl PluginConfig for RedisStoreConfig {}
+
+fn default_url() -> String {
+    "redis://127.0.0.1:6379".to_owned()
+}
+
+fn default_tasks_key() -> String {
+    "asyncz.tasks".to_owned()
+}
+
+fn default_run_times_key() -> String {
+    "asyncz.run_times".to_owned()
 }
 
 impl std::fmt::Debug for RedisStoreConfig {
@@ -49,51 +80,20 @@ impl RedisStoreConfig {
         RedisStoreConfig {
             url: url.into(),
             database: None,
-            tasks_key: "asyncz.tasks".to_owned(),
-            run_times_key: "asyncz.run_times".to_owned(),
+            tasks_key: default_tasks_key(),
+            run_times_key: default_run_times_key(),
             encryption_key: None,
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
         }
     }
 
-    /// Reads `url`, `database` (number or numeric string), `tasks_key`, `run_times_key`,
-    /// `encryption_key`, `connect_timeout` (seconds, fractional allowed, above zero); rejects
-    /// unknown keys by name.
+    /// Reads the plugin configuration map (keys as the fields); an error names the key and
+    /// the value, and an unknown key is rejected. `tasks_key` and `run_times_key` must differ.
     pub fn from_map(map: &Map) -> Result<Self> {
-        let field = |k: &str| format!("stores.redis.{k}");
-        let url = match map.get("url") {
-            Some(Value::String(u)) if !u.trim().is_empty() => u.trim().to_owned(),
-            Some(other) => {
-                return Err(Error::invalid(
-                    field("url"),
-                    format!("expected a redis:// URL, got {other}"),
-                ))
-            }
-            None => "redis://127.0.0.1:6379".to_owned(),
-        };
-        let mut out = RedisStoreConfig::new(url);
-        for (key, value) in map {
-            match key.as_str() {
-                "url" => {}
-                "database" | "db" => {
-                    let n = config::as_u64(&field(key), value)?;
-                    out.database = Some(i64::try_from(n).map_err(|_| Error::invalid(field(key), format!("{n} is too large")))?);
-                }
-                "tasks_key" => out.tasks_key = key_name(&field(key), value)?,
-                "run_times_key" => out.run_times_key = key_name(&field(key), value)?,
-                "encryption_key" => out.encryption_key = Some(config::string(&field(key), value)?),
-                "connect_timeout" => out.connect_timeout = connect_timeout(&field(key), value)?,
-                other => {
-                    return Err(Error::invalid(
-                        field(other),
-                        "unknown option (expected url, database, tasks_key, run_times_key, encryption_key, connect_timeout)",
-                    ))
-                }
-            }
-        }
+        let out: Self = parse_plugin_config(map)?;
         if out.tasks_key == out.run_times_key {
             return Err(Error::invalid(
-                field("run_times_key"),
+                "run_times_key",
                 format!(
                     "'{}' is also the tasks_key; they must differ",
                     out.run_times_key
@@ -104,22 +104,80 @@ impl RedisStoreConfig {
     }
 }
 
-fn key_name(field: &str, value: &Value) -> Result<String> {
-    let key = config::string(field, value)?;
+fn database<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Option<i64>, D::Error> {
+    let n = coerced_u64(d)?;
+    i64::try_from(n)
+        .map(Some)
+        .map_err(|_| serde::de::Error::custom(format!("{n} is too large")))
+}
+
+fn key_name<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<String, D::Error> {
+    let key = String::deserialize(d)?;
     if key.is_empty() {
-        return Err(Error::invalid(field, "must not be empty"));
+        return Err(serde::de::Error::custom("must not be empty"));
     }
     Ok(key)
 }
 
-/// A positive number of seconds: a zero timeout would fail every connection.
-fn connect_timeout(field: &str, value: &Value) -> Result<Duration> {
-    let timeout = config::seconds(field, value)?;
-    if timeout.is_zero() {
-        return Err(Error::invalid(
-            field,
-            format!("{value} is not a positive number of seconds"),
-        ));
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn parse(v: serde_json::Value) -> Result<RedisStoreConfig> {
+        RedisStoreConfig::from_map(v.as_object().unwrap())
     }
-    Ok(timeout)
+
+    #[test]
+    fn the_spec_names_and_the_defaults() {
+        let c = parse(serde_json::json!({})).unwrap();
+        assert_eq!(c, RedisStoreConfig::new("redis://127.0.0.1:6379"));
+        assert_eq!(c.database, None);
+        let c = parse(serde_json::json!({"db": 2, "url": " redis://h:1 "})).unwrap();
+        assert_eq!((c.database, c.url.as_str()), (Some(2), "redis://h:1"));
+    }
+
+    #[test]
+    fn errors_name_the_key_and_the_value() {
+        for (bad, field, fragment) in [
+            (serde_json::json!({"database": -1}), "database", "-1"),
+            (
+                serde_json::json!({"database": u64::MAX}),
+                "database",
+                "too large",
+            ),
+            (
+                serde_json::json!({"tasks_key": ""}),
+                "tasks_key",
+                "must not be empty",
+            ),
+            (
+                serde_json::json!({"run_times_key": "asyncz.tasks"}),
+                "run_times_key",
+                "'asyncz.tasks'",
+            ),
+            (serde_json::json!({"url": ""}), "url", "must not be empty"),
+            (
+                serde_json::json!({"connect_timeout": "soon"}),
+                "connect_timeout",
+                "'soon'",
+            ),
+            (
+                serde_json::json!({"host": "x"}),
+                "host",
+                "expected url, database, db, tasks_key",
+            ),
+        ] {
+            match parse(bad.clone()).unwrap_err() {
+                Error::InvalidArgument { field: f, message } => {
+                    assert_eq!(f, field, "{bad}: {message}");
+                    assert!(
+                        message.contains(fragment),
+                        "{bad}: '{message}' lacks '{fragment}'"
+                    );
+                }
+                other => panic!("{other}"),
+            }
+        }
+    }
 }

@@ -2,31 +2,54 @@
 
 use std::time::Duration;
 
-use asyncz_core::{config, Error, Map, Result, Value};
+use asyncz_core::plugin_config::{
+    default_connect_timeout, non_empty_string, positive_seconds, positive_u32,
+};
+use asyncz_core::{parse_plugin_config, Error, Map, PluginConfig, Result};
+use serde::Deserialize;
 
-/// The default of [`SqlStoreConfig::connect_timeout`].
-pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// The default of [`SqlStoreConfig::connect_timeout`] (10 s).
+pub use asyncz_core::plugin_config::DEFAULT_CONNECT_TIMEOUT;
 
 /// Options of [`crate::SqlStore`].
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct SqlStoreConfig {
-    /// The database URL: `sqlite://path.db`, `sqlite::memory:`, `postgres://...`,
-    /// `mysql://...` (or `mariadb://...`).
+    /// `url` (required; the spec's `database` too): `sqlite://path.db`, `sqlite::memory:`,
+    /// `postgres://...`, `mysql://...` (or `mariadb://...`).
+    #[serde(alias = "database", deserialize_with = "non_empty_string")]
     pub url: String,
-    /// The table name (default `asyncz_store`); letters, digits and `_`, not starting with a
-    /// digit, at most 63 characters. It is quoted in every statement, so SQL keywords
+    /// `tablename` (or `table`; default `asyncz_store`): letters, digits and `_`, not starting
+    /// with a digit, at most 63 characters. It is quoted in every statement, so SQL keywords
     /// (`select`, `order`) work; PostgreSQL folds it to lower case first, as it does an
     /// unquoted name, so a table made by an earlier version is still found.
+    #[serde(alias = "table", default = "default_tablename")]
     pub tablename: String,
-    /// Connections in the pool (default 5).
+    /// `max_connections`: connections in the pool (default 5).
+    #[serde(default = "default_max_connections", deserialize_with = "positive_u32")]
     pub max_connections: u32,
-    /// Encrypt with this key instead of `ASYNCZ_STORE_ENCRYPTION_KEY`.
+    /// `encryption_key`: encrypt with this key instead of `ASYNCZ_STORE_ENCRYPTION_KEY`.
+    #[serde(default)]
     pub encryption_key: Option<String>,
-    /// How long `start` keeps trying to reach the database (default 10 s; config key
-    /// `connect_timeout`, in seconds). Each failed attempt is logged as a warning; when the
-    /// time is up, `start` fails with the last error and the (redacted) URL. Also the pool's
-    /// acquire timeout afterwards.
+    /// `connect_timeout`: how long `start` keeps trying to reach the database (default 10 s;
+    /// in seconds, fractional allowed, above zero). Each failed attempt is logged as a
+    /// warning; when the time is up, `start` fails with the last error and the (redacted)
+    /// URL. Also the pool's acquire timeout afterwards.
+    #[serde(
+        default = "default_connect_timeout",
+        deserialize_with = "positive_seconds"
+    )]
     pub connect_timeout: Duration,
+}
+
+impl PluginConfig for SqlStoreConfig {}
+
+fn default_tablename() -> String {
+    "asyncz_store".to_owned()
+}
+
+fn default_max_connections() -> u32 {
+    5
 }
 
 impl std::fmt::Debug for SqlStoreConfig {
@@ -49,48 +72,17 @@ impl SqlStoreConfig {
     pub fn new(url: impl Into<String>) -> Self {
         SqlStoreConfig {
             url: url.into(),
-            tablename: "asyncz_store".to_owned(),
-            max_connections: 5,
+            tablename: default_tablename(),
+            max_connections: default_max_connections(),
             encryption_key: None,
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
         }
     }
 
-    /// Reads `url` (or the spec's `database`), `tablename`, `max_connections`,
-    /// `encryption_key`, `connect_timeout` (seconds); rejects unknown keys by name.
+    /// Reads the plugin configuration map (keys as the fields) and [validates](Self::validate)
+    /// it; an error names the key and the value, and an unknown key is rejected.
     pub fn from_map(map: &Map) -> Result<Self> {
-        let field = |k: &str| format!("stores.sql.{k}");
-        let url = match map.get("url").or_else(|| map.get("database")) {
-            Some(Value::String(u)) if !u.trim().is_empty() => u.trim().to_owned(),
-            Some(other) => {
-                return Err(Error::invalid(
-                    field("url"),
-                    format!("expected a database URL, got {other}"),
-                ))
-            }
-            None => {
-                return Err(Error::invalid(
-                    field("url"),
-                    "is required (e.g. sqlite://tasks.db)",
-                ))
-            }
-        };
-        let mut out = SqlStoreConfig::new(url);
-        for (key, value) in map {
-            match key.as_str() {
-                "url" | "database" => {}
-                "tablename" | "table" => out.tablename = config::string(&field(key), value)?,
-                "max_connections" => out.max_connections = config::as_u32(&field(key), value)?,
-                "encryption_key" => out.encryption_key = Some(config::string(&field(key), value)?),
-                "connect_timeout" => out.connect_timeout = config::seconds(&field(key), value)?,
-                other => {
-                    return Err(Error::invalid(
-                        field(other),
-                        "unknown option (expected url, tablename, max_connections, encryption_key, connect_timeout)",
-                    ))
-                }
-            }
-        }
+        let out: Self = parse_plugin_config(map)?;
         out.validate()?;
         Ok(out)
     }
@@ -100,7 +92,7 @@ impl SqlStoreConfig {
     pub fn validate(&self) -> Result<()> {
         if self.connect_timeout.is_zero() {
             return Err(Error::invalid(
-                "stores.sql.connect_timeout",
+                "connect_timeout",
                 "must be above 0 seconds, got 0",
             ));
         }
@@ -111,10 +103,58 @@ impl SqlStoreConfig {
             && !t.starts_with(|c: char| c.is_ascii_digit());
         if !ok {
             return Err(Error::invalid(
-                "stores.sql.tablename",
+                "tablename",
                 format!("'{t}' is not a plain identifier (letters, digits, '_'; not starting with a digit; at most 63)"),
             ));
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn parse(v: serde_json::Value) -> Result<SqlStoreConfig> {
+        SqlStoreConfig::from_map(v.as_object().unwrap())
+    }
+
+    fn field_and_message(v: serde_json::Value) -> (String, String) {
+        match parse(v).unwrap_err() {
+            Error::InvalidArgument { field, message } => (field, message),
+            other => panic!("{other}"),
+        }
+    }
+
+    #[test]
+    fn the_spec_names_and_the_defaults() {
+        let c = parse(serde_json::json!({"database": "sqlite://x.db", "table": "jobs"})).unwrap();
+        assert_eq!(
+            (c.url.as_str(), c.tablename.as_str()),
+            ("sqlite://x.db", "jobs")
+        );
+        let c = parse(serde_json::json!({"url": "sqlite://x.db", "connect_timeout": 1.5})).unwrap();
+        assert_eq!(c.connect_timeout, Duration::from_millis(1500));
+        assert_eq!(c.max_connections, 5);
+        assert_eq!(c.tablename, "asyncz_store");
+        assert!(c.encryption_key.is_none());
+    }
+
+    #[test]
+    fn errors_name_the_key_and_the_value() {
+        for (bad, field, fragment) in [
+            (serde_json::json!({}), "url", "is required"),
+            (serde_json::json!({"url": 3}), "url", "3 is not a string"),
+            (serde_json::json!({"url": "u", "database": "v"}), "url", "given twice"),
+            (serde_json::json!({"url": "u", "max_connections": "0"}), "max_connections", "got 0"),
+            (serde_json::json!({"url": "u", "connect_timeout": "0"}), "connect_timeout", "\"0\""),
+            (serde_json::json!({"url": "u", "tablename": "a b"}), "tablename", "'a b'"),
+            (serde_json::json!({"url": "u", "pool": 1}), "pool", "expected database, url, table, tablename, max_connections, encryption_key, connect_timeout"),
+        ] {
+            let (f, message) = field_and_message(bad.clone());
+            assert_eq!(f, field, "{bad}: {message}");
+            assert!(message.contains(fragment), "{bad}: '{message}' lacks '{fragment}'");
+        }
     }
 }
