@@ -20,8 +20,9 @@ pub struct SchedulerConfig {
     pub timezone: Tz,
     /// `store_retry_interval`: how long before a failed store is tried again (default 10 s).
     pub store_retry_interval: Duration,
-    /// `logger_name`: recorded as the `logger` field of every log line of the scheduler
-    /// (default `asyncz.scheduler`; a name `n` gives `asyncz.scheduler.n`).
+    /// `logger_name`, in full: recorded as the `logger` field of every log line of the
+    /// scheduler (default `asyncz.scheduler`; the config key or builder setter with a name `n`
+    /// sets `asyncz.scheduler.n`, see [`SchedulerConfig::logger_name_for`]).
     pub logger_name: String,
     /// `isolated_event_loop`: run on the scheduler's own runtime threads.
     pub isolated_runtime: bool,
@@ -39,7 +40,8 @@ pub struct SchedulerConfig {
     pub stores: IndexMap<String, Map>,
     /// `executors.<alias>`: `type` plus the plugin's options, built when the config is applied.
     pub executors: IndexMap<String, Map>,
-    /// The prefix the keys came with (`asyncz.`), so errors name the key the user wrote.
+    /// The prefix the keys of the last applied map came with (`asyncz.`), so errors about
+    /// the stores and executors it lists name the key the user wrote.
     pub key_prefix: String,
 }
 

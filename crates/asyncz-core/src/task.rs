@@ -325,7 +325,12 @@ impl Task {
                 break;
             }
             out.push(t);
-            next = self.next_fire_time(tz, Some(t), t);
+            // A preview simply ends at a trigger that does not advance; the engine logs that
+            // when it matters, with its scheduler's `logger_name`.
+            next = match self.fire_time_after(tz, Some(t), t) {
+                FireTime::At(next) => Some(next),
+                FireTime::Over | FireTime::NotAdvancing { .. } => None,
+            };
         }
         out
     }
