@@ -179,6 +179,9 @@ impl<'de> Deserializer<'de> for FieldCatcher<'_> {
     }
 }
 
+// The coercions below work on a `Value` and return the message alone, so the scheduler's
+// own config parsing (`config.rs`) can share them with a field name of its own.
+
 fn fail<E: serde::de::Error>(message: impl Display) -> E {
     E::custom(message)
 }
@@ -199,7 +202,7 @@ pub fn optional_bool<'de, D: Deserializer<'de>>(
     }
 }
 
-fn to_bool(value: &Value) -> std::result::Result<bool, String> {
+pub(crate) fn to_bool(value: &Value) -> std::result::Result<bool, String> {
     match value {
         Value::Bool(b) => Ok(*b),
         Value::Number(n) if n.as_i64() == Some(0) => Ok(false),
@@ -218,7 +221,7 @@ pub fn coerced_u64<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<u64, 
     to_u64(&Value::deserialize(d)?).map_err(fail)
 }
 
-fn to_u64(value: &Value) -> std::result::Result<u64, String> {
+pub(crate) fn to_u64(value: &Value) -> std::result::Result<u64, String> {
     match value {
         Value::Number(n) => n
             .as_u64()
@@ -246,7 +249,7 @@ pub fn optional_positive_u32<'de, D: Deserializer<'de>>(
     }
 }
 
-fn to_positive_u32(value: &Value) -> std::result::Result<u32, String> {
+pub(crate) fn to_positive_u32(value: &Value) -> std::result::Result<u32, String> {
     let n = to_u64(value)?;
     if n == 0 {
         return Err("must be a positive integer, got 0".to_owned());
@@ -283,7 +286,7 @@ pub fn default_connect_timeout() -> Duration {
     DEFAULT_CONNECT_TIMEOUT
 }
 
-fn to_positive_seconds(value: &Value) -> std::result::Result<Duration, String> {
+pub(crate) fn to_positive_seconds(value: &Value) -> std::result::Result<Duration, String> {
     let d = to_seconds(value)?;
     if d.is_zero() {
         return Err(format!("{value} is not a positive number of seconds"));
@@ -291,7 +294,7 @@ fn to_positive_seconds(value: &Value) -> std::result::Result<Duration, String> {
     Ok(d)
 }
 
-fn to_seconds(value: &Value) -> std::result::Result<Duration, String> {
+pub(crate) fn to_seconds(value: &Value) -> std::result::Result<Duration, String> {
     let secs = match value {
         Value::Number(n) => n.as_f64().ok_or_else(|| format!("{n} is not a number"))?,
         Value::String(s) => s

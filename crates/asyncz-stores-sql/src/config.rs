@@ -82,7 +82,14 @@ impl SqlStoreConfig {
     /// Reads the plugin configuration map (keys as the fields) and [validates](Self::validate)
     /// it; an error names the key and the value, and an unknown key is rejected.
     pub fn from_map(map: &Map) -> Result<Self> {
-        let out: Self = parse_plugin_config(map)?;
+        let out: Self = parse_plugin_config(map).map_err(|e| match e {
+            Error::InvalidArgument { field, message }
+                if field == "url" && message == "is required" =>
+            {
+                Error::invalid(field, "is required (e.g. sqlite://tasks.db)")
+            }
+            other => other,
+        })?;
         out.validate()?;
         Ok(out)
     }
@@ -144,7 +151,7 @@ mod tests {
     #[test]
     fn errors_name_the_key_and_the_value() {
         for (bad, field, fragment) in [
-            (serde_json::json!({}), "url", "is required"),
+            (serde_json::json!({}), "url", "is required (e.g. sqlite://tasks.db)"),
             (serde_json::json!({"url": 3}), "url", "3 is not a string"),
             (serde_json::json!({"url": "u", "database": "v"}), "url", "given twice"),
             (serde_json::json!({"url": "u", "max_connections": "0"}), "max_connections", "got 0"),
