@@ -419,9 +419,9 @@ pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
 /// Runs jobs inline, in `send_task` itself: deterministic, for tests and debugging
 /// (spec: `DebugExecutor`).
 ///
-/// The engine holds its store lock while it submits, so a function run by this executor must
-/// not await scheduler operations that take that lock (`add_task`, `update_task`, ...): they
-/// would wait for themselves. Use the tokio executor for functions that manage tasks.
+/// Jobs are handed over with no scheduler lock held, so a function run inline may call back
+/// into the scheduler (add a task, delete its own task). It runs on the engine's task, so a
+/// long job delays the engine's next round.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct DebugExecutor;
 
