@@ -92,17 +92,15 @@ fn split_type(options: &Map) -> (String, Map) {
 /// `<prefix><section>.<alias>.<field>`. A field the plugin already qualified with its kind
 /// (`executors.tokio.max_workers`) loses that qualifier first.
 fn name_alias(error: Error, prefix: &str, section: &str, alias: &str, kind: &str) -> Error {
-    match error {
-        Error::InvalidArgument { field, message } => {
-            let qualified = format!("{section}.{kind}.");
-            let bare = field.strip_prefix(&qualified).unwrap_or(&field);
-            Error::InvalidArgument {
-                field: format!("{prefix}{section}.{alias}.{bare}"),
-                message,
-            }
+    // A third-party plugin may already name its own `<section>.<kind>.`: drop that part.
+    let qualified = format!("{section}.{kind}.");
+    let error = match error {
+        Error::InvalidArgument { field, message } if field.starts_with(&qualified) => {
+            Error::invalid(&field[qualified.len()..], message)
         }
         other => other,
-    }
+    };
+    crate::plugin_config::prefix_field(error, &format!("{prefix}{section}.{alias}"))
 }
 
 #[cfg(test)]
