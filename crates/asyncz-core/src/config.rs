@@ -248,72 +248,28 @@ fn insert_dotted(tree: &mut Map, key: &str, value: Value) {
     }
 }
 
+// The coercions are plugin_config's (one implementation for the scheduler's keys and every
+// plugin's); these name the field the way the scheduler's own parser reports it.
+use crate::plugin_config as coerce;
+
 /// A boolean, coerced like upstream's `asbool`: true/false, yes/no, on/off, 1/0 (any case).
 pub fn as_bool(field: &str, value: &Value) -> Result<bool> {
-    match value {
-        Value::Bool(b) => Ok(*b),
-        Value::Number(n) if n.as_i64() == Some(0) => Ok(false),
-        Value::Number(n) if n.as_i64() == Some(1) => Ok(true),
-        Value::String(s) => match s.trim().to_ascii_lowercase().as_str() {
-            "true" | "yes" | "on" | "y" | "t" | "1" => Ok(true),
-            "false" | "no" | "off" | "n" | "f" | "0" => Ok(false),
-            _ => Err(Error::invalid(field, format!("'{s}' is not a boolean"))),
-        },
-        other => Err(Error::invalid(field, format!("{other} is not a boolean"))),
-    }
+    coerce::to_bool(value).map_err(|m| Error::invalid(field, m))
 }
 
 /// A non-negative integer, from a number or a numeric string.
 pub fn as_u64(field: &str, value: &Value) -> Result<u64> {
-    match value {
-        Value::Number(n) => n
-            .as_u64()
-            .ok_or_else(|| Error::invalid(field, format!("{n} is not a non-negative integer"))),
-        Value::String(s) => s
-            .trim()
-            .parse::<u64>()
-            .map_err(|_| Error::invalid(field, format!("'{s}' is not a non-negative integer"))),
-        other => Err(Error::invalid(field, format!("{other} is not an integer"))),
-    }
+    coerce::to_u64(value).map_err(|m| Error::invalid(field, m))
 }
 
 /// A positive `u32` (used for `max_instances`, `max_workers`).
 pub fn as_u32(field: &str, value: &Value) -> Result<u32> {
-    let n = as_u64(field, value)?;
-    if n == 0 {
-        return Err(Error::invalid(field, "must be a positive integer, got 0"));
-    }
-    u32::try_from(n).map_err(|_| Error::invalid(field, format!("{n} is too large")))
-}
-
-/// A number, from a number or a numeric string.
-pub fn as_f64(field: &str, value: &Value) -> Result<f64> {
-    match value {
-        Value::Number(n) => n
-            .as_f64()
-            .ok_or_else(|| Error::invalid(field, format!("{n} is not a number"))),
-        Value::String(s) => s
-            .trim()
-            .parse::<f64>()
-            .map_err(|_| Error::invalid(field, format!("'{s}' is not a number"))),
-        other => Err(Error::invalid(field, format!("{other} is not a number"))),
-    }
+    coerce::to_positive_u32(value).map_err(|m| Error::invalid(field, m))
 }
 
 /// A duration in (fractional) seconds, zero or more.
 pub fn seconds(field: &str, value: &Value) -> Result<Duration> {
-    let secs = as_f64(field, value)?;
-    if !secs.is_finite() || secs < 0.0 {
-        return Err(Error::invalid(
-            field,
-            format!("{secs} is not a non-negative number of seconds"),
-        ));
-    }
-    // About 136 years: beyond any schedule, and far from chrono's range limits.
-    if secs > f64::from(u32::MAX) {
-        return Err(Error::invalid(field, format!("{secs} seconds is too long")));
-    }
-    Duration::try_from_secs_f64(secs).map_err(|e| Error::invalid(field, format!("{secs}: {e}")))
+    coerce::to_seconds(value).map_err(|m| Error::invalid(field, m))
 }
 
 /// A grace time: null (no limit) or a positive number of seconds.
@@ -321,14 +277,12 @@ pub fn grace_time(field: &str, value: &Value) -> Result<Option<Duration>> {
     if value.is_null() {
         return Ok(None);
     }
-    let d = seconds(field, value)?;
-    if d.is_zero() {
-        return Err(Error::invalid(
+    coerce::to_positive_seconds(value).map(Some).map_err(|m| {
+        Error::invalid(
             field,
-            "must be null or a positive number of seconds, got 0",
-        ));
-    }
-    Ok(Some(d))
+            format!("must be null or a positive number of seconds: {m}"),
+        )
+    })
 }
 
 /// A string.
