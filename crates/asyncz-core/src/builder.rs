@@ -299,78 +299,31 @@ impl TaskUpdate {
         for (key, value) in map {
             match key.as_str() {
                 "id" => return Err(Error::invalid("id", "the task id may not be changed")),
-                "name" => match value {
-                    Value::String(s) => update.name = Some(Arc::from(s.as_str())),
-                    Value::Null => {}
-                    other => {
-                        return Err(Error::invalid(
-                            "name",
-                            format!("must be a non-empty string, got {other}"),
-                        ))
-                    }
-                },
-                "function" | "fn" | "fn_reference" => match value {
-                    Value::String(s) => update.callable = Some(Callable::registered(s)),
-                    other => {
-                        return Err(Error::invalid(
-                            key,
-                            format!("must be a registered function name, got {other}"),
-                        ))
-                    }
-                },
-                "args" => match value {
-                    Value::Array(a) => update.args = Some(a.clone()),
-                    other => {
-                        return Err(Error::invalid(
-                            "args",
-                            format!("must be a list, got {other}"),
-                        ))
-                    }
-                },
-                "kwargs" => match value {
-                    Value::Object(m) => update.kwargs = Some(m.clone()),
-                    other => {
-                        return Err(Error::invalid(
-                            "kwargs",
-                            format!("must be an object, got {other}"),
-                        ))
-                    }
-                },
-                "executor" => match value {
-                    Value::String(s) => update.executor = Some(Arc::from(s.as_str())),
-                    other => {
-                        return Err(Error::invalid(
-                            "executor",
-                            format!("must be a string, got {other}"),
-                        ))
-                    }
-                },
+                "name" if value.is_null() => {}
+                "name" => {
+                    let name = expect(key, value, Value::as_str, "a non-empty string")?;
+                    update.name = Some(Arc::from(name));
+                }
+                "function" | "fn" | "fn_reference" => {
+                    let name = expect(key, value, Value::as_str, "a registered function name")?;
+                    update.callable = Some(Callable::registered(name));
+                }
+                "args" => {
+                    update.args = Some(expect(key, value, Value::as_array, "a list")?.clone())
+                }
+                "kwargs" => {
+                    update.kwargs = Some(expect(key, value, Value::as_object, "an object")?.clone())
+                }
+                "executor" => {
+                    let alias = expect(key, value, Value::as_str, "a string")?;
+                    update.executor = Some(Arc::from(alias));
+                }
                 "mistrigger_grace_time" => {
                     update.mistrigger_grace_time = Some(crate::config::grace_time(key, value)?)
                 }
                 "coalesce" => update.coalesce = Some(crate::config::as_bool(key, value)?),
                 "max_instances" => update.max_instances = Some(crate::config::as_u32(key, value)?),
-                "next_run_time" => {
-                    update.next_run_time = Some(match value {
-                        Value::Null => None,
-                        Value::String(s) => Some(crate::clock::truncate_to_micros(
-                            DateTime::parse_from_rfc3339(s)
-                                .map_err(|e| {
-                                    Error::invalid(
-                                        "next_run_time",
-                                        format!("'{s}' is not an RFC 3339 date-time: {e}"),
-                                    )
-                                })?
-                                .with_timezone(&Utc),
-                        )),
-                        other => {
-                            return Err(Error::invalid(
-                                "next_run_time",
-                                format!("must be null or an RFC 3339 string, got {other}"),
-                            ))
-                        }
-                    })
-                }
+                "next_run_time" => update.next_run_time = Some(next_run_time(value)?),
                 other => unknown.push(other.to_owned()),
             }
         }
@@ -410,4 +363,37 @@ impl TaskUpdate {
         }
         Ok(())
     }
+}
+
+/// The value of `key` as `pick` reads it, or an error saying what it must be.
+fn expect<'a, T: ?Sized>(
+    key: &str,
+    value: &'a Value,
+    pick: impl Fn(&'a Value) -> Option<&'a T>,
+    what: &str,
+) -> Result<&'a T> {
+    pick(value).ok_or_else(|| Error::invalid(key, format!("must be {what}, got {value}")))
+}
+
+/// A `next_run_time` update: null (pause) or an RFC 3339 date-time.
+fn next_run_time(value: &Value) -> Result<Option<DateTime<Utc>>> {
+    let s = match value {
+        Value::Null => return Ok(None),
+        Value::String(s) => s,
+        other => {
+            return Err(Error::invalid(
+                "next_run_time",
+                format!("must be null or an RFC 3339 string, got {other}"),
+            ))
+        }
+    };
+    let parsed = DateTime::parse_from_rfc3339(s).map_err(|e| {
+        Error::invalid(
+            "next_run_time",
+            format!("'{s}' is not an RFC 3339 date-time: {e}"),
+        )
+    })?;
+    Ok(Some(crate::clock::truncate_to_micros(
+        parsed.with_timezone(&Utc),
+    )))
 }
