@@ -49,6 +49,7 @@ mod executor;
 mod function;
 pub mod lock;
 mod plugins;
+pub mod record;
 mod scheduler;
 mod store;
 mod task;
