@@ -50,6 +50,7 @@ mod function;
 pub mod lock;
 mod plugins;
 pub mod record;
+pub mod retry;
 mod scheduler;
 mod store;
 mod task;

@@ -106,7 +106,10 @@ impl MongoStore {
         Ok(document)
     }
 
-    /// Overwrites the raw state of a record (tests of undecodable records).
+    /// Overwrites the raw state of a record (tests of undecodable records; feature
+    /// `testing`).
+    #[cfg(feature = "testing")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
     pub async fn write_raw_state(&self, task_id: &str, bytes: &[u8]) -> Result<()> {
         let s = self.started()?;
         s.backend

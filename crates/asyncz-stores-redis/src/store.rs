@@ -1,10 +1,11 @@
 //! The Redis store implementation.
 
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use asyncz_core::chrono::{DateTime, Utc};
 use asyncz_core::record::StartedCell;
+use asyncz_core::retry::{connect_within, Attempt};
 use asyncz_core::{async_trait, Error, Result, Store, StoreContext, Task};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{AsyncCommands, Script};
@@ -51,10 +52,6 @@ fn score(t: Option<DateTime<Utc>>) -> String {
 
 /// Scores below this (2^53 microseconds, about the year 2255) are exact in a double.
 const EXACT_SCORE: f64 = 9_007_199_254_740_992.0;
-
-/// The first pause between two connection attempts; it doubles up to [`MAX_RETRY_DELAY`].
-const FIRST_RETRY_DELAY: Duration = Duration::from_millis(100);
-const MAX_RETRY_DELAY: Duration = Duration::from_secs(1);
 
 impl RedisStore {
     /// A store for `config` (connects on start). Fails on a malformed URL.
@@ -117,32 +114,27 @@ impl RedisStore {
     }
 
     /// A new connection, within `connect_timeout`: attempts that fail are logged and retried
-    /// with a short backoff until the timeout has passed, then this fails naming the URL and
-    /// the timeout. (The redis crate's own retries are off: its backoff grows to minutes.)
+    /// with a short backoff until the timeout has passed ([`connect_within`]), then this fails
+    /// naming the URL and the timeout. (The redis crate's own retries are off: its backoff
+    /// grows to minutes.)
     async fn connect(&self, alias: &str) -> Result<ConnectionManager> {
         let timeout = self.config.connect_timeout;
         let url = redact(&self.config.url);
-        let deadline = Instant::now() + timeout;
-        let mut delay = FIRST_RETRY_DELAY;
-        let mut attempt = 0u32;
-        let last_error = loop {
-            attempt += 1;
-            let remaining = deadline.saturating_duration_since(Instant::now());
-            // A connection whose own reconnects (after it drops) are one attempt each, bounded
-            // the same way; a failed one is replaced through this function.
+        let attempt = |remaining: Duration| {
+            // A connection whose own reconnects (after it drops) are one attempt each,
+            // bounded the same way; a failed one is replaced through this function.
             let options = ConnectionManagerConfig::new()
                 .set_number_of_retries(0)
                 .set_connection_timeout(remaining);
-            let outcome = tokio::time::timeout(
-                remaining,
-                ConnectionManager::new_with_config(self.client.clone(), options),
-            )
-            .await;
-            let error = match outcome {
-                Ok(Ok(conn)) => return Ok(conn),
-                Ok(Err(e)) => e.to_string(),
-                Err(_) => "timed out".to_owned(),
-            };
+            let client = self.client.clone();
+            async move {
+                match ConnectionManager::new_with_config(client, options).await {
+                    Ok(conn) => Attempt::Connected(conn),
+                    Err(e) => Attempt::Retry(e.to_string()),
+                }
+            }
+        };
+        let log = |attempt: u32, error: &str| {
             tracing::warn!(
                 target: "asyncz.stores.redis",
                 store = ?alias,
@@ -151,23 +143,26 @@ impl RedisStore {
                 error = ?error,
                 "cannot connect to Redis"
             );
-            let now = Instant::now();
-            if now + delay >= deadline {
-                break error;
-            }
-            tokio::time::sleep(delay).await;
-            delay = (delay * 2).min(MAX_RETRY_DELAY);
         };
-        Err(Error::backend(
-            format!("store '{alias}' (redis, {url})"),
-            format!(
-                "cannot connect within connect_timeout = {timeout:?} ({attempt} attempt{}): {last_error}",
-                if attempt == 1 { "" } else { "s" }
-            ),
-        ))
+        connect_within(timeout, attempt, log)
+            .await
+            .map_err(|failed| {
+                Error::backend(
+                    format!("store '{alias}' (redis, {url})"),
+                    format!(
+                        "cannot connect within connect_timeout = {timeout:?} ({} attempt{}): {}",
+                        failed.attempts,
+                        if failed.attempts == 1 { "" } else { "s" },
+                        failed.error
+                    ),
+                )
+            })
     }
 
-    /// Overwrites the raw record of `task_id` (tests of undecodable records).
+    /// Overwrites the raw record of `task_id` (tests of undecodable records; feature
+    /// `testing`).
+    #[cfg(feature = "testing")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
     pub async fn write_raw_record(&self, task_id: &str, bytes: &[u8]) -> Result<()> {
         let s = self.started()?;
         let mut conn = self.conn(&s).await?;

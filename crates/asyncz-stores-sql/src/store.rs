@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use asyncz_core::chrono::{DateTime, Utc};
 use asyncz_core::record::StartedCell;
+use asyncz_core::retry::{connect_within, Attempt};
 use asyncz_core::{async_trait, Error, Result, Store, StoreContext, Task};
 
 use crate::config::{redact, SqlStoreConfig};
@@ -45,74 +46,49 @@ struct IdParam<'a>(&'a str);
 #[derive(Debug, Clone)]
 struct IdColumn(String);
 
-#[cfg(feature = "sqlite")]
-mod sqlite_id {
-    use super::{IdColumn, IdParam};
-    use sqlx::encode::IsNull;
-    use sqlx::error::BoxDynError;
-    use sqlx::sqlite::{SqliteArgumentValue, SqliteTypeInfo, SqliteValueRef};
-    use sqlx::{Decode, Encode, Sqlite, Type};
+/// The id types on a database whose id column is text (SQLite, PostgreSQL): a `&str` bound,
+/// a `String` read.
+macro_rules! text_id {
+    ($feature:literal, $module:ident, $db:ty) => {
+        #[cfg(feature = $feature)]
+        mod $module {
+            use super::{IdColumn, IdParam};
+            use sqlx::encode::IsNull;
+            use sqlx::error::BoxDynError;
+            use sqlx::{Database, Decode, Encode, Type};
 
-    impl Type<Sqlite> for IdParam<'_> {
-        fn type_info() -> SqliteTypeInfo {
-            <str as Type<Sqlite>>::type_info()
+            impl Type<$db> for IdParam<'_> {
+                fn type_info() -> <$db as Database>::TypeInfo {
+                    <str as Type<$db>>::type_info()
+                }
+            }
+            impl<'q> Encode<'q, $db> for IdParam<'q> {
+                fn encode_by_ref(
+                    &self,
+                    buf: &mut <$db as Database>::ArgumentBuffer<'q>,
+                ) -> Result<IsNull, BoxDynError> {
+                    <&'q str as Encode<'q, $db>>::encode_by_ref(&self.0, buf)
+                }
+            }
+            impl Type<$db> for IdColumn {
+                fn type_info() -> <$db as Database>::TypeInfo {
+                    <String as Type<$db>>::type_info()
+                }
+                fn compatible(ty: &<$db as Database>::TypeInfo) -> bool {
+                    <String as Type<$db>>::compatible(ty)
+                }
+            }
+            impl<'r> Decode<'r, $db> for IdColumn {
+                fn decode(value: <$db as Database>::ValueRef<'r>) -> Result<Self, BoxDynError> {
+                    <String as Decode<'r, $db>>::decode(value).map(IdColumn)
+                }
+            }
         }
-    }
-    impl<'q> Encode<'q, Sqlite> for IdParam<'q> {
-        fn encode_by_ref(
-            &self,
-            buf: &mut Vec<SqliteArgumentValue<'q>>,
-        ) -> Result<IsNull, BoxDynError> {
-            <&'q str as Encode<'q, Sqlite>>::encode_by_ref(&self.0, buf)
-        }
-    }
-    impl Type<Sqlite> for IdColumn {
-        fn type_info() -> SqliteTypeInfo {
-            <String as Type<Sqlite>>::type_info()
-        }
-        fn compatible(ty: &SqliteTypeInfo) -> bool {
-            <String as Type<Sqlite>>::compatible(ty)
-        }
-    }
-    impl<'r> Decode<'r, Sqlite> for IdColumn {
-        fn decode(value: SqliteValueRef<'r>) -> Result<Self, BoxDynError> {
-            <String as Decode<'r, Sqlite>>::decode(value).map(IdColumn)
-        }
-    }
+    };
 }
 
-#[cfg(feature = "postgres")]
-mod postgres_id {
-    use super::{IdColumn, IdParam};
-    use sqlx::encode::IsNull;
-    use sqlx::error::BoxDynError;
-    use sqlx::postgres::{PgArgumentBuffer, PgTypeInfo, PgValueRef};
-    use sqlx::{Decode, Encode, Postgres, Type};
-
-    impl Type<Postgres> for IdParam<'_> {
-        fn type_info() -> PgTypeInfo {
-            <str as Type<Postgres>>::type_info()
-        }
-    }
-    impl Encode<'_, Postgres> for IdParam<'_> {
-        fn encode_by_ref(&self, buf: &mut PgArgumentBuffer) -> Result<IsNull, BoxDynError> {
-            <&str as Encode<Postgres>>::encode_by_ref(&self.0, buf)
-        }
-    }
-    impl Type<Postgres> for IdColumn {
-        fn type_info() -> PgTypeInfo {
-            <String as Type<Postgres>>::type_info()
-        }
-        fn compatible(ty: &PgTypeInfo) -> bool {
-            <String as Type<Postgres>>::compatible(ty)
-        }
-    }
-    impl<'r> Decode<'r, Postgres> for IdColumn {
-        fn decode(value: PgValueRef<'r>) -> Result<Self, BoxDynError> {
-            <String as Decode<'r, Postgres>>::decode(value).map(IdColumn)
-        }
-    }
-}
+text_id!("sqlite", sqlite_id, sqlx::Sqlite);
+text_id!("postgres", postgres_id, sqlx::Postgres);
 
 #[cfg(feature = "mysql")]
 mod mysql_id {
@@ -245,6 +221,8 @@ struct Sql {
     exists: String,
     delete: String,
     delete_all: String,
+    /// The `testing` hook `write_raw_state`.
+    #[cfg_attr(not(feature = "testing"), allow(dead_code))]
     write_state: String,
     drop: String,
     /// MySQL: the type and collation of the existing id column.
@@ -548,7 +526,9 @@ impl SqlStore {
         Ok(lines)
     }
 
-    /// Runs one statement of SQL (tests and tooling: bulk fixtures, cleanup).
+    /// Runs one statement of SQL (tests: bulk fixtures; feature `testing`).
+    #[cfg(feature = "testing")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
     pub async fn execute_raw(&self, sql: &str) -> Result<()> {
         let s = self.started()?;
         on_pool!(&s.backend, |pool| sqlx::query(sql)
@@ -569,7 +549,10 @@ impl SqlStore {
         Ok(())
     }
 
-    /// Overwrites the raw `state` of a record (tests of undecodable records).
+    /// Overwrites the raw `state` of a record (tests of undecodable records; feature
+    /// `testing`).
+    #[cfg(feature = "testing")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
     pub async fn write_raw_state(&self, task_id: &str, state: &[u8]) -> Result<()> {
         let s = self.started()?;
         on_pool!(&s.backend, |pool| sqlx::query(&self.sql.write_state)
@@ -597,8 +580,9 @@ impl SqlStore {
 }
 
 /// Connects once at a time until one connection succeeds or `timeout` is up, logging each
-/// failed attempt, then opens the pool (whose acquire timeout is `timeout` too). Errors that
-/// waiting cannot cure (a wrong password, an unknown database, a bad path) end it at once.
+/// failed attempt ([`connect_within`]), then opens the pool (whose acquire timeout is `timeout`
+/// too). Errors that waiting cannot cure (a wrong password, an unknown database, a bad path)
+/// end it at once.
 async fn open_pool<DB: sqlx::Database>(
     alias: &str,
     url: &str,
@@ -608,20 +592,17 @@ async fn open_pool<DB: sqlx::Database>(
 ) -> std::result::Result<sqlx::Pool<DB>, String> {
     use sqlx::{ConnectOptions, Connection};
     let began = Instant::now();
-    let left = || timeout.saturating_sub(began.elapsed());
-    let mut backoff = Duration::from_millis(100);
-    let mut attempt: u32 = 0;
-    loop {
-        attempt += 1;
-        let error = match tokio::time::timeout(left(), options.connect()).await {
-            Ok(Ok(connection)) => {
+    let attempt = |_remaining| async {
+        match options.connect().await {
+            Ok(connection) => {
                 let _ = connection.close().await;
-                break;
+                Attempt::Connected(())
             }
-            Ok(Err(e)) if !is_passing(&e) => return Err(format!("cannot connect: {e}")),
-            Ok(Err(e)) => e.to_string(),
-            Err(_) => "no answer".to_owned(),
-        };
+            Err(e) if !is_passing(&e) => Attempt::GiveUp(format!("cannot connect: {e}")),
+            Err(e) => Attempt::Retry(e.to_string()),
+        }
+    };
+    let log = |attempt: u32, error: &str| {
         tracing::warn!(
             target: "asyncz.stores",
             store = ?alias,
@@ -630,17 +611,20 @@ async fn open_pool<DB: sqlx::Database>(
             error = %error,
             "cannot connect to the database"
         );
-        if left().is_zero() {
-            return Err(format!(
-                "cannot connect within the connect_timeout of {timeout:?} ({attempt} attempts): {error}"
-            ));
-        }
-        tokio::time::sleep(backoff.min(left())).await;
-        backoff = (backoff * 2).min(Duration::from_secs(2));
-    }
+    };
+    connect_within(timeout, attempt, log)
+        .await
+        .map_err(|failed| match failed.timed_out {
+            true => format!(
+                "cannot connect within the connect_timeout of {timeout:?} ({} attempts): {}",
+                failed.attempts, failed.error
+            ),
+            false => failed.error,
+        })?;
     // The server just answered; the pool's first connection is bounded all the same.
+    let left = timeout.saturating_sub(began.elapsed());
     let pool = pool.acquire_timeout(timeout).connect_with(options);
-    match tokio::time::timeout(left().max(Duration::from_secs(1)), pool).await {
+    match tokio::time::timeout(left.max(Duration::from_secs(1)), pool).await {
         Ok(Ok(pool)) => Ok(pool),
         Ok(Err(e)) => Err(format!("cannot connect: {e}")),
         Err(_) => Err(format!(
