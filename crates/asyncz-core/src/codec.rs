@@ -1,10 +1,14 @@
 //! The record format of persistent stores: a versioned MessagePack [`TaskState`], encrypted at
 //! rest when `ASYNCZ_STORE_ENCRYPTION_KEY` is set (feature `encryption`): AES-256-CCM with
 //! key = SHA-256(key string), record = 13-byte random nonce ‖ ciphertext ‖ 16-byte tag — the
-//! spec's scheme, so the layout matches upstream's.
+//! spec's scheme, so the layout matches upstream's. What stores share around the format (the
+//! started state, reading records into tasks, undecodable bookkeeping) is in [`crate::record`].
 
 use crate::task::TaskState;
 use crate::{Error, Result};
+
+/// Kept here too, where the store crates' configs import it from.
+pub use crate::record::redact_url;
 
 /// The environment variable holding the encryption key.
 pub const ENCRYPTION_KEY_VAR: &str = "ASYNCZ_STORE_ENCRYPTION_KEY";
@@ -141,112 +145,9 @@ impl RecordCodec {
     }
 }
 
-/// A URL with any credentials replaced by `***` (`postgres://user:***@host/db`), for errors
-/// and logs.
-pub fn redact_url(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
-            let credentials = &url[scheme + 3..at];
-            match credentials.find(':') {
-                Some(colon) => format!(
-                    "{}{}:***{}",
-                    &url[..scheme + 3],
-                    &credentials[..colon],
-                    &url[at..]
-                ),
-                None => format!("{}***{}", &url[..scheme + 3], &url[at..]),
-            }
-        }
-        _ => url.to_owned(),
-    }
-}
-
-/// The records a store could not decode, by task id, with why (what
-/// `Store::undecodable_records` reports). Shared by every persistent store.
-///
-/// Stores read an undecodable record at every engine round that finds it due, so logging each
-/// read would flood the log: a record is logged once (again only when its error changes), and
-/// while any remain a one-line summary with their count is logged at most once a minute.
-#[derive(Debug, Default)]
-pub struct UndecodableRecords {
-    inner: std::sync::Mutex<Undecodable>,
-}
-
-#[derive(Debug, Default)]
-struct Undecodable {
-    records: std::collections::BTreeMap<String, String>,
-    last_summary: Option<std::time::Instant>,
-}
-
-/// How often the summary of still-undecodable records is logged.
-const SUMMARY_INTERVAL: std::time::Duration = std::time::Duration::from_secs(60);
-
-impl UndecodableRecords {
-    fn lock(&self) -> std::sync::MutexGuard<'_, Undecodable> {
-        self.inner.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Notes that `task_id` could not be decoded, and logs it the first time.
-    pub fn record(&self, store: &str, task_id: &str, error: &Error) {
-        let why = error.to_string();
-        let mut inner = self.lock();
-        let known = inner.records.get(task_id) == Some(&why);
-        if !known {
-            inner.records.insert(task_id.to_owned(), why);
-            drop(inner);
-            tracing::error!(target: "asyncz.stores", store = ?store, task = ?task_id, error = %error, "cannot decode a stored task; skipping it (the record is kept)");
-            return;
-        }
-        let now = std::time::Instant::now();
-        let due = inner
-            .last_summary
-            .is_none_or(|last| now.duration_since(last) >= SUMMARY_INTERVAL);
-        if due {
-            inner.last_summary = Some(now);
-            let count = inner.records.len();
-            drop(inner);
-            tracing::warn!(target: "asyncz.stores", store = ?store, count, "stored tasks still cannot be decoded and are skipped (see Store::undecodable_records)");
-        }
-    }
-
-    /// Forgets `task_id` (it decoded, was rewritten or deleted).
-    pub fn clear(&self, task_id: &str) {
-        self.lock().records.remove(task_id);
-    }
-
-    /// Forgets every record (the store was emptied).
-    pub fn clear_all(&self) {
-        self.lock().records.clear();
-    }
-
-    /// Whether `task_id` is known to be undecodable.
-    pub fn contains(&self, task_id: &str) -> bool {
-        self.lock().records.contains_key(task_id)
-    }
-
-    /// How many records are known to be undecodable.
-    pub fn len(&self) -> usize {
-        self.lock().records.len()
-    }
-
-    /// True when every record read so far decoded.
-    pub fn is_empty(&self) -> bool {
-        self.lock().records.is_empty()
-    }
-
-    /// Every undecodable record, as `(task id, why)`.
-    pub fn list(&self) -> Vec<(String, String)> {
-        self.lock()
-            .records
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect()
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    use super::{redact_url, RecordCodec, ENCRYPTION_KEY_VAR};
+    use super::{RecordCodec, ENCRYPTION_KEY_VAR};
 
     #[test]
     fn an_undecodable_record_read_without_a_key_names_the_key_variable() {
@@ -259,15 +160,5 @@ mod tests {
             .to_string();
         assert!(message.contains(ENCRYPTION_KEY_VAR), "{message}");
         assert!(message.contains("nightly"), "{message}");
-    }
-
-    #[test]
-    fn credentials_never_show() {
-        assert_eq!(
-            redact_url("postgres://u:secret@h:5432/db"),
-            "postgres://u:***@h:5432/db"
-        );
-        assert_eq!(redact_url("redis://secret@h"), "redis://***@h");
-        assert_eq!(redact_url("sqlite://x.db"), "sqlite://x.db");
     }
 }

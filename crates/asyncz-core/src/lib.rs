@@ -50,6 +50,8 @@ mod function;
 pub mod lock;
 pub mod plugin_config;
 mod plugins;
+pub mod record;
+pub mod retry;
 mod scheduler;
 mod store;
 mod task;

@@ -8,13 +8,18 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 
+use crate::clock::{Clock, SystemClock};
 use crate::function::FunctionRegistry;
 use crate::plugins::PluginRegistry;
 use crate::task::Task;
 use crate::Result;
 
 /// What a store receives when the scheduler starts it.
+///
+/// Build one with [`StoreContext::new`] (a store's own tests do; the scheduler passes its
+/// own): fields may be added, so the struct is `#[non_exhaustive]`.
 #[derive(Clone)]
+#[non_exhaustive]
 pub struct StoreContext {
     /// The alias the store is registered under (set it on the tasks it rebuilds).
     pub alias: String,
@@ -24,6 +29,40 @@ pub struct StoreContext {
     pub functions: Arc<FunctionRegistry>,
     /// The scheduler's time zone.
     pub timezone: Tz,
+    /// The scheduler's clock: the `now` a store rebuilds triggers with
+    /// ([`crate::TriggerContext::now`]), so a stored task sees the same time as the engine.
+    pub clock: Arc<dyn Clock>,
+}
+
+impl StoreContext {
+    /// A context for the store `alias`, in UTC, reading the system clock.
+    pub fn new(
+        alias: impl Into<String>,
+        plugins: Arc<PluginRegistry>,
+        functions: Arc<FunctionRegistry>,
+    ) -> Self {
+        StoreContext {
+            alias: alias.into(),
+            plugins,
+            functions,
+            timezone: Tz::UTC,
+            clock: Arc::new(SystemClock),
+        }
+    }
+
+    /// The same context in time zone `timezone`.
+    #[must_use]
+    pub fn with_timezone(mut self, timezone: Tz) -> Self {
+        self.timezone = timezone;
+        self
+    }
+
+    /// The same context reading `clock`.
+    #[must_use]
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
 }
 
 impl fmt::Debug for StoreContext {
@@ -31,6 +70,7 @@ impl fmt::Debug for StoreContext {
         f.debug_struct("StoreContext")
             .field("alias", &self.alias)
             .field("timezone", &self.timezone)
+            .field("clock", &self.clock)
             .finish_non_exhaustive()
     }
 }

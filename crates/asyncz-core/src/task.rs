@@ -12,7 +12,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::clock::truncate_to_micros;
 use crate::function::Callable;
-use crate::plugins::PluginRegistry;
 use crate::trigger::{Trigger, TriggerContext};
 use crate::{Error, Map, Result, Value};
 
@@ -394,13 +393,10 @@ impl Task {
         })
     }
 
-    /// Rebuilds a task from its persistent form; the trigger goes through `plugins`.
-    pub fn from_state(
-        state: TaskState,
-        store_alias: &str,
-        plugins: &PluginRegistry,
-        timezone: Tz,
-    ) -> Result<Task> {
+    /// Rebuilds a task that the store started with `ctx` read back: the trigger goes through
+    /// `ctx.plugins`, in `ctx.timezone`, at `ctx.clock`'s now (the scheduler's time, not the
+    /// system's: a trigger whose state leaves a time open fills it in with that now).
+    pub fn from_state(state: TaskState, ctx: &crate::StoreContext) -> Result<Task> {
         if state.version > TaskState::VERSION {
             return Err(Error::invalid(
                 "version",
@@ -412,8 +408,10 @@ impl Task {
                 ),
             ));
         }
-        let ctx = TriggerContext::new(timezone, Utc::now());
-        let trigger = plugins.create_trigger(&state.trigger_alias, &state.trigger_state, &ctx)?;
+        let trigger_ctx = TriggerContext::new(ctx.timezone, truncate_to_micros(ctx.clock.now()));
+        let trigger =
+            ctx.plugins
+                .create_trigger(&state.trigger_alias, &state.trigger_state, &trigger_ctx)?;
         let next_run_time = match state.next_run_time_us {
             Some(us) => Some(DateTime::<Utc>::from_timestamp_micros(us).ok_or_else(|| {
                 Error::invalid("next_run_time", format!("{us} µs is out of range"))
@@ -428,7 +426,7 @@ impl Task {
             kwargs: state.kwargs,
             trigger,
             executor: Arc::from(state.executor),
-            store_alias: Arc::from(store_alias),
+            store_alias: Arc::from(ctx.alias.as_str()),
             mistrigger_grace_time: state.mistrigger_grace_time_us.map(Duration::from_micros),
             coalesce: state.coalesce,
             max_instances: state.max_instances,

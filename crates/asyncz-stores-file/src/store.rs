@@ -4,31 +4,24 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use asyncz_core::chrono::{DateTime, Utc};
-use asyncz_core::chrono_tz::Tz;
-use asyncz_core::codec::{RecordCodec, UndecodableRecords};
-use asyncz_core::{async_trait, Error, PluginRegistry, Result, Store, StoreContext, Task};
+use asyncz_core::record::StartedCell;
+use asyncz_core::{async_trait, Error, Result, Store, StoreContext, Task};
 use fs4::fs_std::FileExt;
 
 use crate::FileStoreConfig;
 
 const LOCK_FILE: &str = ".asyncz.lock";
 
-#[derive(Debug)]
-struct Started {
-    alias: String,
-    codec: RecordCodec,
-    plugins: Arc<PluginRegistry>,
-    timezone: Tz,
-}
+/// A file store needs no handle besides its directory.
+type Started = asyncz_core::record::Started<()>;
 
 #[derive(Debug)]
 struct Inner {
     config: FileStoreConfig,
-    started: Mutex<Option<Arc<Started>>>,
-    undecodable: UndecodableRecords,
+    started: StartedCell<()>,
     temp_counter: AtomicU64,
 }
 
@@ -95,8 +88,7 @@ impl FileStore {
         FileStore {
             inner: Arc::new(Inner {
                 config,
-                started: Mutex::new(None),
-                undecodable: UndecodableRecords::default(),
+                started: StartedCell::new(crate::ALIAS),
                 temp_counter: AtomicU64::new(0),
             }),
         }
@@ -126,17 +118,12 @@ impl FileStore {
         T: Send + 'static,
         F: FnOnce(&Inner, &Started) -> Result<T> + Send + 'static,
     {
-        let started = self
-            .inner
-            .started
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
-            .ok_or_else(|| Error::backend("store (file)", "the store is not started"))?;
+        let started = self.inner.started.get()?;
+        let alias = started.alias().to_owned();
         let inner = Arc::clone(&self.inner);
         tokio::task::spawn_blocking(move || f(&inner, &started))
             .await
-            .map_err(|e| Error::backend(format!("store '{}' (file)", "file"), e.to_string()))?
+            .map_err(|e| Error::backend(format!("store '{alias}' (file)"), e.to_string()))?
     }
 }
 
@@ -155,41 +142,36 @@ impl Inner {
             .read(true)
             .write(true)
             .open(&path)
-            .map_err(|e| io_error(&s.alias, "cannot open the lock file", &path, e))?;
+            .map_err(|e| io_error(s.alias(), "cannot open the lock file", &path, e))?;
         let locked = if exclusive {
             FileExt::lock_exclusive(&file)
         } else {
             FileExt::lock_shared(&file)
         };
-        locked.map_err(|e| io_error(&s.alias, "cannot lock", &path, e))?;
+        locked.map_err(|e| io_error(s.alias(), "cannot lock", &path, e))?;
         Ok(file)
     }
 
+    /// The task in `task_id`'s file, if there is one; an undecodable one is an
+    /// [`Error::Decode`] (and noted as undecodable).
     fn read(&self, s: &Started, task_id: &str) -> Result<Option<Task>> {
         let path = self.path(task_id);
         let bytes = match fs::read(&path) {
             Ok(b) => b,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(io_error(&s.alias, "cannot read", &path, e)),
+            Err(e) => return Err(io_error(s.alias(), "cannot read", &path, e)),
         };
-        let state = s.codec.decode(task_id, &bytes)?;
-        Task::from_state(state, &s.alias, &s.plugins, s.timezone)
-            .map(Some)
-            .map_err(|e| Error::Decode {
-                store: s.alias.clone(),
-                task_id: task_id.to_owned(),
-                message: e.to_string(),
-            })
+        s.records.read(task_id, &bytes).map(Some)
     }
 
     /// Every decodable task, scheduled first by next run time, paused last.
     fn read_all(&self, s: &Started) -> Result<Vec<Task>> {
         let _lock = self.lock(s, false)?;
         let dir = &self.config.directory;
-        let entries = fs::read_dir(dir).map_err(|e| io_error(&s.alias, "cannot list", dir, e))?;
+        let entries = fs::read_dir(dir).map_err(|e| io_error(s.alias(), "cannot list", dir, e))?;
         let mut tasks = Vec::new();
         for entry in entries {
-            let entry = entry.map_err(|e| io_error(&s.alias, "cannot list", dir, e))?;
+            let entry = entry.map_err(|e| io_error(s.alias(), "cannot list", dir, e))?;
             let name = entry.file_name();
             let Some(name) = name.to_str() else { continue };
             let Some(id) = name.strip_suffix(self.config.suffix.as_str()) else {
@@ -199,12 +181,9 @@ impl Inner {
                 continue;
             }
             match self.read(s, id) {
-                Ok(Some(task)) => {
-                    self.undecodable.clear(id);
-                    tasks.push(task);
-                }
-                Ok(None) => {}
-                Err(e @ Error::Decode { .. }) => self.undecodable.record(&s.alias, id, &e),
+                Ok(Some(task)) => tasks.push(task),
+                // Gone meanwhile, or undecodable (noted by the read): skipped.
+                Ok(None) | Err(Error::Decode { .. }) => {}
                 Err(e) => return Err(e),
             }
         }
@@ -220,19 +199,14 @@ impl Inner {
             .directory
             .join(format!(".asyncz-{}-{n}.tmp", std::process::id()));
         let mut file =
-            File::create(&temp).map_err(|e| io_error(&s.alias, "cannot create", &temp, e))?;
+            File::create(&temp).map_err(|e| io_error(s.alias(), "cannot create", &temp, e))?;
         file.write_all(bytes)
             .and_then(|()| file.sync_all())
             .map_err(|e| {
                 let _ = fs::remove_file(&temp);
-                io_error(&s.alias, "cannot write", &temp, e)
+                io_error(s.alias(), "cannot write", &temp, e)
             })?;
         Ok(temp)
-    }
-
-    fn encode(&self, s: &Started, task: &Task) -> Result<Vec<u8>> {
-        let state = task.to_state()?;
-        s.codec.encode(&state)
     }
 }
 
@@ -247,24 +221,19 @@ impl Store for FileStore {
     }
 
     async fn start(&self, ctx: StoreContext) -> Result<()> {
-        let codec = match &self.inner.config.encryption_key {
-            Some(key) => RecordCodec::with_key(&ctx.alias, Some(key))?,
-            None => RecordCodec::from_env(&ctx.alias)?,
-        };
+        let records = self
+            .inner
+            .started
+            .records(ctx, self.inner.config.encryption_key.as_deref())?;
         let dir = self.inner.config.directory.clone();
         let mode = self.inner.config.mode;
-        let alias = ctx.alias.clone();
+        let alias = records.alias().to_owned();
         tokio::task::spawn_blocking(move || {
             create_dir(&dir, mode).map_err(|e| io_error(&alias, "cannot create", &dir, e))
         })
         .await
         .map_err(|e| Error::backend("store (file)", e.to_string()))??;
-        *self.inner.started.lock().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(Started {
-            alias: ctx.alias,
-            codec,
-            plugins: ctx.plugins,
-            timezone: ctx.timezone,
-        }));
+        self.inner.started.set(records, ());
         Ok(())
     }
 
@@ -318,7 +287,7 @@ impl Store for FileStore {
         self.check_id(task.id())?;
         let task = task.clone();
         self.blocking(move |inner, s| {
-            let bytes = inner.encode(s, &task)?;
+            let bytes = s.records.encode(&task)?;
             let _lock = inner.lock(s, true)?;
             let path = inner.path(task.id());
             let temp = inner.write_temp(s, &bytes)?;
@@ -330,7 +299,7 @@ impl Store for FileStore {
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
                     Err(Error::conflict(task.id()))
                 }
-                Err(e) => Err(io_error(&s.alias, "cannot store", &path, e)),
+                Err(e) => Err(io_error(s.alias(), "cannot store", &path, e)),
             }
         })
         .await
@@ -342,7 +311,7 @@ impl Store for FileStore {
         }
         let task = task.clone();
         self.blocking(move |inner, s| {
-            let bytes = inner.encode(s, &task)?;
+            let bytes = s.records.encode(&task)?;
             let _lock = inner.lock(s, true)?;
             let path = inner.path(task.id());
             if !path.exists() {
@@ -351,9 +320,9 @@ impl Store for FileStore {
             let temp = inner.write_temp(s, &bytes)?;
             fs::rename(&temp, &path).map_err(|e| {
                 let _ = fs::remove_file(&temp);
-                io_error(&s.alias, "cannot replace", &path, e)
+                io_error(s.alias(), "cannot replace", &path, e)
             })?;
-            inner.undecodable.clear(task.id());
+            inner.started.undecodable().clear(task.id());
             Ok(())
         })
         .await
@@ -369,11 +338,11 @@ impl Store for FileStore {
             let path = inner.path(&id);
             match fs::remove_file(&path) {
                 Ok(()) => {
-                    inner.undecodable.clear(&id);
+                    inner.started.undecodable().clear(&id);
                     Ok(())
                 }
                 Err(e) if e.kind() == io::ErrorKind::NotFound => Err(Error::task_lookup(&id)),
-                Err(e) => Err(io_error(&s.alias, "cannot delete", &path, e)),
+                Err(e) => Err(io_error(s.alias(), "cannot delete", &path, e)),
             }
         })
         .await
@@ -384,24 +353,24 @@ impl Store for FileStore {
             let _lock = inner.lock(s, true)?;
             let dir = &inner.config.directory;
             let entries =
-                fs::read_dir(dir).map_err(|e| io_error(&s.alias, "cannot list", dir, e))?;
+                fs::read_dir(dir).map_err(|e| io_error(s.alias(), "cannot list", dir, e))?;
             for entry in entries.flatten() {
                 let name = entry.file_name();
                 let Some(name) = name.to_str() else { continue };
                 if !name.starts_with('.') && name.ends_with(inner.config.suffix.as_str()) {
                     let path = entry.path();
                     fs::remove_file(&path)
-                        .map_err(|e| io_error(&s.alias, "cannot delete", &path, e))?;
+                        .map_err(|e| io_error(s.alias(), "cannot delete", &path, e))?;
                 }
             }
-            inner.undecodable.clear_all();
+            inner.started.undecodable().clear_all();
             Ok(())
         })
         .await
     }
 
     fn undecodable_records(&self) -> Vec<(String, String)> {
-        self.inner.undecodable.list()
+        self.inner.started.undecodable().list()
     }
 }
 

@@ -1,17 +1,14 @@
 //! The file store runs the asyncz-testkit store suite, plain and encrypted, plus its own cases.
 #![allow(clippy::unwrap_used)]
 
-use std::sync::Arc;
-
 use asyncz_core::{async_trait, Callable, Error, Result, Store, Task};
 use asyncz_stores_file::{FileStore, FileStoreConfig};
 use asyncz_testkit::{sample_task, store_context, t0, Capabilities, StoreHarness};
 
-/// Hands out file stores in fresh directories and remembers which directory each one uses.
+/// File stores, each data set in its own directory.
 struct Files {
     root: tempfile::TempDir,
     key: Option<&'static str>,
-    dirs: std::sync::Mutex<std::collections::HashMap<usize, std::path::PathBuf>>,
 }
 
 impl Files {
@@ -19,31 +16,13 @@ impl Files {
         Files {
             root: tempfile::tempdir().unwrap(),
             key,
-            dirs: Default::default(),
         }
     }
-    fn config(&self, dir: std::path::PathBuf) -> FileStoreConfig {
-        FileStoreConfig {
-            encryption_key: self.key.map(str::to_owned),
-            ..FileStoreConfig::new(dir)
-        }
-    }
-    fn open(&self, dir: std::path::PathBuf) -> Arc<dyn Store> {
-        let store: Arc<dyn Store> = Arc::new(FileStore::new(self.config(dir.clone())));
-        self.dirs.lock().unwrap().insert(key_of(&store), dir);
-        store
-    }
-    fn dir(&self, store: &Arc<dyn Store>) -> std::path::PathBuf {
-        self.dirs.lock().unwrap()[&key_of(store)].clone()
-    }
-}
-
-fn key_of(store: &Arc<dyn Store>) -> usize {
-    Arc::as_ptr(store).cast::<()>() as usize
 }
 
 #[async_trait]
 impl StoreHarness for Files {
+    type Store = FileStore;
     fn name(&self) -> String {
         format!(
             "file{}",
@@ -61,23 +40,18 @@ impl StoreHarness for Files {
             max_id_len: Some(250),
         }
     }
-    async fn fresh_store(&self) -> Result<Arc<dyn Store>> {
-        let n = self.dirs.lock().unwrap().len();
-        Ok(self.open(self.root.path().join(format!("s{n}"))))
+    async fn open(&self, n: usize) -> Result<FileStore> {
+        Ok(FileStore::new(FileStoreConfig {
+            encryption_key: self.key.map(str::to_owned),
+            ..FileStoreConfig::new(self.root.path().join(format!("s{n}")))
+        }))
     }
-    async fn reopen(&self, store: &Arc<dyn Store>) -> Result<Arc<dyn Store>> {
-        Ok(self.open(self.dir(store)))
-    }
-    async fn corrupt_record(&self, store: &Arc<dyn Store>, task_id: &str) -> Result<()> {
-        std::fs::write(
-            self.dir(store).join(format!("{task_id}.task")),
-            b"\x00not a task",
-        )
-        .unwrap();
+    async fn corrupt_record(&self, store: &FileStore, task_id: &str) -> Result<()> {
+        std::fs::write(store.task_path(task_id), b"\x00not a task").unwrap();
         Ok(())
     }
-    async fn record_exists(&self, store: &Arc<dyn Store>, task_id: &str) -> Result<bool> {
-        Ok(self.dir(store).join(format!("{task_id}.task")).exists())
+    async fn record_exists(&self, store: &FileStore, task_id: &str) -> Result<bool> {
+        Ok(store.task_path(task_id).exists())
     }
 }
 

@@ -17,6 +17,7 @@
 //! # let _ = store;
 //! ```
 #![deny(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod config;
 mod store;

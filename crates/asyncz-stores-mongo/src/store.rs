@@ -1,12 +1,11 @@
 //! The MongoDB store implementation.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use asyncz_core::chrono::{DateTime, Utc};
-use asyncz_core::chrono_tz::Tz;
-use asyncz_core::codec::{RecordCodec, UndecodableRecords};
-use asyncz_core::{async_trait, Error, PluginRegistry, Result, Store, StoreContext, Task};
+use asyncz_core::record::StartedCell;
+use asyncz_core::{async_trait, Error, Result, Store, StoreContext, Task};
 use futures::TryStreamExt;
 use mongodb::bson::{doc, spec::BinarySubtype, Binary, Bson, Document};
 use mongodb::options::{ClientOptions, IndexOptions};
@@ -14,21 +13,13 @@ use mongodb::{Collection, IndexModel};
 
 use crate::config::{redact, MongoStoreConfig};
 
-#[derive(Debug)]
-struct Started {
-    alias: String,
-    collection: Collection<Document>,
-    codec: RecordCodec,
-    plugins: Arc<PluginRegistry>,
-    timezone: Tz,
-}
+type Started = asyncz_core::record::Started<Collection<Document>>;
 
 /// Keeps tasks in MongoDB (spec: `MongoDBStore`).
 #[derive(Debug, Clone)]
 pub struct MongoStore {
     config: MongoStoreConfig,
-    started: Arc<Mutex<Option<Arc<Started>>>>,
-    undecodable: Arc<UndecodableRecords>,
+    started: Arc<StartedCell<Collection<Document>>>,
     /// A client the application gave (used instead of connecting to `config.url`).
     client: Option<mongodb::Client>,
 }
@@ -59,8 +50,7 @@ impl MongoStore {
     pub fn new(config: MongoStoreConfig) -> Self {
         MongoStore {
             config,
-            started: Arc::new(Mutex::new(None)),
-            undecodable: Arc::new(UndecodableRecords::default()),
+            started: Arc::new(StartedCell::new(crate::ALIAS)),
             client: None,
         }
     }
@@ -79,66 +69,36 @@ impl MongoStore {
     }
 
     fn started(&self) -> Result<Arc<Started>> {
-        self.started
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
-            .ok_or_else(|| Error::backend("store (mongo)", "the store is not started"))
+        self.started.get()
     }
 
     fn err(&self, s: &Started, what: &str, e: mongodb::error::Error) -> Error {
         Error::backend(
-            format!("store '{}' (mongo)", s.alias),
+            format!("store '{}' (mongo)", s.alias()),
             format!("{what}: {e}"),
         )
     }
 
-    fn decode(
-        &self,
-        s: &Started,
-        document: &Document,
-    ) -> std::result::Result<Task, (String, Error)> {
-        let id = document.get_str("_id").unwrap_or_default().to_owned();
-        let bytes = match document.get("state") {
-            Some(Bson::Binary(b)) => b.bytes.clone(),
-            _ => {
-                let e = Error::Decode {
-                    store: s.alias.clone(),
-                    task_id: id.clone(),
-                    message: "the document has no binary 'state'".to_owned(),
-                };
-                return Err((id, e));
-            }
-        };
-        let state = s.codec.decode(&id, &bytes).map_err(|e| (id.clone(), e))?;
-        Task::from_state(state, &s.alias, &s.plugins, s.timezone).map_err(|e| {
-            let e = Error::Decode {
-                store: s.alias.clone(),
-                task_id: id.clone(),
-                message: e.to_string(),
-            };
-            (id, e)
-        })
+    /// The task in `document`; one without a binary state, or whose state does not decode,
+    /// is an [`Error::Decode`] (and noted as undecodable).
+    fn read(s: &Started, document: &Document) -> Result<Task> {
+        let id = document.get_str("_id").unwrap_or_default();
+        match document.get("state") {
+            Some(Bson::Binary(b)) => s.records.read(id, &b.bytes),
+            _ => Err(s.records.reject(id, "the document has no binary 'state'")),
+        }
     }
 
-    fn decode_all(&self, s: &Started, documents: Vec<Document>) -> Vec<Task> {
-        let mut tasks = Vec::with_capacity(documents.len());
-        for document in &documents {
-            match self.decode(s, document) {
-                Ok(task) => {
-                    self.undecodable.clear(task.id());
-                    tasks.push(task);
-                }
-                Err((id, e)) => {
-                    self.undecodable.record(&s.alias, &id, &e);
-                }
-            }
-        }
-        tasks
+    /// The tasks of every document that decodes; the others are noted and skipped.
+    fn read_all(s: &Started, documents: &[Document]) -> Vec<Task> {
+        documents
+            .iter()
+            .filter_map(|d| Self::read(s, d).ok())
+            .collect()
     }
 
     fn document(&self, s: &Started, task: &Task) -> Result<Document> {
-        let bytes = s.codec.encode(&task.to_state()?)?;
+        let bytes = s.records.encode(task)?;
         let mut document = doc! { "_id": task.id(), "state": binary(bytes) };
         if let Some(t) = task.next_run_time() {
             document.insert("next_run_time", t.timestamp_micros());
@@ -146,10 +106,13 @@ impl MongoStore {
         Ok(document)
     }
 
-    /// Overwrites the raw state of a record (tests of undecodable records).
+    /// Overwrites the raw state of a record (tests of undecodable records; feature
+    /// `testing`).
+    #[cfg(feature = "testing")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
     pub async fn write_raw_state(&self, task_id: &str, bytes: &[u8]) -> Result<()> {
         let s = self.started()?;
-        s.collection
+        s.backend
             .update_one(
                 doc! {"_id": task_id},
                 doc! {"$set": {"state": binary(bytes.to_vec())}},
@@ -163,7 +126,7 @@ impl MongoStore {
     pub async fn record_exists(&self, task_id: &str) -> Result<bool> {
         let s = self.started()?;
         let n = s
-            .collection
+            .backend
             .count_documents(doc! {"_id": task_id})
             .await
             .map_err(|e| self.err(&s, "cannot read", e))?;
@@ -173,7 +136,7 @@ impl MongoStore {
     /// Drops the collection (tests and tooling).
     pub async fn drop_collection(&self) -> Result<()> {
         let s = self.started()?;
-        s.collection
+        s.backend
             .drop()
             .await
             .map_err(|e| self.err(&s, "cannot drop", e))
@@ -229,7 +192,7 @@ impl MongoStore {
     }
 
     async fn find(&self, s: &Started, filter: Document, sorted: bool) -> Result<Vec<Document>> {
-        let mut find = s.collection.find(filter);
+        let mut find = s.backend.find(filter);
         if sorted {
             find = find.sort(doc! {"next_run_time": 1, "_id": 1});
         }
@@ -254,13 +217,12 @@ impl Store for MongoStore {
     }
 
     async fn start(&self, ctx: StoreContext) -> Result<()> {
-        let codec = match &self.config.encryption_key {
-            Some(key) => RecordCodec::with_key(&ctx.alias, Some(key))?,
-            None => RecordCodec::from_env(&ctx.alias)?,
-        };
+        let records = self
+            .started
+            .records(ctx, self.config.encryption_key.as_deref())?;
         let url = redact(&self.config.url);
-        let backend = format!("store '{}' (mongo, {url})", ctx.alias);
-        let collection = self.connect(&ctx.alias, &backend).await?;
+        let backend = format!("store '{}' (mongo, {url})", records.alias());
+        let collection = self.connect(records.alias(), &backend).await?;
         let index = IndexModel::builder()
             .keys(doc! {"next_run_time": 1})
             .options(IndexOptions::builder().sparse(true).build())
@@ -269,41 +231,23 @@ impl Store for MongoStore {
             .create_index(index)
             .await
             .map_err(|e| Error::backend(backend, format!("cannot create the index: {e}")))?;
-        *self.started.lock().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(Started {
-            alias: ctx.alias,
-            collection,
-            codec,
-            plugins: ctx.plugins,
-            timezone: ctx.timezone,
-        }));
+        self.started.set(records, collection);
         Ok(())
     }
 
     async fn shutdown(&self) -> Result<()> {
-        self.started
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take();
+        self.started.take();
         Ok(())
     }
 
     async fn lookup_task(&self, task_id: &str) -> Result<Option<Task>> {
         let s = self.started()?;
         let found = s
-            .collection
+            .backend
             .find_one(doc! {"_id": task_id})
             .await
             .map_err(|e| self.err(&s, "cannot read", e))?;
-        match found {
-            None => Ok(None),
-            Some(document) => match self.decode(&s, &document) {
-                Ok(task) => Ok(Some(task)),
-                Err((id, e)) => {
-                    self.undecodable.record(&s.alias, &id, &e);
-                    Err(e)
-                }
-            },
-        }
+        found.map(|document| Self::read(&s, &document)).transpose()
     }
 
     async fn get_due_tasks(&self, now: DateTime<Utc>) -> Result<Vec<Task>> {
@@ -315,16 +259,16 @@ impl Store for MongoStore {
                 true,
             )
             .await?;
-        Ok(self.decode_all(&s, documents))
+        Ok(Self::read_all(&s, &documents))
     }
 
     async fn get_next_run_time(&self) -> Result<Option<DateTime<Utc>>> {
         let s = self.started()?;
         // Undecodable records never run, so their times must not wake the engine: of the
         // first `len + 1` scheduled records, at least one is not among them.
-        let skip = self.undecodable.len();
+        let skip = self.started.undecodable().len();
         let cursor = s
-            .collection
+            .backend
             .find(doc! {"next_run_time": {"$exists": true}})
             .sort(doc! {"next_run_time": 1, "_id": 1})
             .projection(doc! {"next_run_time": 1})
@@ -339,7 +283,8 @@ impl Store for MongoStore {
             .iter()
             .find(|d| {
                 !self
-                    .undecodable
+                    .started
+                    .undecodable()
                     .contains(d.get_str("_id").unwrap_or_default())
             })
             .and_then(|d| d.get_i64("next_run_time").ok())
@@ -349,7 +294,7 @@ impl Store for MongoStore {
     async fn get_all_tasks(&self) -> Result<Vec<Task>> {
         let s = self.started()?;
         let documents = self.find(&s, doc! {}, false).await?;
-        let mut tasks = self.decode_all(&s, documents);
+        let mut tasks = Self::read_all(&s, &documents);
         asyncz_core::sort_tasks(&mut tasks);
         Ok(tasks)
     }
@@ -357,7 +302,7 @@ impl Store for MongoStore {
     async fn add_task(&self, task: &Task) -> Result<()> {
         let s = self.started()?;
         let document = self.document(&s, task)?;
-        match s.collection.insert_one(document).await {
+        match s.backend.insert_one(document).await {
             Ok(_) => Ok(()),
             Err(e) if is_duplicate_key(&e) => Err(Error::conflict(task.id())),
             Err(e) => Err(self.err(&s, "cannot insert", e)),
@@ -366,7 +311,7 @@ impl Store for MongoStore {
 
     async fn update_task(&self, task: &Task) -> Result<()> {
         let s = self.started()?;
-        let bytes = s.codec.encode(&task.to_state()?)?;
+        let bytes = s.records.encode(task)?;
         let update = match task.next_run_time() {
             Some(t) => {
                 doc! {"$set": {"state": binary(bytes), "next_run_time": t.timestamp_micros()}}
@@ -375,42 +320,42 @@ impl Store for MongoStore {
             None => doc! {"$set": {"state": binary(bytes)}, "$unset": {"next_run_time": ""}},
         };
         let result = s
-            .collection
+            .backend
             .update_one(doc! {"_id": task.id()}, update)
             .await
             .map_err(|e| self.err(&s, "cannot update", e))?;
         if result.matched_count == 0 {
             return Err(Error::task_lookup(task.id()));
         }
-        self.undecodable.clear(task.id());
+        self.started.undecodable().clear(task.id());
         Ok(())
     }
 
     async fn delete_task(&self, task_id: &str) -> Result<()> {
         let s = self.started()?;
         let result = s
-            .collection
+            .backend
             .delete_one(doc! {"_id": task_id})
             .await
             .map_err(|e| self.err(&s, "cannot delete", e))?;
         if result.deleted_count == 0 {
             return Err(Error::task_lookup(task_id));
         }
-        self.undecodable.clear(task_id);
+        self.started.undecodable().clear(task_id);
         Ok(())
     }
 
     async fn remove_all_tasks(&self) -> Result<()> {
         let s = self.started()?;
-        s.collection
+        s.backend
             .delete_many(doc! {})
             .await
             .map_err(|e| self.err(&s, "cannot delete", e))?;
-        self.undecodable.clear_all();
+        self.started.undecodable().clear_all();
         Ok(())
     }
 
     fn undecodable_records(&self) -> Vec<(String, String)> {
-        self.undecodable.list()
+        self.started.undecodable().list()
     }
 }

@@ -2,8 +2,6 @@
 //! (`cargo xtask test-backends` and CI set it), plain and encrypted.
 #![allow(clippy::unwrap_used)]
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use asyncz_core::chrono::{TimeZone, Utc};
@@ -11,17 +9,11 @@ use asyncz_core::{async_trait, Result, Store};
 use asyncz_stores_mongo::{MongoStore, MongoStoreConfig, DEFAULT_CONNECT_TIMEOUT};
 use asyncz_testkit::{sample_task, store_context, Capabilities, StoreHarness};
 
-/// Hands out stores on fresh collections and remembers them.
+/// MongoDB stores, each data set in a collection of its own.
 struct Mongo {
     url: String,
     key: Option<&'static str>,
     database: String,
-    stores: Mutex<HashMap<usize, MongoStore>>,
-    next: Mutex<usize>,
-}
-
-fn key_of(store: &Arc<dyn Store>) -> usize {
-    Arc::as_ptr(store).cast::<()>() as usize
 }
 
 impl Mongo {
@@ -34,40 +26,13 @@ impl Mongo {
                 std::process::id(),
                 u8::from(key.is_some())
             ),
-            stores: Mutex::default(),
-            next: Mutex::new(0),
-        }
-    }
-    fn config(&self, n: usize) -> MongoStoreConfig {
-        MongoStoreConfig {
-            database: self.database.clone(),
-            collection: format!("tasks_{n}"),
-            encryption_key: self.key.map(str::to_owned),
-            ..MongoStoreConfig::new(&self.url)
-        }
-    }
-    fn open(&self, n: usize) -> Arc<dyn Store> {
-        let store = MongoStore::new(self.config(n));
-        let shared: Arc<dyn Store> = Arc::new(store.clone());
-        self.stores.lock().unwrap().insert(key_of(&shared), store);
-        shared
-    }
-    fn get(&self, store: &Arc<dyn Store>) -> MongoStore {
-        self.stores.lock().unwrap()[&key_of(store)].clone()
-    }
-    async fn cleanup(&self) {
-        let count = *self.next.lock().unwrap();
-        for n in 0..count {
-            let store = MongoStore::new(self.config(n));
-            if store.start(store_context()).await.is_ok() {
-                let _ = store.drop_collection().await;
-            }
         }
     }
 }
 
 #[async_trait]
 impl StoreHarness for Mongo {
+    type Store = MongoStore;
     fn name(&self) -> String {
         format!(
             "mongo{}",
@@ -85,29 +50,25 @@ impl StoreHarness for Mongo {
             max_id_len: None,
         }
     }
-    async fn fresh_store(&self) -> Result<Arc<dyn Store>> {
-        let n = {
-            let mut next = self.next.lock().unwrap();
-            *next += 1;
-            *next - 1
-        };
-        Ok(self.open(n))
+    async fn open(&self, n: usize) -> Result<MongoStore> {
+        Ok(MongoStore::new(MongoStoreConfig {
+            database: self.database.clone(),
+            collection: format!("tasks_{n}"),
+            encryption_key: self.key.map(str::to_owned),
+            ..MongoStoreConfig::new(&self.url)
+        }))
     }
-    async fn reopen(&self, store: &Arc<dyn Store>) -> Result<Arc<dyn Store>> {
-        let old = self.get(store);
-        let n: usize = old.names().1.trim_start_matches("tasks_").parse().unwrap();
-        Ok(self.open(n))
+    async fn corrupt_record(&self, store: &MongoStore, task_id: &str) -> Result<()> {
+        store.write_raw_state(task_id, b"\x00not a task").await
     }
-    async fn corrupt_record(&self, store: &Arc<dyn Store>, task_id: &str) -> Result<()> {
-        self.get(store)
-            .write_raw_state(task_id, b"\x00not a task")
-            .await
+    async fn record_exists(&self, store: &MongoStore, task_id: &str) -> Result<bool> {
+        store.record_exists(task_id).await
     }
-    async fn record_exists(&self, store: &Arc<dyn Store>, task_id: &str) -> Result<bool> {
-        self.get(store).record_exists(task_id).await
+    async fn unreachable_store(&self) -> Option<Result<MongoStore>> {
+        Some(Ok(unreachable("mongodb://127.0.0.1:1")))
     }
-    async fn unreachable_store(&self) -> Option<Result<Arc<dyn Store>>> {
-        Some(Ok(Arc::new(unreachable("mongodb://127.0.0.1:1"))))
+    async fn clean_up(&self, store: &MongoStore) -> Result<()> {
+        store.drop_collection().await
     }
 }
 
@@ -134,7 +95,6 @@ async fn mongo_passes_the_store_suite() {
         let harness = Mongo::new(&url, key);
         let report = asyncz_testkit::run_store_suite(&harness).await;
         println!("{report}");
-        harness.cleanup().await;
         report.assert_passed();
         assert!(report.skipped.is_empty(), "{:?}", report.skipped);
     }
@@ -214,7 +174,7 @@ async fn a_store_can_use_the_applications_own_client() {
 #[tokio::test]
 async fn start_against_a_closed_port_fails_within_the_connect_timeout() {
     let store = unreachable("mongodb://user:secret@127.0.0.1:1/?authSource=admin");
-    record_warnings();
+    asyncz_testkit::logs::capture_logs().unwrap();
     let began = Instant::now();
     let outcome = tokio::time::timeout(Duration::from_secs(60), store.start(store_context())).await;
     let took = began.elapsed();
@@ -269,57 +229,15 @@ async fn start_on_an_unreachable_own_client_fails_within_the_connect_timeout() {
     assert!(err.contains("connect_timeout = 1s"), "{err}");
 }
 
-/// The `url` of every WARN event of the Mongo store. One global subscriber sees every
-/// test's events: a scoped one (`with_subscriber`) can miss them when another test, outside
-/// it, reaches the same log line first (tracing caches the callsite's interest).
-static WARNINGS: Mutex<Vec<String>> = Mutex::new(Vec::new());
-
-fn record_warnings() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        let _ = tracing::subscriber::set_global_default(Recorder);
-    });
-}
-
-/// How many warnings named `url`.
+/// How many warnings of the Mongo store named `url` (captured by the testkit's global
+/// subscriber, which also sees the lines a scoped one would miss).
 fn warnings_naming(url: &str) -> usize {
     let quoted = format!("{url:?}");
-    WARNINGS
-        .lock()
-        .unwrap()
+    asyncz_testkit::logs::captured_logs()
         .iter()
-        .filter(|u| **u == quoted)
+        .filter(|l| l.level == tracing::Level::WARN && l.target == "asyncz.stores.mongo")
+        .filter(|l| l.field("url") == Some(quoted.as_str()))
         .count()
-}
-
-struct Recorder;
-
-impl tracing::Subscriber for Recorder {
-    fn enabled(&self, metadata: &tracing::Metadata<'_>) -> bool {
-        *metadata.level() == tracing::Level::WARN && metadata.target() == "asyncz.stores.mongo"
-    }
-    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
-        tracing::span::Id::from_u64(1)
-    }
-    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
-    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
-    fn event(&self, event: &tracing::Event<'_>) {
-        struct Url(Option<String>);
-        impl tracing::field::Visit for Url {
-            fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
-                if field.name() == "url" {
-                    self.0 = Some(format!("{value:?}"));
-                }
-            }
-        }
-        let mut url = Url(None);
-        event.record(&mut url);
-        if let Some(url) = url.0 {
-            WARNINGS.lock().unwrap().push(url);
-        }
-    }
-    fn enter(&self, _: &tracing::span::Id) {}
-    fn exit(&self, _: &tracing::span::Id) {}
 }
 
 /// Issue 8, item 1: the last microsecond of year 9999 reads back exactly, as the next run time

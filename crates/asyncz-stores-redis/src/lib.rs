@@ -26,6 +26,7 @@
 //! # Ok::<(), asyncz_core::Error>(())
 //! ```
 #![deny(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod config;
 mod store;

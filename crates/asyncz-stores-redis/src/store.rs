@@ -1,12 +1,12 @@
 //! The Redis store implementation.
 
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use asyncz_core::chrono::{DateTime, Utc};
-use asyncz_core::chrono_tz::Tz;
-use asyncz_core::codec::{RecordCodec, UndecodableRecords};
-use asyncz_core::{async_trait, Error, PluginRegistry, Result, Store, StoreContext, Task};
+use asyncz_core::record::StartedCell;
+use asyncz_core::retry::{connect_within, Attempt};
+use asyncz_core::{async_trait, Error, Result, Store, StoreContext, Task};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{AsyncCommands, Script};
 
@@ -31,31 +31,18 @@ local n = redis.call('HDEL', KEYS[1], ARGV[1])
 redis.call('ZREM', KEYS[2], ARGV[1])
 return n";
 
-struct Started {
-    alias: String,
-    /// The live connection; dropped after a connection failure and made again on next use,
-    /// so the store recovers whatever state the old connection was left in.
-    conn: std::sync::Mutex<Option<ConnectionManager>>,
-    codec: RecordCodec,
-    plugins: Arc<PluginRegistry>,
-    timezone: Tz,
-}
+/// The live connection; dropped after a connection failure and made again on next use, so
+/// the store recovers whatever state the old connection was left in.
+type Conn = Mutex<Option<ConnectionManager>>;
 
-impl std::fmt::Debug for Started {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Started")
-            .field("alias", &self.alias)
-            .finish_non_exhaustive()
-    }
-}
+type Started = asyncz_core::record::Started<Conn>;
 
 /// Keeps tasks in Redis (spec: `RedisStore`).
 #[derive(Debug, Clone)]
 pub struct RedisStore {
     config: RedisStoreConfig,
     client: redis::Client,
-    started: Arc<Mutex<Option<Arc<Started>>>>,
-    undecodable: Arc<UndecodableRecords>,
+    started: Arc<StartedCell<Conn>>,
 }
 
 fn score(t: Option<DateTime<Utc>>) -> String {
@@ -65,10 +52,6 @@ fn score(t: Option<DateTime<Utc>>) -> String {
 
 /// Scores below this (2^53 microseconds, about the year 2255) are exact in a double.
 const EXACT_SCORE: f64 = 9_007_199_254_740_992.0;
-
-/// The first pause between two connection attempts; it doubles up to [`MAX_RETRY_DELAY`].
-const FIRST_RETRY_DELAY: Duration = Duration::from_millis(100);
-const MAX_RETRY_DELAY: Duration = Duration::from_secs(1);
 
 impl RedisStore {
     /// A store for `config` (connects on start). Fails on a malformed URL.
@@ -92,8 +75,7 @@ impl RedisStore {
         Ok(RedisStore {
             config,
             client,
-            started: Arc::new(Mutex::new(None)),
-            undecodable: Arc::new(UndecodableRecords::default()),
+            started: Arc::new(StartedCell::new(crate::ALIAS)),
         })
     }
 
@@ -103,11 +85,7 @@ impl RedisStore {
     }
 
     fn started(&self) -> Result<Arc<Started>> {
-        self.started
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
-            .ok_or_else(|| Error::backend("store (redis)", "the store is not started"))
+        self.started.get()
     }
 
     fn err(&self, s: &Started, what: &str, e: redis::RedisError) -> Error {
@@ -116,52 +94,47 @@ impl RedisStore {
             || e.is_connection_refusal()
             || e.is_timeout()
         {
-            s.conn.lock().unwrap_or_else(|e| e.into_inner()).take();
+            s.backend.lock().unwrap_or_else(|e| e.into_inner()).take();
         }
         Error::backend(
-            format!("store '{}' (redis)", s.alias),
+            format!("store '{}' (redis)", s.alias()),
             format!("{what}: {e}"),
         )
     }
 
     /// The connection, made anew if the last one failed.
     async fn conn(&self, s: &Started) -> Result<ConnectionManager> {
-        let cached = s.conn.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let cached = s.backend.lock().unwrap_or_else(|e| e.into_inner()).clone();
         if let Some(conn) = cached {
             return Ok(conn);
         }
-        let conn = self.connect(&s.alias).await?;
-        *s.conn.lock().unwrap_or_else(|e| e.into_inner()) = Some(conn.clone());
+        let conn = self.connect(s.alias()).await?;
+        *s.backend.lock().unwrap_or_else(|e| e.into_inner()) = Some(conn.clone());
         Ok(conn)
     }
 
     /// A new connection, within `connect_timeout`: attempts that fail are logged and retried
-    /// with a short backoff until the timeout has passed, then this fails naming the URL and
-    /// the timeout. (The redis crate's own retries are off: its backoff grows to minutes.)
+    /// with a short backoff until the timeout has passed ([`connect_within`]), then this fails
+    /// naming the URL and the timeout. (The redis crate's own retries are off: its backoff
+    /// grows to minutes.)
     async fn connect(&self, alias: &str) -> Result<ConnectionManager> {
         let timeout = self.config.connect_timeout;
         let url = redact(&self.config.url);
-        let deadline = Instant::now() + timeout;
-        let mut delay = FIRST_RETRY_DELAY;
-        let mut attempt = 0u32;
-        let last_error = loop {
-            attempt += 1;
-            let remaining = deadline.saturating_duration_since(Instant::now());
-            // A connection whose own reconnects (after it drops) are one attempt each, bounded
-            // the same way; a failed one is replaced through this function.
+        let attempt = |remaining: Duration| {
+            // A connection whose own reconnects (after it drops) are one attempt each,
+            // bounded the same way; a failed one is replaced through this function.
             let options = ConnectionManagerConfig::new()
                 .set_number_of_retries(0)
                 .set_connection_timeout(remaining);
-            let outcome = tokio::time::timeout(
-                remaining,
-                ConnectionManager::new_with_config(self.client.clone(), options),
-            )
-            .await;
-            let error = match outcome {
-                Ok(Ok(conn)) => return Ok(conn),
-                Ok(Err(e)) => e.to_string(),
-                Err(_) => "timed out".to_owned(),
-            };
+            let client = self.client.clone();
+            async move {
+                match ConnectionManager::new_with_config(client, options).await {
+                    Ok(conn) => Attempt::Connected(conn),
+                    Err(e) => Attempt::Retry(e.to_string()),
+                }
+            }
+        };
+        let log = |attempt: u32, error: &str| {
             tracing::warn!(
                 target: "asyncz.stores.redis",
                 store = ?alias,
@@ -170,48 +143,26 @@ impl RedisStore {
                 error = ?error,
                 "cannot connect to Redis"
             );
-            let now = Instant::now();
-            if now + delay >= deadline {
-                break error;
-            }
-            tokio::time::sleep(delay).await;
-            delay = (delay * 2).min(MAX_RETRY_DELAY);
         };
-        Err(Error::backend(
-            format!("store '{alias}' (redis, {url})"),
-            format!(
-                "cannot connect within connect_timeout = {timeout:?} ({attempt} attempt{}): {last_error}",
-                if attempt == 1 { "" } else { "s" }
-            ),
-        ))
+        connect_within(timeout, attempt, log)
+            .await
+            .map_err(|failed| {
+                Error::backend(
+                    format!("store '{alias}' (redis, {url})"),
+                    format!(
+                        "cannot connect within connect_timeout = {timeout:?} ({} attempt{}): {}",
+                        failed.attempts,
+                        if failed.attempts == 1 { "" } else { "s" },
+                        failed.error
+                    ),
+                )
+            })
     }
 
-    fn decode(&self, s: &Started, id: &str, bytes: &[u8]) -> Result<Task> {
-        let state = s.codec.decode(id, bytes)?;
-        Task::from_state(state, &s.alias, &s.plugins, s.timezone).map_err(|e| Error::Decode {
-            store: s.alias.clone(),
-            task_id: id.to_owned(),
-            message: e.to_string(),
-        })
-    }
-
-    fn decode_all(&self, s: &Started, records: Vec<(String, Vec<u8>)>) -> Vec<Task> {
-        let mut tasks = Vec::with_capacity(records.len());
-        for (id, bytes) in records {
-            match self.decode(s, &id, &bytes) {
-                Ok(task) => {
-                    self.undecodable.clear(&id);
-                    tasks.push(task);
-                }
-                Err(e) => {
-                    self.undecodable.record(&s.alias, &id, &e);
-                }
-            }
-        }
-        tasks
-    }
-
-    /// Overwrites the raw record of `task_id` (tests of undecodable records).
+    /// Overwrites the raw record of `task_id` (tests of undecodable records; feature
+    /// `testing`).
+    #[cfg(feature = "testing")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
     pub async fn write_raw_record(&self, task_id: &str, bytes: &[u8]) -> Result<()> {
         let s = self.started()?;
         let mut conn = self.conn(&s).await?;
@@ -268,26 +219,16 @@ impl Store for RedisStore {
     }
 
     async fn start(&self, ctx: StoreContext) -> Result<()> {
-        let codec = match &self.config.encryption_key {
-            Some(key) => RecordCodec::with_key(&ctx.alias, Some(key))?,
-            None => RecordCodec::from_env(&ctx.alias)?,
-        };
-        let conn = self.connect(&ctx.alias).await?;
-        *self.started.lock().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(Started {
-            alias: ctx.alias,
-            conn: std::sync::Mutex::new(Some(conn)),
-            codec,
-            plugins: ctx.plugins,
-            timezone: ctx.timezone,
-        }));
+        let records = self
+            .started
+            .records(ctx, self.config.encryption_key.as_deref())?;
+        let conn = self.connect(records.alias()).await?;
+        self.started.set(records, Mutex::new(Some(conn)));
         Ok(())
     }
 
     async fn shutdown(&self) -> Result<()> {
-        self.started
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take();
+        self.started.take();
         Ok(())
     }
 
@@ -298,16 +239,9 @@ impl Store for RedisStore {
             .hget(&self.config.tasks_key, task_id)
             .await
             .map_err(|e| self.err(&s, "cannot read", e))?;
-        match bytes {
-            None => Ok(None),
-            Some(bytes) => match self.decode(&s, task_id, &bytes) {
-                Ok(task) => Ok(Some(task)),
-                Err(e) => {
-                    self.undecodable.record(&s.alias, task_id, &e);
-                    Err(e)
-                }
-            },
-        }
+        bytes
+            .map(|bytes| s.records.read(task_id, &bytes))
+            .transpose()
     }
 
     async fn get_due_tasks(&self, now: DateTime<Utc>) -> Result<Vec<Task>> {
@@ -318,7 +252,7 @@ impl Store for RedisStore {
             .await
             .map_err(|e| self.err(&s, "cannot read due tasks", e))?;
         let records = self.records(&s, &ids).await?;
-        let mut tasks = self.decode_all(&s, records);
+        let mut tasks = s.records.read_all(records);
         // Beyond 2^53 µs a score is rounded, so the range may hold tasks due just after `now`.
         tasks.retain(|t| t.next_run_time().is_some_and(|n| n <= now));
         Ok(tasks)
@@ -332,14 +266,14 @@ impl Store for RedisStore {
             let mut conn = self.conn(&s).await?;
             // Undecodable records never run, so their times must not wake the engine: of the
             // first `len + 1` members, at least one is not among them.
-            let skip = self.undecodable.len();
+            let skip = self.started.undecodable().len();
             let first: Vec<(String, f64)> = conn
                 .zrange_withscores(&self.config.run_times_key, 0, skip as isize)
                 .await
                 .map_err(|e| self.err(&s, "cannot read the next run time", e))?;
             let Some((_, score)) = first
                 .into_iter()
-                .find(|(id, _)| !self.undecodable.contains(id))
+                .find(|(id, _)| !self.started.undecodable().contains(id))
             else {
                 return Ok(None);
             };
@@ -355,11 +289,12 @@ impl Store for RedisStore {
                 .map_err(|e| self.err(&s, "cannot read the next run time", e))?;
             let ties: Vec<String> = ties
                 .into_iter()
-                .filter(|id| !self.undecodable.contains(id))
+                .filter(|id| !self.started.undecodable().contains(id))
                 .collect();
             let records = self.records(&s, &ties).await?;
-            let earliest = self
-                .decode_all(&s, records)
+            let earliest = s
+                .records
+                .read_all(records)
                 .iter()
                 .filter_map(Task::next_run_time)
                 .min();
@@ -368,7 +303,7 @@ impl Store for RedisStore {
             }
         }
         Err(Error::backend(
-            format!("store '{}' (redis)", s.alias),
+            format!("store '{}' (redis)", s.alias()),
             "cannot read the next run time: the run times kept changing",
         ))
     }
@@ -380,14 +315,14 @@ impl Store for RedisStore {
             .hgetall(&self.config.tasks_key)
             .await
             .map_err(|e| self.err(&s, "cannot read tasks", e))?;
-        let mut tasks = self.decode_all(&s, all);
+        let mut tasks = s.records.read_all(all);
         asyncz_core::sort_tasks(&mut tasks);
         Ok(tasks)
     }
 
     async fn add_task(&self, task: &Task) -> Result<()> {
         let s = self.started()?;
-        let bytes = s.codec.encode(&task.to_state()?)?;
+        let bytes = s.records.encode(task)?;
         let mut conn = self.conn(&s).await?;
         let added: i64 = Script::new(ADD)
             .key(&self.config.tasks_key)
@@ -406,7 +341,7 @@ impl Store for RedisStore {
 
     async fn update_task(&self, task: &Task) -> Result<()> {
         let s = self.started()?;
-        let bytes = s.codec.encode(&task.to_state()?)?;
+        let bytes = s.records.encode(task)?;
         let mut conn = self.conn(&s).await?;
         let updated: i64 = Script::new(UPDATE)
             .key(&self.config.tasks_key)
@@ -420,7 +355,7 @@ impl Store for RedisStore {
         if updated == 0 {
             return Err(Error::task_lookup(task.id()));
         }
-        self.undecodable.clear(task.id());
+        self.started.undecodable().clear(task.id());
         Ok(())
     }
 
@@ -437,7 +372,7 @@ impl Store for RedisStore {
         if deleted == 0 {
             return Err(Error::task_lookup(task_id));
         }
-        self.undecodable.clear(task_id);
+        self.started.undecodable().clear(task_id);
         Ok(())
     }
 
@@ -451,11 +386,11 @@ impl Store for RedisStore {
             .query_async::<()>(&mut conn)
             .await
             .map_err(|e| self.err(&s, "cannot delete", e))?;
-        self.undecodable.clear_all();
+        self.started.undecodable().clear_all();
         Ok(())
     }
 
     fn undecodable_records(&self) -> Vec<(String, String)> {
-        self.undecodable.list()
+        self.started.undecodable().list()
     }
 }

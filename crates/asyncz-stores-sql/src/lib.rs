@@ -25,6 +25,7 @@
 //! # Ok::<(), asyncz_core::Error>(())
 //! ```
 #![deny(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 #[cfg(not(any(feature = "sqlite", feature = "postgres", feature = "mysql")))]
 compile_error!("asyncz-stores-sql needs at least one of the features sqlite, postgres, mysql");

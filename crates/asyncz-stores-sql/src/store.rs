@@ -1,13 +1,13 @@
 //! The SQL store implementation. One code path for every database: the `on_pool!` macro
 //! expands each query for the enabled drivers; only the DDL and placeholders differ.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use asyncz_core::chrono::{DateTime, Utc};
-use asyncz_core::chrono_tz::Tz;
-use asyncz_core::codec::{RecordCodec, UndecodableRecords};
-use asyncz_core::{async_trait, Error, PluginRegistry, Result, Store, StoreContext, Task};
+use asyncz_core::record::StartedCell;
+use asyncz_core::retry::{connect_within, Attempt};
+use asyncz_core::{async_trait, Error, Result, Store, StoreContext, Task};
 
 use crate::config::{redact, SqlStoreConfig};
 
@@ -46,74 +46,49 @@ struct IdParam<'a>(&'a str);
 #[derive(Debug, Clone)]
 struct IdColumn(String);
 
-#[cfg(feature = "sqlite")]
-mod sqlite_id {
-    use super::{IdColumn, IdParam};
-    use sqlx::encode::IsNull;
-    use sqlx::error::BoxDynError;
-    use sqlx::sqlite::{SqliteArgumentValue, SqliteTypeInfo, SqliteValueRef};
-    use sqlx::{Decode, Encode, Sqlite, Type};
+/// The id types on a database whose id column is text (SQLite, PostgreSQL): a `&str` bound,
+/// a `String` read.
+macro_rules! text_id {
+    ($feature:literal, $module:ident, $db:ty) => {
+        #[cfg(feature = $feature)]
+        mod $module {
+            use super::{IdColumn, IdParam};
+            use sqlx::encode::IsNull;
+            use sqlx::error::BoxDynError;
+            use sqlx::{Database, Decode, Encode, Type};
 
-    impl Type<Sqlite> for IdParam<'_> {
-        fn type_info() -> SqliteTypeInfo {
-            <str as Type<Sqlite>>::type_info()
+            impl Type<$db> for IdParam<'_> {
+                fn type_info() -> <$db as Database>::TypeInfo {
+                    <str as Type<$db>>::type_info()
+                }
+            }
+            impl<'q> Encode<'q, $db> for IdParam<'q> {
+                fn encode_by_ref(
+                    &self,
+                    buf: &mut <$db as Database>::ArgumentBuffer<'q>,
+                ) -> Result<IsNull, BoxDynError> {
+                    <&'q str as Encode<'q, $db>>::encode_by_ref(&self.0, buf)
+                }
+            }
+            impl Type<$db> for IdColumn {
+                fn type_info() -> <$db as Database>::TypeInfo {
+                    <String as Type<$db>>::type_info()
+                }
+                fn compatible(ty: &<$db as Database>::TypeInfo) -> bool {
+                    <String as Type<$db>>::compatible(ty)
+                }
+            }
+            impl<'r> Decode<'r, $db> for IdColumn {
+                fn decode(value: <$db as Database>::ValueRef<'r>) -> Result<Self, BoxDynError> {
+                    <String as Decode<'r, $db>>::decode(value).map(IdColumn)
+                }
+            }
         }
-    }
-    impl<'q> Encode<'q, Sqlite> for IdParam<'q> {
-        fn encode_by_ref(
-            &self,
-            buf: &mut Vec<SqliteArgumentValue<'q>>,
-        ) -> Result<IsNull, BoxDynError> {
-            <&'q str as Encode<'q, Sqlite>>::encode_by_ref(&self.0, buf)
-        }
-    }
-    impl Type<Sqlite> for IdColumn {
-        fn type_info() -> SqliteTypeInfo {
-            <String as Type<Sqlite>>::type_info()
-        }
-        fn compatible(ty: &SqliteTypeInfo) -> bool {
-            <String as Type<Sqlite>>::compatible(ty)
-        }
-    }
-    impl<'r> Decode<'r, Sqlite> for IdColumn {
-        fn decode(value: SqliteValueRef<'r>) -> Result<Self, BoxDynError> {
-            <String as Decode<'r, Sqlite>>::decode(value).map(IdColumn)
-        }
-    }
+    };
 }
 
-#[cfg(feature = "postgres")]
-mod postgres_id {
-    use super::{IdColumn, IdParam};
-    use sqlx::encode::IsNull;
-    use sqlx::error::BoxDynError;
-    use sqlx::postgres::{PgArgumentBuffer, PgTypeInfo, PgValueRef};
-    use sqlx::{Decode, Encode, Postgres, Type};
-
-    impl Type<Postgres> for IdParam<'_> {
-        fn type_info() -> PgTypeInfo {
-            <str as Type<Postgres>>::type_info()
-        }
-    }
-    impl Encode<'_, Postgres> for IdParam<'_> {
-        fn encode_by_ref(&self, buf: &mut PgArgumentBuffer) -> Result<IsNull, BoxDynError> {
-            <&str as Encode<Postgres>>::encode_by_ref(&self.0, buf)
-        }
-    }
-    impl Type<Postgres> for IdColumn {
-        fn type_info() -> PgTypeInfo {
-            <String as Type<Postgres>>::type_info()
-        }
-        fn compatible(ty: &PgTypeInfo) -> bool {
-            <String as Type<Postgres>>::compatible(ty)
-        }
-    }
-    impl<'r> Decode<'r, Postgres> for IdColumn {
-        fn decode(value: PgValueRef<'r>) -> Result<Self, BoxDynError> {
-            <String as Decode<'r, Postgres>>::decode(value).map(IdColumn)
-        }
-    }
-}
+text_id!("sqlite", sqlite_id, sqlx::Sqlite);
+text_id!("postgres", postgres_id, sqlx::Postgres);
 
 #[cfg(feature = "mysql")]
 mod mysql_id {
@@ -246,6 +221,8 @@ struct Sql {
     exists: String,
     delete: String,
     delete_all: String,
+    /// The `testing` hook `write_raw_state`.
+    #[cfg_attr(not(feature = "testing"), allow(dead_code))]
     write_state: String,
     drop: String,
     /// MySQL: the type and collation of the existing id column.
@@ -312,14 +289,7 @@ impl Sql {
     }
 }
 
-#[derive(Debug)]
-struct Started {
-    alias: String,
-    pool: Pool,
-    codec: RecordCodec,
-    plugins: Arc<PluginRegistry>,
-    timezone: Tz,
-}
+type Started = asyncz_core::record::Started<Pool>;
 
 /// Keeps tasks in a SQL table (spec: `SQLAlchemyStore`).
 #[derive(Debug, Clone)]
@@ -327,8 +297,7 @@ pub struct SqlStore {
     config: SqlStoreConfig,
     dialect: Dialect,
     sql: Arc<Sql>,
-    started: Arc<Mutex<Option<Arc<Started>>>>,
-    undecodable: Arc<UndecodableRecords>,
+    started: Arc<StartedCell<Pool>>,
     /// A pool the application gave (used instead of connecting to `config.url`).
     pool: Option<Pool>,
 }
@@ -360,8 +329,7 @@ impl SqlStore {
             sql: Arc::new(Sql::new(dialect, &config.tablename)),
             dialect,
             config,
-            started: Arc::new(Mutex::new(None)),
-            undecodable: Arc::new(UndecodableRecords::default()),
+            started: Arc::new(StartedCell::new(crate::ALIAS)),
             pool: None,
         })
     }
@@ -399,41 +367,20 @@ impl SqlStore {
     }
 
     fn started(&self) -> Result<Arc<Started>> {
-        self.started
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
-            .ok_or_else(|| Error::backend("store (sql)", "the store is not started"))
+        self.started.get()
     }
 
     fn db_error(&self, s: &Started, what: &str, e: sqlx::Error) -> Error {
-        Error::backend(format!("store '{}' (sql)", s.alias), format!("{what}: {e}"))
+        Error::backend(
+            format!("store '{}' (sql)", s.alias()),
+            format!("{what}: {e}"),
+        )
     }
 
-    /// Decodes rows, skipping (and reporting) the undecodable ones.
-    fn decode_rows(&self, s: &Started, rows: Vec<(IdColumn, Vec<u8>)>) -> Vec<Task> {
-        let mut tasks = Vec::with_capacity(rows.len());
-        for (IdColumn(id), bytes) in rows {
-            match self.decode(s, &id, &bytes) {
-                Ok(task) => {
-                    self.undecodable.clear(&id);
-                    tasks.push(task);
-                }
-                Err(e) => {
-                    self.undecodable.record(&s.alias, &id, &e);
-                }
-            }
-        }
-        tasks
-    }
-
-    fn decode(&self, s: &Started, id: &str, bytes: &[u8]) -> Result<Task> {
-        let state = s.codec.decode(id, bytes)?;
-        Task::from_state(state, &s.alias, &s.plugins, s.timezone).map_err(|e| Error::Decode {
-            store: s.alias.clone(),
-            task_id: id.to_owned(),
-            message: e.to_string(),
-        })
+    /// Decodes rows, skipping (and noting) the undecodable ones.
+    fn decode_rows(s: &Started, rows: Vec<(IdColumn, Vec<u8>)>) -> Vec<Task> {
+        s.records
+            .read_all(rows.into_iter().map(|(IdColumn(id), bytes)| (id, bytes)))
     }
 
     /// Opens the pool within `connect_timeout` (see [`open_pool`]).
@@ -526,7 +473,8 @@ impl SqlStore {
     /// rows, as many as there are undecodable records plus one), like
     /// [`SqlStore::explain_due_query`].
     pub async fn explain_next_run_time_query(&self) -> Result<Vec<String>> {
-        let limit = i64::try_from(self.undecodable.len().saturating_add(1)).unwrap_or(i64::MAX);
+        let limit =
+            i64::try_from(self.started.undecodable().len().saturating_add(1)).unwrap_or(i64::MAX);
         self.explain(&self.sql.next, limit).await
     }
 
@@ -538,7 +486,7 @@ impl SqlStore {
             _ => "EXPLAIN ",
         };
         let sql = format!("{prefix}{query}");
-        let lines: Vec<String> = match &s.pool {
+        let lines: Vec<String> = match &s.backend {
             #[cfg(feature = "sqlite")]
             Pool::Sqlite(pool) => {
                 let rows: Vec<(i64, i64, i64, String)> = sqlx::query_as(&sql)
@@ -578,10 +526,12 @@ impl SqlStore {
         Ok(lines)
     }
 
-    /// Runs one statement of SQL (tests and tooling: bulk fixtures, cleanup).
+    /// Runs one statement of SQL (tests: bulk fixtures; feature `testing`).
+    #[cfg(feature = "testing")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
     pub async fn execute_raw(&self, sql: &str) -> Result<()> {
         let s = self.started()?;
-        on_pool!(&s.pool, |pool| sqlx::query(sql)
+        on_pool!(&s.backend, |pool| sqlx::query(sql)
             .execute(pool)
             .await
             .map(|_| ()))
@@ -591,7 +541,7 @@ impl SqlStore {
     /// Drops the table (tests and tooling; not part of the Store contract).
     pub async fn drop_table(&self) -> Result<()> {
         let s = self.started()?;
-        on_pool!(&s.pool, |pool| sqlx::query(&self.sql.drop)
+        on_pool!(&s.backend, |pool| sqlx::query(&self.sql.drop)
             .execute(pool)
             .await
             .map(|_| ()))
@@ -599,10 +549,13 @@ impl SqlStore {
         Ok(())
     }
 
-    /// Overwrites the raw `state` of a record (tests of undecodable records).
+    /// Overwrites the raw `state` of a record (tests of undecodable records; feature
+    /// `testing`).
+    #[cfg(feature = "testing")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
     pub async fn write_raw_state(&self, task_id: &str, state: &[u8]) -> Result<()> {
         let s = self.started()?;
-        on_pool!(&s.pool, |pool| sqlx::query(&self.sql.write_state)
+        on_pool!(&s.backend, |pool| sqlx::query(&self.sql.write_state)
             .bind(state.to_vec())
             .bind(IdParam(task_id))
             .execute(pool)
@@ -615,7 +568,7 @@ impl SqlStore {
     /// Whether a raw record exists for `task_id`, decodable or not.
     pub async fn record_exists(&self, task_id: &str) -> Result<bool> {
         let s = self.started()?;
-        let count: i64 = on_pool!(&s.pool, |pool| sqlx::query_scalar::<_, i64>(
+        let count: i64 = on_pool!(&s.backend, |pool| sqlx::query_scalar::<_, i64>(
             &self.sql.exists
         )
         .bind(IdParam(task_id))
@@ -627,8 +580,9 @@ impl SqlStore {
 }
 
 /// Connects once at a time until one connection succeeds or `timeout` is up, logging each
-/// failed attempt, then opens the pool (whose acquire timeout is `timeout` too). Errors that
-/// waiting cannot cure (a wrong password, an unknown database, a bad path) end it at once.
+/// failed attempt ([`connect_within`]), then opens the pool (whose acquire timeout is `timeout`
+/// too). Errors that waiting cannot cure (a wrong password, an unknown database, a bad path)
+/// end it at once.
 async fn open_pool<DB: sqlx::Database>(
     alias: &str,
     url: &str,
@@ -638,20 +592,17 @@ async fn open_pool<DB: sqlx::Database>(
 ) -> std::result::Result<sqlx::Pool<DB>, String> {
     use sqlx::{ConnectOptions, Connection};
     let began = Instant::now();
-    let left = || timeout.saturating_sub(began.elapsed());
-    let mut backoff = Duration::from_millis(100);
-    let mut attempt: u32 = 0;
-    loop {
-        attempt += 1;
-        let error = match tokio::time::timeout(left(), options.connect()).await {
-            Ok(Ok(connection)) => {
+    let attempt = |_remaining| async {
+        match options.connect().await {
+            Ok(connection) => {
                 let _ = connection.close().await;
-                break;
+                Attempt::Connected(())
             }
-            Ok(Err(e)) if !is_passing(&e) => return Err(format!("cannot connect: {e}")),
-            Ok(Err(e)) => e.to_string(),
-            Err(_) => "no answer".to_owned(),
-        };
+            Err(e) if !is_passing(&e) => Attempt::GiveUp(format!("cannot connect: {e}")),
+            Err(e) => Attempt::Retry(e.to_string()),
+        }
+    };
+    let log = |attempt: u32, error: &str| {
         tracing::warn!(
             target: "asyncz.stores",
             store = ?alias,
@@ -660,17 +611,20 @@ async fn open_pool<DB: sqlx::Database>(
             error = %error,
             "cannot connect to the database"
         );
-        if left().is_zero() {
-            return Err(format!(
-                "cannot connect within the connect_timeout of {timeout:?} ({attempt} attempts): {error}"
-            ));
-        }
-        tokio::time::sleep(backoff.min(left())).await;
-        backoff = (backoff * 2).min(Duration::from_secs(2));
-    }
+    };
+    connect_within(timeout, attempt, log)
+        .await
+        .map_err(|failed| match failed.timed_out {
+            true => format!(
+                "cannot connect within the connect_timeout of {timeout:?} ({} attempts): {}",
+                failed.attempts, failed.error
+            ),
+            false => failed.error,
+        })?;
     // The server just answered; the pool's first connection is bounded all the same.
+    let left = timeout.saturating_sub(began.elapsed());
     let pool = pool.acquire_timeout(timeout).connect_with(options);
-    match tokio::time::timeout(left().max(Duration::from_secs(1)), pool).await {
+    match tokio::time::timeout(left.max(Duration::from_secs(1)), pool).await {
         Ok(Ok(pool)) => Ok(pool),
         Ok(Err(e)) => Err(format!("cannot connect: {e}")),
         Err(_) => Err(format!(
@@ -722,15 +676,15 @@ impl Store for SqlStore {
     }
 
     async fn start(&self, ctx: StoreContext) -> Result<()> {
-        let codec = match &self.config.encryption_key {
-            Some(key) => RecordCodec::with_key(&ctx.alias, Some(key))?,
-            None => RecordCodec::from_env(&ctx.alias)?,
-        };
-        let backend = format!("store '{}' (sql, {})", ctx.alias, redact(&self.config.url));
+        let records = self
+            .started
+            .records(ctx, self.config.encryption_key.as_deref())?;
+        let alias = records.alias().to_owned();
+        let backend = format!("store '{alias}' (sql, {})", redact(&self.config.url));
         let pool = match &self.pool {
             Some(pool) => pool.clone(),
             None => self
-                .connect(&ctx.alias)
+                .connect(&alias)
                 .await
                 .map_err(|e| Error::backend(backend.clone(), e))?,
         };
@@ -739,7 +693,7 @@ impl Store for SqlStore {
             .await
             .map(|_| ()))
         .map_err(|e| Error::backend(backend.clone(), format!("cannot create the table: {e}")))?;
-        self.migrate_id_column(&pool, &ctx.alias)
+        self.migrate_id_column(&pool, &alias)
             .await
             .map_err(|e| Error::backend(backend.clone(), e))?;
         if let Err(e) = on_pool!(&pool, |p| sqlx::query(&self.sql.index)
@@ -754,26 +708,15 @@ impl Store for SqlStore {
                 ));
             }
         }
-        *self.started.lock().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(Started {
-            alias: ctx.alias,
-            pool,
-            codec,
-            plugins: ctx.plugins,
-            timezone: ctx.timezone,
-        }));
+        self.started.set(records, pool);
         Ok(())
     }
 
     async fn shutdown(&self) -> Result<()> {
-        let started = self
-            .started
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take();
-        if let Some(s) = started {
+        if let Some(s) = self.started.take() {
             // An application's own pool stays open: it is theirs to close.
             if self.pool.is_none() {
-                on_pool!(&s.pool, |pool| pool.close().await);
+                on_pool!(&s.backend, |pool| pool.close().await);
             }
         }
         Ok(())
@@ -782,32 +725,24 @@ impl Store for SqlStore {
     async fn lookup_task(&self, task_id: &str) -> Result<Option<Task>> {
         let s = self.started()?;
         let row: Option<(IdColumn, Vec<u8>)> =
-            on_pool!(&s.pool, |pool| sqlx::query_as(&self.sql.lookup)
+            on_pool!(&s.backend, |pool| sqlx::query_as(&self.sql.lookup)
                 .bind(IdParam(task_id))
                 .fetch_optional(pool)
                 .await)
             .map_err(|e| self.db_error(&s, "cannot read", e))?;
-        match row {
-            None => Ok(None),
-            Some((IdColumn(id), bytes)) => match self.decode(&s, &id, &bytes) {
-                Ok(task) => Ok(Some(task)),
-                Err(e) => {
-                    self.undecodable.record(&s.alias, &id, &e);
-                    Err(e)
-                }
-            },
-        }
+        row.map(|(IdColumn(id), bytes)| s.records.read(&id, &bytes))
+            .transpose()
     }
 
     async fn get_due_tasks(&self, now: DateTime<Utc>) -> Result<Vec<Task>> {
         let s = self.started()?;
         let rows: Vec<(IdColumn, Vec<u8>)> =
-            on_pool!(&s.pool, |pool| sqlx::query_as(&self.sql.due)
+            on_pool!(&s.backend, |pool| sqlx::query_as(&self.sql.due)
                 .bind(now.timestamp_micros())
                 .fetch_all(pool)
                 .await)
             .map_err(|e| self.db_error(&s, "cannot read due tasks", e))?;
-        Ok(self.decode_rows(&s, rows))
+        Ok(Self::decode_rows(&s, rows))
     }
 
     async fn get_next_run_time(&self) -> Result<Option<DateTime<Utc>>> {
@@ -816,26 +751,28 @@ impl Store for SqlStore {
         // find the record due, skip it, and ask again at once). Of the `n + 1` earliest rows,
         // at most `n` are undecodable; the query stays an index range scan
         // (`explain_next_run_time_query`).
-        let limit = i64::try_from(self.undecodable.len().saturating_add(1)).unwrap_or(i64::MAX);
-        let rows: Vec<(IdColumn, i64)> = on_pool!(&s.pool, |pool| sqlx::query_as(&self.sql.next)
-            .bind(limit)
-            .fetch_all(pool)
-            .await)
-        .map_err(|e| self.db_error(&s, "cannot read the next run time", e))?;
+        let limit =
+            i64::try_from(self.started.undecodable().len().saturating_add(1)).unwrap_or(i64::MAX);
+        let rows: Vec<(IdColumn, i64)> =
+            on_pool!(&s.backend, |pool| sqlx::query_as(&self.sql.next)
+                .bind(limit)
+                .fetch_all(pool)
+                .await)
+            .map_err(|e| self.db_error(&s, "cannot read the next run time", e))?;
         Ok(rows
             .into_iter()
-            .find(|(IdColumn(id), _)| !self.undecodable.contains(id))
+            .find(|(IdColumn(id), _)| !self.started.undecodable().contains(id))
             .and_then(|(_, us)| DateTime::<Utc>::from_timestamp_micros(us)))
     }
 
     async fn get_all_tasks(&self) -> Result<Vec<Task>> {
         let s = self.started()?;
         let rows: Vec<(IdColumn, Vec<u8>)> =
-            on_pool!(&s.pool, |pool| sqlx::query_as(&self.sql.all)
+            on_pool!(&s.backend, |pool| sqlx::query_as(&self.sql.all)
                 .fetch_all(pool)
                 .await)
             .map_err(|e| self.db_error(&s, "cannot read tasks", e))?;
-        Ok(self.decode_rows(&s, rows))
+        Ok(Self::decode_rows(&s, rows))
     }
 
     async fn add_task(&self, task: &Task) -> Result<()> {
@@ -850,8 +787,8 @@ impl Store for SqlStore {
                 ),
             ));
         }
-        let bytes = s.codec.encode(&task.to_state()?)?;
-        let result = on_pool!(&s.pool, |pool| sqlx::query(&self.sql.insert)
+        let bytes = s.records.encode(task)?;
+        let result = on_pool!(&s.backend, |pool| sqlx::query(&self.sql.insert)
             .bind(IdParam(task.id()))
             .bind(micros(task.next_run_time()))
             .bind(bytes)
@@ -867,8 +804,8 @@ impl Store for SqlStore {
 
     async fn update_task(&self, task: &Task) -> Result<()> {
         let s = self.started()?;
-        let bytes = s.codec.encode(&task.to_state()?)?;
-        let affected = on_pool!(&s.pool, |pool| sqlx::query(&self.sql.update)
+        let bytes = s.records.encode(task)?;
+        let affected = on_pool!(&s.backend, |pool| sqlx::query(&self.sql.update)
             .bind(micros(task.next_run_time()))
             .bind(bytes)
             .bind(IdParam(task.id()))
@@ -880,13 +817,13 @@ impl Store for SqlStore {
         if affected == 0 && !self.record_exists(task.id()).await? {
             return Err(Error::task_lookup(task.id()));
         }
-        self.undecodable.clear(task.id());
+        self.started.undecodable().clear(task.id());
         Ok(())
     }
 
     async fn delete_task(&self, task_id: &str) -> Result<()> {
         let s = self.started()?;
-        let affected = on_pool!(&s.pool, |pool| sqlx::query(&self.sql.delete)
+        let affected = on_pool!(&s.backend, |pool| sqlx::query(&self.sql.delete)
             .bind(IdParam(task_id))
             .execute(pool)
             .await
@@ -895,22 +832,22 @@ impl Store for SqlStore {
         if affected == 0 {
             return Err(Error::task_lookup(task_id));
         }
-        self.undecodable.clear(task_id);
+        self.started.undecodable().clear(task_id);
         Ok(())
     }
 
     async fn remove_all_tasks(&self) -> Result<()> {
         let s = self.started()?;
-        on_pool!(&s.pool, |pool| sqlx::query(&self.sql.delete_all)
+        on_pool!(&s.backend, |pool| sqlx::query(&self.sql.delete_all)
             .execute(pool)
             .await
             .map(|_| ()))
         .map_err(|e| self.db_error(&s, "cannot delete", e))?;
-        self.undecodable.clear_all();
+        self.started.undecodable().clear_all();
         Ok(())
     }
 
     fn undecodable_records(&self) -> Vec<(String, String)> {
-        self.undecodable.list()
+        self.started.undecodable().list()
     }
 }

@@ -3,15 +3,14 @@
 //! test-backends` and CI set them).
 #![allow(clippy::unwrap_used)]
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use asyncz_core::{async_trait, Result, Store};
 use asyncz_stores_sql::{SqlStore, SqlStoreConfig};
 use asyncz_testkit::{store_context, Capabilities, StoreHarness};
 
-/// Hands out stores on fresh tables (or SQLite files) and remembers them.
+/// SQL stores, each data set in a table of its own (and, on SQLite, a file of its own).
 struct Sql {
     name: String,
     url: Box<dyn Fn(usize) -> String + Send + Sync>,
@@ -19,12 +18,6 @@ struct Sql {
     unreachable_url: Option<String>,
     key: Option<&'static str>,
     prefix: String,
-    stores: Mutex<HashMap<usize, SqlStore>>,
-    next: Mutex<usize>,
-}
-
-fn key_of(store: &Arc<dyn Store>) -> usize {
-    Arc::as_ptr(store).cast::<()>() as usize
 }
 
 impl Sql {
@@ -43,47 +36,17 @@ impl Sql {
                 std::process::id(),
                 name.len() + key.map_or(0, str::len)
             ),
-            stores: Mutex::default(),
-            next: Mutex::new(0),
         }
     }
     fn unreachable_at(mut self, url: &str) -> Self {
         self.unreachable_url = Some(url.to_owned());
         self
     }
-    fn open(&self, n: usize) -> Arc<dyn Store> {
-        let config = SqlStoreConfig {
-            tablename: format!("{}_{n}", self.prefix),
-            encryption_key: self.key.map(str::to_owned),
-            ..SqlStoreConfig::new((self.url)(n))
-        };
-        let store = SqlStore::new(config).unwrap();
-        let shared: Arc<dyn Store> = Arc::new(store.clone());
-        self.stores.lock().unwrap().insert(key_of(&shared), store);
-        shared
-    }
-    fn get(&self, store: &Arc<dyn Store>) -> SqlStore {
-        self.stores.lock().unwrap()[&key_of(store)].clone()
-    }
-    /// Drops every table the suite created.
-    async fn cleanup(&self) {
-        let count = *self.next.lock().unwrap();
-        for n in 0..count {
-            let store = SqlStore::new(SqlStoreConfig {
-                tablename: format!("{}_{n}", self.prefix),
-                ..SqlStoreConfig::new((self.url)(n))
-            })
-            .unwrap();
-            if store.start(store_context()).await.is_ok() {
-                let _ = store.drop_table().await;
-                let _ = store.shutdown().await;
-            }
-        }
-    }
 }
 
 #[async_trait]
 impl StoreHarness for Sql {
+    type Store = SqlStore;
     fn name(&self) -> String {
         format!(
             "{}{}",
@@ -102,34 +65,28 @@ impl StoreHarness for Sql {
             max_id_len: None,
         }
     }
-    async fn fresh_store(&self) -> Result<Arc<dyn Store>> {
-        let n = {
-            let mut next = self.next.lock().unwrap();
-            *next += 1;
-            *next - 1
-        };
-        Ok(self.open(n))
+    async fn open(&self, n: usize) -> Result<SqlStore> {
+        SqlStore::new(SqlStoreConfig {
+            tablename: format!("{}_{n}", self.prefix),
+            encryption_key: self.key.map(str::to_owned),
+            ..SqlStoreConfig::new((self.url)(n))
+        })
     }
-    async fn reopen(&self, store: &Arc<dyn Store>) -> Result<Arc<dyn Store>> {
-        let old = self.get(store);
-        let n: usize = old.tablename().rsplit('_').next().unwrap().parse().unwrap();
-        Ok(self.open(n))
+    async fn corrupt_record(&self, store: &SqlStore, task_id: &str) -> Result<()> {
+        store.write_raw_state(task_id, b"\x00not a task").await
     }
-    async fn corrupt_record(&self, store: &Arc<dyn Store>, task_id: &str) -> Result<()> {
-        self.get(store)
-            .write_raw_state(task_id, b"\x00not a task")
-            .await
+    async fn record_exists(&self, store: &SqlStore, task_id: &str) -> Result<bool> {
+        store.record_exists(task_id).await
     }
-    async fn record_exists(&self, store: &Arc<dyn Store>, task_id: &str) -> Result<bool> {
-        self.get(store).record_exists(task_id).await
-    }
-    async fn unreachable_store(&self) -> Option<Result<Arc<dyn Store>>> {
+    async fn unreachable_store(&self) -> Option<Result<SqlStore>> {
         let url = self.unreachable_url.as_ref()?;
-        let config = SqlStoreConfig {
+        Some(SqlStore::new(SqlStoreConfig {
             connect_timeout: Duration::from_secs(2),
             ..SqlStoreConfig::new(url.clone())
-        };
-        Some(SqlStore::new(config).map(|s| Arc::new(s) as Arc<dyn Store>))
+        }))
+    }
+    async fn clean_up(&self, store: &SqlStore) -> Result<()> {
+        store.drop_table().await
     }
 }
 
@@ -140,7 +97,6 @@ const UNREACHABLE_CASE: &str =
 async fn run(harness: Sql) {
     let report = asyncz_testkit::run_store_suite(&harness).await;
     println!("{report}");
-    harness.cleanup().await;
     report.assert_passed();
     let networked = harness.unreachable_url.is_some();
     let skipped: Vec<_> = report

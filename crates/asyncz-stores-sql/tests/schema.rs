@@ -4,7 +4,6 @@
 //! MySQL/MariaDB cases run when `ASYNCZ_TEST_POSTGRES_URL` / `ASYNCZ_TEST_MYSQL_URL` are set.
 #![allow(clippy::unwrap_used)]
 
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use asyncz_core::chrono::{TimeZone, Utc};
@@ -12,7 +11,6 @@ use asyncz_core::{Error, Store};
 use asyncz_stores_sql::sqlx;
 use asyncz_stores_sql::{SqlStore, SqlStoreConfig};
 use asyncz_testkit::{sample_task, store_context};
-use tracing::instrument::WithSubscriber;
 
 fn at(us: i64) -> Option<asyncz_core::chrono::DateTime<Utc>> {
     Some(Utc.timestamp_micros(1_767_225_600_000_000 + us).unwrap())
@@ -266,36 +264,6 @@ async fn mysql_converts_an_old_text_id_column_and_then_tells_lookalike_ids_apart
     }
 }
 
-/// Collects WARN and ERROR events as text.
-#[derive(Clone, Default)]
-struct Warnings(Arc<Mutex<Vec<String>>>);
-
-struct Fields<'a>(&'a mut String);
-
-impl tracing::field::Visit for Fields<'_> {
-    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
-        self.0.push_str(&format!("{}={value:?} ", field.name()));
-    }
-}
-
-impl tracing::Subscriber for Warnings {
-    fn enabled(&self, metadata: &tracing::Metadata<'_>) -> bool {
-        *metadata.level() <= tracing::Level::WARN
-    }
-    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
-        tracing::span::Id::from_u64(1)
-    }
-    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
-    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
-    fn event(&self, event: &tracing::Event<'_>) {
-        let mut line = String::new();
-        event.record(&mut Fields(&mut line));
-        self.0.lock().unwrap().push(line);
-    }
-    fn enter(&self, _: &tracing::span::Id) {}
-    fn exit(&self, _: &tracing::span::Id) {}
-}
-
 /// `start` against a closed port returns within the connect timeout (plus a margin), with an
 /// error naming the store and the URL without its password, after logging every attempt.
 async fn start_fails_within_connect_timeout(url: &str) {
@@ -304,16 +272,11 @@ async fn start_fails_within_connect_timeout(url: &str) {
         ..SqlStoreConfig::new(url)
     })
     .unwrap();
-    let warnings = Warnings::default();
+    asyncz_testkit::logs::capture_logs().unwrap();
     let began = Instant::now();
-    let outcome = tokio::time::timeout(
-        Duration::from_secs(20),
-        store
-            .start(store_context())
-            .with_subscriber(warnings.clone()),
-    )
-    .await
-    .expect("start() against a closed port did not return within 20 s");
+    let outcome = tokio::time::timeout(Duration::from_secs(20), store.start(store_context()))
+        .await
+        .expect("start() against a closed port did not return within 20 s");
     let took = began.elapsed();
     let err = outcome.unwrap_err().to_string();
     assert!(
@@ -327,7 +290,14 @@ async fn start_fails_within_connect_timeout(url: &str) {
     );
     assert!(!err.contains("secret"), "{err}");
     assert!(err.contains("connect_timeout of 2s"), "{err}");
-    let lines = warnings.0.lock().unwrap().clone();
+    // This test's lines (the PostgreSQL and MySQL ones run at the same time), redacted or not.
+    let scheme = &url[..url.find("://").unwrap() + 3];
+    let lines: Vec<String> = asyncz_testkit::logs::captured_logs()
+        .iter()
+        .filter(|l| l.target.starts_with("asyncz.stores"))
+        .filter(|l| l.mentions(scheme) && l.mentions("127.0.0.1:1/test"))
+        .map(ToString::to_string)
+        .collect();
     assert!(
         lines.len() >= 2,
         "one warning per failed attempt: {lines:?}"

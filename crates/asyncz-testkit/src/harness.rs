@@ -1,7 +1,7 @@
 //! What a backend provides to run the suite, and the report it gets back.
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use asyncz_core::chrono::{DateTime, TimeZone, Utc};
 use asyncz_core::{
@@ -21,38 +21,118 @@ pub struct Capabilities {
     pub max_id_len: Option<usize>,
 }
 
-/// A backend under test.
+/// A backend under test, typed by the store it makes, so its hooks get that store itself.
+///
+/// The suite gives every case its own data set, numbered `n` (a directory, a table, a key
+/// prefix or a collection, whatever the backend keeps tasks in): [`StoreHarness::open`] with
+/// the same `n` again is a second store over the same data (the persistence cases).
 #[async_trait]
-pub trait StoreHarness: Send + Sync {
+pub trait StoreHarness: Send + Sync + Sized + 'static {
+    /// The store type under test.
+    type Store: Store;
+
     /// A name for the report (`sqlite`, `redis`, ...).
     fn name(&self) -> String;
 
     /// What the store can do.
     fn capabilities(&self) -> Capabilities;
 
-    /// A fresh, empty store, not yet started. Each case gets its own.
-    async fn fresh_store(&self) -> Result<Arc<dyn Store>>;
-
-    /// A second store over the same backend data as `store` (for persistence cases).
-    async fn reopen(&self, store: &Arc<dyn Store>) -> Result<Arc<dyn Store>> {
-        Ok(Arc::clone(store))
-    }
+    /// A store over data set `n`, not yet started; empty the first time `n` is asked for.
+    async fn open(&self, n: usize) -> Result<Self::Store>;
 
     /// Overwrites the stored record of `task_id` with bytes that cannot be decoded.
-    async fn corrupt_record(&self, _store: &Arc<dyn Store>, _task_id: &str) -> Result<()> {
+    async fn corrupt_record(&self, _store: &Self::Store, _task_id: &str) -> Result<()> {
         Ok(())
+    }
+
+    /// Whether a raw record for `task_id` is still stored (decodable or not).
+    async fn record_exists(&self, store: &Self::Store, task_id: &str) -> Result<bool> {
+        Ok(store.lookup_task(task_id).await?.is_some())
     }
 
     /// A store configured against a server that does not answer (a closed port such as
     /// `127.0.0.1:1`) with a `connect_timeout` of 2 seconds, not yet started; `None` for a
     /// store that connects to nothing (its case is skipped).
-    async fn unreachable_store(&self) -> Option<Result<Arc<dyn Store>>> {
+    async fn unreachable_store(&self) -> Option<Result<Self::Store>> {
         None
     }
 
-    /// Whether a raw record for `task_id` is still stored (decodable or not).
-    async fn record_exists(&self, store: &Arc<dyn Store>, task_id: &str) -> Result<bool> {
-        Ok(store.lookup_task(task_id).await?.is_some())
+    /// Removes what a case left of its data set, with its store still started (drops the
+    /// table, the keys, the collection). Default: `remove_all_tasks`.
+    async fn clean_up(&self, store: &Self::Store) -> Result<()> {
+        store.remove_all_tasks().await
+    }
+}
+
+/// What a case runs against: the harness and the started store over the case's own data set.
+pub struct Fixture<'h, H: StoreHarness> {
+    harness: &'h H,
+    store: Arc<H::Store>,
+    n: usize,
+    reopened: Mutex<Vec<Arc<H::Store>>>,
+}
+
+impl<'h, H: StoreHarness> Fixture<'h, H> {
+    fn new(harness: &'h H, store: H::Store, n: usize) -> Self {
+        Fixture {
+            harness,
+            store: Arc::new(store),
+            n,
+            reopened: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// The harness.
+    pub fn harness(&self) -> &H {
+        self.harness
+    }
+
+    /// What the store can do.
+    pub fn capabilities(&self) -> Capabilities {
+        self.harness.capabilities()
+    }
+
+    /// The store under test (started with [`store_context`]).
+    pub fn store(&self) -> &Arc<H::Store> {
+        &self.store
+    }
+
+    /// A second store over the same data, started with `ctx` (the suite shuts it down after
+    /// the case).
+    pub async fn reopen(&self, ctx: StoreContext) -> Result<Arc<H::Store>> {
+        let again = Arc::new(self.harness.open(self.n).await?);
+        again.start(ctx).await?;
+        self.reopened
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(Arc::clone(&again));
+        Ok(again)
+    }
+
+    /// Corrupts the store's record of `task_id` ([`StoreHarness::corrupt_record`]).
+    pub async fn corrupt_record(&self, task_id: &str) -> Result<()> {
+        self.harness.corrupt_record(&self.store, task_id).await
+    }
+
+    /// Whether the store still has a raw record of `task_id` ([`StoreHarness::record_exists`]).
+    pub async fn record_exists(&self, task_id: &str) -> Result<bool> {
+        self.harness.record_exists(&self.store, task_id).await
+    }
+
+    /// [`StoreHarness::unreachable_store`].
+    pub async fn unreachable_store(&self) -> Option<Result<H::Store>> {
+        self.harness.unreachable_store().await
+    }
+
+    /// Cleans the data set up and shuts the store down; errors are the backend's to report.
+    async fn finish(self) {
+        let reopened =
+            std::mem::take(&mut *self.reopened.lock().unwrap_or_else(|e| e.into_inner()));
+        for store in reopened {
+            let _ = store.shutdown().await;
+        }
+        let _ = self.harness.clean_up(&self.store).await;
+        let _ = self.store.shutdown().await;
     }
 }
 
@@ -81,12 +161,7 @@ pub fn functions() -> Arc<FunctionRegistry> {
 
 /// The context the suite starts stores with (alias `testkit`, UTC).
 pub fn store_context() -> StoreContext {
-    StoreContext {
-        alias: "testkit".to_owned(),
-        plugins: plugins(),
-        functions: functions(),
-        timezone: asyncz_core::chrono_tz::Tz::UTC,
-    }
+    StoreContext::new("testkit", plugins(), functions())
 }
 
 /// A task running `testkit.noop` every minute from [`t0`], with this next run time.
@@ -136,21 +211,21 @@ impl fmt::Display for SuiteReport {
     }
 }
 
-/// Runs every case against fresh stores from `harness`.
-pub async fn run_store_suite(harness: &dyn StoreHarness) -> SuiteReport {
+/// Runs every case against fresh stores from `harness`, each on its own data set.
+pub async fn run_store_suite<H: StoreHarness>(harness: &H) -> SuiteReport {
     let caps = harness.capabilities();
     let mut report = SuiteReport {
         backend: harness.name(),
         ..SuiteReport::default()
     };
-    for case in crate::cases::store_cases() {
+    for (n, case) in crate::cases::store_cases::<H>().into_iter().enumerate() {
         if (case.needs.persistent && !caps.persistent)
             || (case.needs.corruptible && !caps.corruptible)
         {
             report.skipped.push(case.name);
             continue;
         }
-        let store = match harness.fresh_store().await {
+        let store = match harness.open(n).await {
             Ok(store) => store,
             Err(e) => {
                 report
@@ -165,9 +240,9 @@ pub async fn run_store_suite(harness: &dyn StoreHarness) -> SuiteReport {
                 .push((case.name, format!("cannot start the store: {e}")));
             continue;
         }
-        let outcome = (case.run)(harness, Arc::clone(&store)).await;
-        let _ = store.remove_all_tasks().await;
-        let _ = store.shutdown().await;
+        let fixture = Fixture::new(harness, store, n);
+        let outcome = (case.run)(&fixture).await;
+        fixture.finish().await;
         match outcome {
             Ok(()) => report.passed.push(case.name),
             Err(why) if why == crate::cases::SKIPPED => report.skipped.push(case.name),

@@ -4,23 +4,28 @@
 //! `&dyn Store`, so every store crate (and yours) checks the same behaviour. Each case names
 //! the `# Behavior` bullet of the trait method it checks.
 //!
-//! A backend provides a [`StoreHarness`]: it makes a fresh, empty, **not yet started** store
-//! and declares its [`Capabilities`]; [`run_store_suite`] starts each store with a
-//! [`store_context`], runs every case that applies, and returns a [`SuiteReport`].
+//! A backend provides a [`StoreHarness`] for its own store type: it opens a **not yet
+//! started** store over a numbered data set (a directory, table, key prefix or collection;
+//! the same number again reopens the same data) and declares its [`Capabilities`]; its hooks
+//! (corrupting a record, cleaning a data set up) get that store itself.
+//! [`run_store_suite`] gives each case a fresh data set, starts its store with a
+//! [`store_context`], runs every case that applies, cleans up, and returns a [`SuiteReport`].
+//! [`logs`] captures log lines for the cases (and store tests) that count them.
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() {
-//! use std::sync::Arc;
+//! use asyncz_stores_memory::MemoryStore;
 //! use asyncz_testkit::{Capabilities, StoreHarness};
 //!
 //! struct Memory;
 //! #[asyncz_core::async_trait]
 //! impl StoreHarness for Memory {
+//!     type Store = MemoryStore;
 //!     fn name(&self) -> String { "memory".into() }
 //!     fn capabilities(&self) -> Capabilities { Capabilities::default() }
-//!     async fn fresh_store(&self) -> asyncz_core::Result<Arc<dyn asyncz_core::Store>> {
-//!         Ok(Arc::new(asyncz_stores_memory::MemoryStore::new()))
+//!     async fn open(&self, _data_set: usize) -> asyncz_core::Result<MemoryStore> {
+//!         Ok(MemoryStore::new())
 //!     }
 //! }
 //! let report = asyncz_testkit::run_store_suite(&Memory).await;
@@ -32,12 +37,13 @@
 mod cases;
 pub mod executor;
 mod harness;
+pub mod logs;
 
 pub use cases::{store_cases, StoreCase};
 pub use executor::{
     run_executor_suite, ExecutorCapabilities, ExecutorHarness, PoolOptions, Workers,
 };
 pub use harness::{
-    functions, plugins, run_store_suite, sample_task, store_context, t0, Capabilities,
+    functions, plugins, run_store_suite, sample_task, store_context, t0, Capabilities, Fixture,
     StoreHarness, SuiteReport,
 };

@@ -18,12 +18,11 @@ use criterion::{criterion_group, criterion_main, Criterion};
 const STORED: usize = 10_000;
 
 fn context() -> StoreContext {
-    StoreContext {
-        alias: "bench".to_owned(),
-        plugins: Arc::new(asyncz::default_plugins()),
-        functions: Arc::new(asyncz::FunctionRegistry::new()),
-        timezone: asyncz::chrono_tz::Tz::UTC,
-    }
+    StoreContext::new(
+        "bench",
+        Arc::new(asyncz::default_plugins()),
+        Arc::new(asyncz::FunctionRegistry::new()),
+    )
 }
 
 fn task(id: &str, offset_s: i64) -> Task {

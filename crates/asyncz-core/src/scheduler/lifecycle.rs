@@ -175,6 +175,7 @@ impl Scheduler {
             plugins: self.plugins(),
             functions: Arc::clone(&self.inner.functions),
             timezone: self.timezone(),
+            clock: Arc::clone(&self.inner.clock),
         }
     }
 

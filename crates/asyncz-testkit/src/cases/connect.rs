@@ -3,13 +3,16 @@
 
 use std::time::{Duration, Instant};
 
+use asyncz_core::Store;
+
 use super::{StoreCase, ANY, SKIPPED};
 use crate::harness::store_context;
+use crate::harness::StoreHarness;
 
 /// The harness configures a 2 s connect timeout; this allows for retries and a slow machine.
 const BOUND: Duration = Duration::from_secs(8);
 
-pub(super) fn cases() -> Vec<StoreCase> {
+pub(super) fn cases<H: StoreHarness>() -> Vec<StoreCase<H>> {
     vec![case!(
         start_against_an_unreachable_server_fails_within_its_connect_timeout,
         ANY,

@@ -1,15 +1,16 @@
 //! Ids are exact strings (issue: MySQL's default collation made `case`, `CASE` and `Case ` one
 //! task, so deleting one deleted another).
 
-use asyncz_core::{Error, Task};
+use asyncz_core::{Error, Store, Task};
 
 use super::{at_us, err, ids, StoreCase, ANY};
 use crate::harness::sample_task;
+use crate::harness::StoreHarness;
 
 /// Ids that a case-insensitive, accent-insensitive or space-padding comparison would confuse.
 const LOOKALIKES: [&str; 5] = ["case", "CASE", "case ", "cäse", "case\u{308}"];
 
-pub(super) fn cases() -> Vec<StoreCase> {
+pub(super) fn cases<H: StoreHarness>() -> Vec<StoreCase<H>> {
     vec![
         case!(
             ids_that_differ_by_case_space_or_accent_are_distinct_tasks,

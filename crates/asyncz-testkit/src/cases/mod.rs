@@ -10,23 +10,22 @@ use serde_json::json;
 use std::future::Future;
 use std::pin::Pin;
 
-use crate::harness::{plugins, sample_task, t0, Capabilities, StoreHarness};
+use crate::harness::{plugins, sample_task, t0, Capabilities, Fixture, StoreHarness};
 
 type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
-type CaseFn = for<'a> fn(&'a dyn StoreHarness, Arc<dyn Store>) -> BoxFuture<'a, Result<(), String>>;
+type CaseFn<H> = for<'a> fn(&'a Fixture<'a, H>) -> BoxFuture<'a, Result<(), String>>;
 
-/// One case of the suite.
-#[derive(Clone, Copy)]
-pub struct StoreCase {
+/// One case of the suite, for stores of harness `H`.
+pub struct StoreCase<H: StoreHarness> {
     /// The case name, after the behaviour it checks.
     pub name: &'static str,
     /// Capabilities the case needs.
     pub needs: Capabilities,
     /// Runs the case against a started, empty store.
-    pub run: CaseFn,
+    pub run: CaseFn<H>,
 }
 
-impl std::fmt::Debug for StoreCase {
+impl<H: StoreHarness> std::fmt::Debug for StoreCase<H> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("StoreCase")
             .field("name", &self.name)
@@ -74,14 +73,17 @@ const CORRUPTIBLE: Capabilities = Capabilities {
     max_id_len: None,
 };
 
+/// A case: `h` is the [`Fixture`], `store` its started store (`&Arc<H::Store>`).
 macro_rules! case {
     ($name:ident, $needs:expr, |$harness:ident, $store:ident| $body:block) => {
         StoreCase {
             name: stringify!($name),
             needs: $needs,
-            run: |$harness, $store| {
+            run: |fixture| {
                 Box::pin(async move {
-                    let _ = &$harness;
+                    let $harness = fixture;
+                    let $store = fixture.store();
+                    let _ = (&$harness, &$store);
                     $body
                 })
             },
@@ -94,17 +96,18 @@ macro_rules! case {
 pub(crate) const SKIPPED: &str = "\u{0}skipped";
 
 /// Every case, in order: the trait's contract, then the faults every store must be held to.
-pub fn store_cases() -> Vec<StoreCase> {
+pub fn store_cases<H: StoreHarness>() -> Vec<StoreCase<H>> {
     let mut cases = contract_cases();
     cases.extend(precision::cases());
     cases.extend(ids::cases());
     cases.extend(undecodable::cases());
     cases.extend(connect::cases());
+    cases.extend(clock::cases());
     cases
 }
 
 /// The `# Behavior` bullets of the `Store` methods.
-fn contract_cases() -> Vec<StoreCase> {
+fn contract_cases<H: StoreHarness>() -> Vec<StoreCase<H>> {
     vec![
         case!(added_task_can_be_looked_up, ANY, |h, store| {
             store
@@ -455,9 +458,8 @@ fn contract_cases() -> Vec<StoreCase> {
                 .add_task(&sample_task("kept", at_us(5)))
                 .await
                 .map_err(err)?;
-            let again = h.reopen(&store).await.map_err(err)?;
-            again
-                .start(crate::harness::store_context())
+            let again = h
+                .reopen(crate::harness::store_context())
                 .await
                 .map_err(err)?;
             let found = again.lookup_task("kept").await.map_err(err)?;
@@ -479,7 +481,7 @@ fn contract_cases() -> Vec<StoreCase> {
                     .add_task(&sample_task("bad", at_us(0)))
                     .await
                     .map_err(err)?;
-                h.corrupt_record(&store, "bad").await.map_err(err)?;
+                h.corrupt_record("bad").await.map_err(err)?;
                 let all = store.get_all_tasks().await.map_err(err)?;
                 ensure!(ids(&all) == ["good"], "get_all_tasks: {:?}", ids(&all));
                 let due = store
@@ -493,7 +495,7 @@ fn contract_cases() -> Vec<StoreCase> {
                     "not reported: {reported:?}"
                 );
                 ensure!(
-                    h.record_exists(&store, "bad").await.map_err(err)?,
+                    h.record_exists("bad").await.map_err(err)?,
                     "the undecodable record was deleted"
                 );
                 Ok(())
@@ -502,6 +504,7 @@ fn contract_cases() -> Vec<StoreCase> {
     ]
 }
 
+mod clock;
 mod connect;
 mod ids;
 mod precision;

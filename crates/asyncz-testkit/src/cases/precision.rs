@@ -11,6 +11,7 @@ use serde_json::json;
 use super::scheduler::{runs_of, scheduler_over};
 use super::{err, StoreCase, ANY};
 use crate::harness::t0;
+use crate::harness::StoreHarness;
 
 fn utc(y: i32, mo: u32, d: u32, h: u32, mi: u32, s: u32, us: i64) -> DateTime<Utc> {
     Utc.with_ymd_and_hms(y, mo, d, h, mi, s)
@@ -25,7 +26,7 @@ fn every_second(id: &str, start: DateTime<Utc>) -> Task {
         .with_next_run_time(Some(start))
 }
 
-pub(super) fn cases() -> Vec<StoreCase> {
+pub(super) fn cases<H: StoreHarness>() -> Vec<StoreCase<H>> {
     vec![
         case!(every_stored_time_reads_back_equal, ANY, |h, store| {
             // Sub-second parts that a float or a millisecond column would lose, an instant
@@ -114,7 +115,7 @@ pub(super) fn cases() -> Vec<StoreCase> {
                 // 39.302576401 s past t0: the start of both tasks falls between two microseconds.
                 let start = t0() + Span::nanoseconds(39_302_576_401);
                 let clock = ManualClock::new(start);
-                let (scheduler, runs) = scheduler_over(&store, &clock).await?;
+                let (scheduler, runs) = scheduler_over(store, &clock).await?;
                 // Added without a start time (start = now, from the clock) ...
                 scheduler
                     .add_task(

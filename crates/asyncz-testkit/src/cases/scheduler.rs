@@ -63,16 +63,27 @@ pub(super) type Runs = Arc<Mutex<Vec<(String, DateTime<Utc>)>>>;
 /// A started scheduler over `store` (its `default` store, in UTC) with the inline debug
 /// executor, reading `clock`; `testkit.noop` and `testkit.other` record their runs in the
 /// returned list.
-pub(super) async fn scheduler_over(
-    store: &Arc<dyn Store>,
+pub(super) async fn scheduler_over<S: Store>(
+    store: &Arc<S>,
     clock: &ManualClock,
 ) -> std::result::Result<(Scheduler, Runs), String> {
+    scheduler_logging_as(store, clock, "testkit").await
+}
+
+/// [`scheduler_over`], with `logger_name` on the scheduler's log lines (to tell them apart).
+pub(super) async fn scheduler_logging_as<S: Store>(
+    store: &Arc<S>,
+    clock: &ManualClock,
+    logger_name: &str,
+) -> std::result::Result<(Scheduler, Runs), String> {
+    let store: Arc<dyn Store> = Arc::clone(store) as Arc<dyn Store>;
     let mut plugins = PluginRegistry::new();
     asyncz_triggers::register(&mut plugins);
     let scheduler = Scheduler::builder()
         .plugins(plugins)
+        .logger_name(logger_name)
         .clock(clock.clone())
-        .store("default", Started(Arc::clone(store)))
+        .store("default", Started(store))
         .executor("default", DebugExecutor::new())
         .build()
         .map_err(|e| format!("cannot build a scheduler over the store: {e}"))?;

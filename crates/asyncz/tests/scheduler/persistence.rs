@@ -377,10 +377,9 @@ async fn a_store_whose_server_goes_away_is_retried_while_others_keep_running() {
 }
 
 fn test_context() -> asyncz::StoreContext {
-    asyncz::StoreContext {
-        alias: "redis".to_owned(),
-        plugins: Arc::new(asyncz::default_plugins()),
-        functions: Arc::new(asyncz::FunctionRegistry::new()),
-        timezone: asyncz::chrono_tz::Tz::UTC,
-    }
+    asyncz::StoreContext::new(
+        "redis",
+        Arc::new(asyncz::default_plugins()),
+        Arc::new(asyncz::FunctionRegistry::new()),
+    )
 }
