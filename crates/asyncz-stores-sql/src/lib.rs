@@ -1,7 +1,8 @@
 //! # asyncz-stores-sql
 //!
 //! The `sql` store (spec: `SQLAlchemyStore`, alias `sqlalchemy` too) on sqlx, for SQLite
-//! (feature `sqlite`, default), PostgreSQL (`postgres`) and MySQL/MariaDB (`mysql`).
+//! (feature `sqlite`, default), PostgreSQL (`postgres`) and MySQL/MariaDB (`mysql`). The
+//! feature `testing` adds hooks that write raw SQL and raw records, for tests only.
 //!
 //! - Table `asyncz_store` (configurable) with `id VARCHAR(255) PRIMARY KEY` (`VARBINARY(255)`
 //!   on MySQL/MariaDB), `next_run_time BIGINT` (microseconds since the Unix epoch, UTC; NULL
