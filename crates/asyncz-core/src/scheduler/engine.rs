@@ -1,7 +1,7 @@
 //! The engine loop: each round reads every store's due tasks side by side, stores their new
-//! schedules under that store's lock, releases it, then submits the runs (so an inline
-//! executor's job may call back into the scheduler), and sleeps until the earliest next run
-//! time or a wakeup.
+//! schedules under that store's lock and submits each run once its schedule is stored (the
+//! submitting never waits for the storing, so an inline executor's job may call back into the
+//! scheduler), and sleeps until the earliest next run time or a wakeup.
 
 use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Weak};
@@ -46,6 +46,9 @@ pub(crate) async fn run(weak: Weak<Inner>) {
         }
     }
 }
+
+/// How many due tasks the engine stores before letting the runs stored so far be submitted.
+const YIELD_EVERY: usize = 64;
 
 /// What one engine round works with.
 struct Round {
@@ -126,18 +129,24 @@ impl Scheduler {
     /// One store's part of a round; returns when to look at it again.
     async fn process_store(&self, store: &BoundedStore, round: &Round) -> Option<DateTime<Utc>> {
         let alias = store.alias();
-        let (runs, write_failed) = match self.advance_due(store, round).await {
-            Ok(advanced) => advanced,
+        // Advancing (under the store's lock) and submitting run side by side in this one task:
+        // runs are handed over as they are stored, so jobs start on their executor while the
+        // rest of the round is still being stored (a 100k-task round would otherwise store
+        // everything before the first job starts). The advancing half never waits for the
+        // submitting half (the channel is unbounded), so a job run inline that calls back into
+        // the scheduler waits at most until the lock is released, never for itself.
+        let (runs, mut queued) = tokio::sync::mpsc::unbounded_channel();
+        let submitting = async {
+            while let Some((task, run_times, after)) = queued.recv().await {
+                self.submit_due(task, run_times, after).await;
+            }
+        };
+        let (advanced, ()) =
+            futures::future::join(self.advance_due(store, round, runs), submitting).await;
+        let write_failed = match advanced {
+            Ok(write_failed) => write_failed,
             Err(retry_at) => return Some(retry_at),
         };
-        // The store lock is released: jobs may manage tasks, listeners may call back.
-        for (task, run_times, after) in runs {
-            let id = task.id.clone();
-            let submit = self.submit(&task, run_times, SubmissionSource::Scheduled, after);
-            if let Err(panic) = AssertUnwindSafe(submit).catch_unwind().await {
-                log!(error, self, task = ?id, error = %crate::executor::panic_message(panic.as_ref()), "submitting a due task panicked");
-            }
-        }
         if write_failed {
             // Its earliest run time is the one that could not be saved (still due): asking the
             // store would spin. Come back after the retry interval.
@@ -163,12 +172,24 @@ impl Scheduler {
     /// Under the store's lock (and its lock file, with a lock path): reads the due tasks and
     /// stores their new schedules. Returns the runs to submit and whether a write failed, or
     /// when to retry the store.
-    #[allow(clippy::type_complexity)]
+    /// Hands one due run to its executor; a panicking executor does not end the round.
+    async fn submit_due(&self, task: Task, run_times: RunTimes, after: Vec<Event>) {
+        let id = task.id.clone();
+        let submit = self.submit(&task, run_times, SubmissionSource::Scheduled, after);
+        if let Err(panic) = AssertUnwindSafe(submit).catch_unwind().await {
+            log!(error, self, task = ?id, error = %crate::executor::panic_message(panic.as_ref()), "submitting a due task panicked");
+        }
+    }
+
+    /// Stores the new schedules of a store's due tasks under its lock and sends each run to
+    /// `runs` once its schedule is stored. Returns whether a write failed (the store is then
+    /// retried after `store_retry_interval`), or when to retry a store that could not be read.
     async fn advance_due(
         &self,
         store: &BoundedStore,
         round: &Round,
-    ) -> Result<(Vec<(Task, RunTimes, Vec<Event>)>, bool), DateTime<Utc>> {
+        runs: tokio::sync::mpsc::UnboundedSender<(Task, RunTimes, Vec<Event>)>,
+    ) -> Result<bool, DateTime<Utc>> {
         let alias = store.alias();
         let _locked = store.lock().await;
         // With a lock path, only the process holding this store's lock processes it now; the
@@ -193,15 +214,21 @@ impl Scheduler {
                 return Err(round.retry_at);
             }
         };
-        let mut runs = Vec::new();
         let mut dropped = Vec::new();
         let mut write_failed = false;
-        for task in due {
+        for (i, task) in due.into_iter().enumerate() {
+            if i % YIELD_EVERY == YIELD_EVERY - 1 {
+                // A store that answers at once never yields: let the submitting half run.
+                tokio::task::yield_now().await;
+            }
             let id = task.id.clone();
             // A panicking trigger or store must not kill the engine loop.
             let one = AssertUnwindSafe(self.advance(task, store, round));
             match one.catch_unwind().await {
-                Ok(Advanced::Run(task, times, after)) => runs.push((task, times, after)),
+                Ok(Advanced::Run(task, times, after)) => {
+                    // The receiver outlives this function (it is joined with it).
+                    let _ = runs.send((task, times, after));
+                }
                 Ok(Advanced::Dropped(event)) => dropped.push(event),
                 Ok(Advanced::Nothing) => {}
                 Ok(Advanced::WriteFailed) => write_failed = true,
@@ -216,7 +243,7 @@ impl Scheduler {
         for event in dropped {
             self.dispatch_event(event);
         }
-        Ok((runs, write_failed))
+        Ok(write_failed)
     }
 
     /// Stores a due task's new schedule (deleting it when its schedule is over) and returns
