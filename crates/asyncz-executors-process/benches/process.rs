@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use asyncz_core::events::{TASK_ERROR, TASK_EXECUTED};
 use asyncz_core::{RunTaskOptions, Scheduler};
-use asyncz_executors_process::{PoolConfig, ProcessPoolExecutor, ProcessPoolExecutorConfig};
+use asyncz_executors_process::{ProcessPoolExecutor, ProcessPoolExecutorConfig};
 use common::*;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 
@@ -26,11 +26,11 @@ fn process_pool(max_workers: u32) -> Scheduler {
     builder()
         .executor(
             POOL,
-            ProcessPoolExecutor::with_config(ProcessPoolExecutorConfig {
-                pool: PoolConfig::with_max_workers(max_workers),
-                program: Some(WORKER.into()),
-                ..Default::default()
-            }),
+            ProcessPoolExecutor::with_config(
+                ProcessPoolExecutorConfig::default()
+                    .max_workers(max_workers)
+                    .program(WORKER),
+            ),
         )
         .build()
         .expect("build")

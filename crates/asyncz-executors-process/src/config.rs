@@ -24,6 +24,7 @@ pub const DEFAULT_STARTUP_TIMEOUT: Duration = Duration::from_secs(10);
 /// Options of [`crate::ProcessPoolExecutor`].
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct ProcessPoolExecutorConfig {
     /// `max_workers` (how many worker processes run at once, default 10; workers start on
     /// demand and are kept until shutdown, and jobs beyond that wait in the pool's queue,
@@ -97,6 +98,70 @@ impl PluginConfig for ProcessPoolExecutorConfig {
 }
 
 impl ProcessPoolExecutorConfig {
+    /// The shared pool options, replacing the current ones.
+    pub fn pool(mut self, pool: PoolConfig) -> Self {
+        self.pool = pool;
+        self
+    }
+
+    /// Shorthand for `pool.max_workers`.
+    pub fn max_workers(mut self, max_workers: u32) -> Self {
+        self.pool.max_workers = max_workers;
+        self
+    }
+
+    /// Shorthand for `pool.cancel_futures`.
+    pub fn cancel_futures(mut self, cancel_futures: bool) -> Self {
+        self.pool.cancel_futures = cancel_futures;
+        self
+    }
+
+    /// Shorthand for `pool.overwrite_wait`.
+    pub fn overwrite_wait(mut self, wait: bool) -> Self {
+        self.pool.overwrite_wait = Some(wait);
+        self
+    }
+
+    /// The worker binary (default: this program).
+    pub fn program(mut self, program: impl Into<PathBuf>) -> Self {
+        self.program = Some(program.into());
+        self
+    }
+
+    /// Arguments passed to the worker binary.
+    pub fn args<I, S>(mut self, args: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.args = args.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Sets one environment variable for the workers (on top of the parent's environment).
+    pub fn env(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.env.insert(key.into(), value.into());
+        self
+    }
+
+    /// How long a worker may take from spawn to its hello.
+    pub fn startup_timeout(mut self, timeout: Duration) -> Self {
+        self.startup_timeout = timeout;
+        self
+    }
+
+    /// How long one run may take in its worker (default: no limit).
+    pub fn task_timeout(mut self, timeout: Duration) -> Self {
+        self.task_timeout = Some(timeout);
+        self
+    }
+
+    /// Replace a worker after it has run this many tasks (default: never).
+    pub fn max_tasks_per_child(mut self, tasks: u32) -> Self {
+        self.max_tasks_per_child = Some(tasks);
+        self
+    }
+
     /// Reads `max_workers`, `cancel_futures`, `overwrite_wait` and `pool_kwargs` (`program`,
     /// `args`, `env`, `startup_timeout` and `task_timeout` in seconds, `max_tasks_per_child`,
     /// which may also be given at the top level). Numbers and booleans may be strings, as
@@ -133,6 +198,30 @@ mod tests {
         assert_eq!(c.pool.overwrite_wait, None);
         assert_eq!(c.startup_timeout, DEFAULT_STARTUP_TIMEOUT);
         assert_eq!((c.task_timeout, c.max_tasks_per_child), (None, None));
+    }
+
+    /// Each setter sets the option its map key does.
+    #[test]
+    fn the_setters_match_the_map_keys() {
+        let from_map = ProcessPoolExecutorConfig::from_map(&map(serde_json::json!({
+            "max_workers": 3, "cancel_futures": true, "overwrite_wait": true,
+            "program": "/usr/local/bin/app", "args": ["--quiet", "-v"],
+            "env": {"RUST_LOG": "info", "WORKERS": "2"}, "startup_timeout": 2,
+            "task_timeout": 30, "max_tasks_per_child": 100,
+        })))
+        .unwrap();
+        let built = ProcessPoolExecutorConfig::default()
+            .pool(PoolConfig::with_max_workers(1).cancel_futures(true))
+            .max_workers(3)
+            .overwrite_wait(true)
+            .program("/usr/local/bin/app")
+            .args(["--quiet", "-v"])
+            .env("RUST_LOG", "info")
+            .env("WORKERS", "2")
+            .startup_timeout(Duration::from_secs(2))
+            .task_timeout(Duration::from_secs(30))
+            .max_tasks_per_child(100);
+        assert_eq!(built, from_map);
     }
 
     #[test]

@@ -35,18 +35,13 @@ fn builder() -> SchedulerBuilder {
 const WORKER: &str = env!("CARGO_BIN_EXE_asyncz-process-test-worker");
 
 fn config(options: PoolOptions) -> ProcessPoolExecutorConfig {
-    let mut config = ProcessPoolExecutorConfig {
-        pool: PoolConfig {
-            cancel_futures: options.cancel_futures,
-            ..PoolConfig::with_max_workers(options.max_workers)
-        },
-        program: Some(WORKER.into()),
-        ..Default::default()
-    };
-    config
-        .env
-        .insert(executor_cases::MARKER_ENV.into(), options.marker);
-    config
+    ProcessPoolExecutorConfig::default()
+        .pool(
+            PoolConfig::with_max_workers(options.max_workers)
+                .cancel_futures(options.cancel_futures),
+        )
+        .program(WORKER)
+        .env(executor_cases::MARKER_ENV, options.marker)
 }
 
 struct ProcessPool;
@@ -476,13 +471,13 @@ async fn a_function_missing_in_the_worker_is_an_error() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_binary_that_never_says_hello_times_out() {
-    let (scheduler, executor) = started(ProcessPoolExecutorConfig {
-        program: Some("sleep".into()),
-        args: vec!["30".into()],
-        startup_timeout: Duration::from_millis(300),
-        pool: PoolConfig::with_max_workers(1),
-        ..Default::default()
-    })
+    let (scheduler, executor) = started(
+        ProcessPoolExecutorConfig::default()
+            .program("sleep")
+            .args(["30"])
+            .startup_timeout(Duration::from_millis(300))
+            .max_workers(1),
+    )
     .await;
     let mut rx = scheduler.subscribe(TASK_EXECUTED | TASK_ERROR);
     let started_at = Instant::now();
@@ -497,11 +492,8 @@ async fn a_binary_that_never_says_hello_times_out() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_missing_binary_is_an_error_naming_it() {
-    let (scheduler, _) = started(ProcessPoolExecutorConfig {
-        program: Some("/nonexistent/asyncz-worker".into()),
-        ..Default::default()
-    })
-    .await;
+    let (scheduler, _) =
+        started(ProcessPoolExecutorConfig::default().program("/nonexistent/asyncz-worker")).await;
     let mut rx = scheduler.subscribe(TASK_EXECUTED | TASK_ERROR);
     scheduler.add_task(task(f::OK, "x")).await.unwrap();
     let text = outcome(&mut rx, "x").await.exception.unwrap();
@@ -598,13 +590,13 @@ async fn overwrite_wait_replaces_the_wait_argument_of_shutdown() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn max_tasks_per_child_replaces_a_worker_after_that_many_tasks() {
-    let (scheduler, _) = started(ProcessPoolExecutorConfig {
-        max_tasks_per_child: Some(2),
-        ..config(PoolOptions {
+    let (scheduler, _) = started(
+        config(PoolOptions {
             max_workers: 1,
             ..Default::default()
         })
-    })
+        .max_tasks_per_child(2),
+    )
     .await;
     let mut rx = scheduler.subscribe(TASK_EXECUTED | TASK_ERROR);
     let mut pids = Vec::new();
@@ -647,13 +639,13 @@ async fn a_worker_whose_registration_fails_is_an_error_with_the_reason() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_run_beyond_task_timeout_is_an_error_and_its_worker_is_replaced() {
-    let (scheduler, _) = started(ProcessPoolExecutorConfig {
-        task_timeout: Some(Duration::from_millis(300)),
-        ..config(PoolOptions {
+    let (scheduler, _) = started(
+        config(PoolOptions {
             max_workers: 1,
             ..Default::default()
         })
-    })
+        .task_timeout(Duration::from_millis(300)),
+    )
     .await;
     let mut rx = scheduler.subscribe(TASK_EXECUTED | TASK_ERROR);
     scheduler.add_task(task(f::PID, "before")).await.unwrap();

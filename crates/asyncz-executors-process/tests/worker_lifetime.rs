@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use asyncz_core::events::{TASK_ERROR, TASK_SUBMITTED};
 use asyncz_core::{PluginRegistry, Scheduler, SchedulerBuilder, TaskBuilder};
-use asyncz_executors_process::{PoolConfig, ProcessPoolExecutor, ProcessPoolExecutorConfig};
+use asyncz_executors_process::{ProcessPoolExecutor, ProcessPoolExecutorConfig};
 use asyncz_testkit::executor::{case_functions as f, marked_processes, MARKER_ENV, POOL};
 
 /// The plugins these tests need, registered directly (this crate's tests do not depend on the
@@ -49,12 +49,10 @@ fn program_with_a_never_ending_job() {
         .build()
         .unwrap();
     rt.block_on(async {
-        let mut config = ProcessPoolExecutorConfig {
-            pool: PoolConfig::with_max_workers(1),
-            program: Some(WORKER.into()),
-            ..Default::default()
-        };
-        config.env.insert(MARKER_ENV.into(), marker.clone());
+        let config = ProcessPoolExecutorConfig::default()
+            .max_workers(1)
+            .program(WORKER)
+            .env(MARKER_ENV, marker.clone());
         let scheduler = builder()
             .executor(POOL, ProcessPoolExecutor::with_config(config))
             .build()

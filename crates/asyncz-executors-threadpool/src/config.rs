@@ -14,6 +14,7 @@ pub const DEFAULT_THREAD_NAME_PREFIX: &str = "asyncz-pool-";
 /// Options of [`crate::ThreadPoolExecutor`].
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct ThreadPoolExecutorConfig {
     /// `max_workers` (how many threads the pool has, default 10), `cancel_futures`,
     /// `overwrite_wait`.
@@ -52,6 +53,42 @@ impl PluginConfig for ThreadPoolExecutorConfig {
 }
 
 impl ThreadPoolExecutorConfig {
+    /// The shared pool options, replacing the current ones.
+    pub fn pool(mut self, pool: PoolConfig) -> Self {
+        self.pool = pool;
+        self
+    }
+
+    /// Shorthand for `pool.max_workers`.
+    pub fn max_workers(mut self, max_workers: u32) -> Self {
+        self.pool.max_workers = max_workers;
+        self
+    }
+
+    /// Shorthand for `pool.cancel_futures`.
+    pub fn cancel_futures(mut self, cancel_futures: bool) -> Self {
+        self.pool.cancel_futures = cancel_futures;
+        self
+    }
+
+    /// Shorthand for `pool.overwrite_wait`.
+    pub fn overwrite_wait(mut self, wait: bool) -> Self {
+        self.pool.overwrite_wait = Some(wait);
+        self
+    }
+
+    /// Pool threads are named `<prefix><index>`.
+    pub fn thread_name_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.thread_name_prefix = prefix.into();
+        self
+    }
+
+    /// Stack size of each pool thread in bytes.
+    pub fn stack_size(mut self, bytes: usize) -> Self {
+        self.stack_size = Some(bytes);
+        self
+    }
+
     /// Reads `max_workers`, `cancel_futures`, `overwrite_wait` and `pool_kwargs`
     /// (`thread_name_prefix`, `stack_size`, which may also be given at the top level).
     /// Numbers and booleans may be strings, as upstream coerces them; an error names the key
@@ -122,6 +159,32 @@ mod tests {
             (c.stack_size, c.thread_name_prefix.as_str()),
             (Some(65536), "t-")
         );
+    }
+
+    /// Each setter sets the option its map key does.
+    #[test]
+    fn the_setters_match_the_map_keys() {
+        let from_map = ThreadPoolExecutorConfig::from_map(&map(serde_json::json!({
+            "max_workers": 3, "cancel_futures": true, "overwrite_wait": false,
+            "thread_name_prefix": "jobs-", "stack_size": 65536,
+        })))
+        .unwrap();
+        let built = ThreadPoolExecutorConfig::default()
+            .max_workers(3)
+            .cancel_futures(true)
+            .overwrite_wait(false)
+            .thread_name_prefix("jobs-")
+            .stack_size(65536);
+        assert_eq!(built, from_map);
+        let pool = PoolConfig::with_max_workers(3)
+            .cancel_futures(true)
+            .overwrite_wait(false);
+        assert_eq!(built.pool, pool);
+        let with_pool = ThreadPoolExecutorConfig::default()
+            .pool(pool)
+            .thread_name_prefix("jobs-")
+            .stack_size(65536);
+        assert_eq!(with_pool, built);
     }
 
     #[test]

@@ -52,10 +52,7 @@ impl ThreadPoolExecutor {
 
     /// An executor with `max_workers` threads and the other options at their defaults.
     pub fn with_max_workers(max_workers: u32) -> Self {
-        Self::with_config(ThreadPoolExecutorConfig {
-            pool: asyncz_core::plugin_config::PoolConfig::with_max_workers(max_workers.max(1)),
-            ..Default::default()
-        })
+        Self::with_config(ThreadPoolExecutorConfig::default().max_workers(max_workers.max(1)))
     }
 
     /// An executor with these options.

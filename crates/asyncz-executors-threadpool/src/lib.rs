@@ -19,7 +19,7 @@
 //! ```
 //! use std::time::Duration;
 //! use asyncz_core::{CallContext, PluginRegistry, Scheduler, TaskBuilder};
-//! use asyncz_executors_threadpool::{PoolConfig, ThreadPoolExecutor, ThreadPoolExecutorConfig};
+//! use asyncz_executors_threadpool::{ThreadPoolExecutor, ThreadPoolExecutorConfig};
 //!
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> asyncz_core::Result<()> {
@@ -33,11 +33,11 @@
 //!     .plugins(plugins)
 //!     .executor(
 //!         "pool",
-//!         ThreadPoolExecutor::with_config(ThreadPoolExecutorConfig {
-//!             pool: PoolConfig::with_max_workers(4),
-//!             thread_name_prefix: "reports-".into(),
-//!             ..Default::default()
-//!         }),
+//!         ThreadPoolExecutor::with_config(
+//!             ThreadPoolExecutorConfig::default()
+//!                 .max_workers(4)
+//!                 .thread_name_prefix("reports-"),
+//!         ),
 //!     )
 //!     .build()?;
 //! scheduler.register("render", |_ctx: CallContext| {

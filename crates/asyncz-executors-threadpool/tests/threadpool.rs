@@ -50,14 +50,14 @@ impl ExecutorHarness for ThreadPool {
         builder()
             .executor(
                 POOL,
-                ThreadPoolExecutor::with_config(ThreadPoolExecutorConfig {
-                    pool: PoolConfig {
-                        cancel_futures: options.cancel_futures,
-                        ..PoolConfig::with_max_workers(options.max_workers)
-                    },
-                    thread_name_prefix: options.marker.clone(),
-                    ..Default::default()
-                }),
+                ThreadPoolExecutor::with_config(
+                    ThreadPoolExecutorConfig::default()
+                        .pool(
+                            PoolConfig::with_max_workers(options.max_workers)
+                                .cancel_futures(options.cancel_futures),
+                        )
+                        .thread_name_prefix(options.marker.clone()),
+                ),
             )
             .build()
     }
@@ -97,11 +97,11 @@ async fn until_threads_named(prefix: &str, n: usize) {
 }
 
 fn named_pool(prefix: &str, max_workers: u32) -> ThreadPoolExecutor {
-    ThreadPoolExecutor::with_config(ThreadPoolExecutorConfig {
-        pool: PoolConfig::with_max_workers(max_workers),
-        thread_name_prefix: prefix.to_owned(),
-        ..Default::default()
-    })
+    ThreadPoolExecutor::with_config(
+        ThreadPoolExecutorConfig::default()
+            .max_workers(max_workers)
+            .thread_name_prefix(prefix),
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -318,13 +318,10 @@ async fn overwrite_wait_replaces_the_wait_argument_of_shutdown() {
     let scheduler = builder()
         .executor(
             POOL,
-            ThreadPoolExecutor::with_config(ThreadPoolExecutorConfig {
-                pool: PoolConfig {
-                    overwrite_wait: Some(false),
-                    ..PoolConfig::default()
-                },
-                ..Default::default()
-            }),
+            ThreadPoolExecutor::with_config(
+                ThreadPoolExecutorConfig::default()
+                    .pool(PoolConfig::default().overwrite_wait(false)),
+            ),
         )
         .build()
         .unwrap();

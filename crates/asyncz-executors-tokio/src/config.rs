@@ -7,6 +7,7 @@ use serde::Deserialize;
 /// Options of [`crate::TokioExecutor`].
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct TokioExecutorConfig {
     /// `max_workers`: at most this many jobs run at once (further ones wait for a slot; the
     /// wait counts against `mistrigger_grace_time`). `None` (the default, or null):
@@ -22,6 +23,18 @@ pub struct TokioExecutorConfig {
 impl PluginConfig for TokioExecutorConfig {}
 
 impl TokioExecutorConfig {
+    /// At most `max_workers` jobs run at once (default: unlimited).
+    pub fn max_workers(mut self, max_workers: u32) -> Self {
+        self.max_workers = Some(max_workers);
+        self
+    }
+
+    /// Threads of the runtime's blocking pool that run sync jobs.
+    pub fn blocking_workers(mut self, blocking_workers: u32) -> Self {
+        self.blocking_workers = Some(blocking_workers);
+        self
+    }
+
     /// Reads `max_workers` and `blocking_workers` (numbers or numeric strings); an error names
     /// the key and the value, and an unknown key is rejected.
     pub fn from_map(map: &Map) -> Result<Self> {
@@ -53,6 +66,16 @@ mod tests {
                 .max_workers,
             None
         );
+    }
+
+    /// Each setter sets the option its map key does.
+    #[test]
+    fn the_setters_match_the_map_keys() {
+        let from_map = parse(serde_json::json!({"max_workers": 3, "blocking_workers": 2})).unwrap();
+        let built = TokioExecutorConfig::default()
+            .max_workers(3)
+            .blocking_workers(2);
+        assert_eq!(built, from_map);
     }
 
     #[test]

@@ -40,10 +40,9 @@ impl ExecutorHarness for Tokio {
         builder()
             .executor(
                 POOL,
-                TokioExecutor::with_config(TokioExecutorConfig {
-                    max_workers: Some(options.max_workers),
-                    ..Default::default()
-                }),
+                TokioExecutor::with_config(
+                    TokioExecutorConfig::default().max_workers(options.max_workers),
+                ),
             )
             .build()
     }
@@ -63,10 +62,9 @@ impl ExecutorHarness for TokioUnbounded {
         builder()
             .executor(
                 POOL,
-                TokioExecutor::with_config(TokioExecutorConfig {
-                    blocking_workers: Some(options.max_workers),
-                    ..Default::default()
-                }),
+                TokioExecutor::with_config(
+                    TokioExecutorConfig::default().blocking_workers(options.max_workers),
+                ),
             )
             .build()
     }

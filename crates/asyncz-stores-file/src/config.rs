@@ -10,6 +10,7 @@ use serde::{Deserialize, Deserializer};
 /// Options of [`crate::FileStore`].
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct FileStoreConfig {
     /// `directory` (required): the directory holding the task files (created on start).
     #[serde(deserialize_with = "directory")]
@@ -50,6 +51,30 @@ impl FileStoreConfig {
             cleanup_directory: false,
             encryption_key: None,
         }
+    }
+
+    /// The file name suffix.
+    pub fn suffix(mut self, suffix: impl Into<String>) -> Self {
+        self.suffix = suffix.into();
+        self
+    }
+
+    /// The directory's permission bits when created.
+    pub fn mode(mut self, mode: u32) -> Self {
+        self.mode = mode;
+        self
+    }
+
+    /// Remove the directory and everything in it at shutdown.
+    pub fn cleanup_directory(mut self, cleanup: bool) -> Self {
+        self.cleanup_directory = cleanup;
+        self
+    }
+
+    /// Encrypts with `key` instead of `ASYNCZ_STORE_ENCRYPTION_KEY`.
+    pub fn encryption_key(mut self, key: impl Into<String>) -> Self {
+        self.encryption_key = Some(key.into());
+        self
     }
 
     /// Reads the plugin configuration map (keys as the fields); an error names the key and
@@ -125,6 +150,20 @@ mod tests {
                 .mode,
             0o750
         );
+    }
+
+    /// Each setter sets the option its map key does.
+    #[test]
+    fn the_setters_match_the_map_keys() {
+        let from_map = parse(serde_json::json!({"directory": "/x", "suffix": ".job",
+            "mode": "750", "cleanup_directory": true, "encryption_key": "k"}))
+        .unwrap();
+        let built = FileStoreConfig::new("/x")
+            .suffix(".job")
+            .mode(0o750)
+            .cleanup_directory(true)
+            .encryption_key("k");
+        assert_eq!(built, from_map);
     }
 
     #[test]

@@ -41,10 +41,9 @@ impl StoreHarness for Files {
         }
     }
     async fn open(&self, n: usize) -> Result<FileStore> {
-        Ok(FileStore::new(FileStoreConfig {
-            encryption_key: self.key.map(str::to_owned),
-            ..FileStoreConfig::new(self.root.path().join(format!("s{n}")))
-        }))
+        let mut config = FileStoreConfig::new(self.root.path().join(format!("s{n}")));
+        config.encryption_key = self.key.map(str::to_owned);
+        Ok(FileStore::new(config))
     }
     async fn corrupt_record(&self, store: &FileStore, task_id: &str) -> Result<()> {
         std::fs::write(store.task_path(task_id), b"\x00not a task").unwrap();
@@ -84,11 +83,7 @@ async fn started(config: FileStoreConfig) -> FileStore {
 #[tokio::test]
 async fn encrypted_records_do_not_contain_the_plain_state() {
     let dir = tempfile::tempdir().unwrap();
-    let store = started(FileStoreConfig {
-        encryption_key: Some("k".into()),
-        ..FileStoreConfig::new(dir.path())
-    })
-    .await;
+    let store = started(FileStoreConfig::new(dir.path()).encryption_key("k")).await;
     store
         .add_task(&sample_task("secret-task", Some(t0())).with_name("payroll"))
         .await
@@ -103,20 +98,12 @@ async fn encrypted_records_do_not_contain_the_plain_state() {
 #[tokio::test]
 async fn the_wrong_key_is_an_error_naming_the_store_and_task_and_deletes_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let right = started(FileStoreConfig {
-        encryption_key: Some("right".into()),
-        ..FileStoreConfig::new(dir.path())
-    })
-    .await;
+    let right = started(FileStoreConfig::new(dir.path()).encryption_key("right")).await;
     right
         .add_task(&sample_task("t1", Some(t0())))
         .await
         .unwrap();
-    let wrong = started(FileStoreConfig {
-        encryption_key: Some("wrong".into()),
-        ..FileStoreConfig::new(dir.path())
-    })
-    .await;
+    let wrong = started(FileStoreConfig::new(dir.path()).encryption_key("wrong")).await;
     let err = wrong.lookup_task("t1").await.unwrap_err();
     assert!(matches!(err, Error::Decode { .. }), "{err}");
     let text = err.to_string();
@@ -205,11 +192,7 @@ async fn leftover_temporary_files_from_a_crash_are_ignored() {
 async fn cleanup_directory_removes_it_at_shutdown() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("tmp-store");
-    let store = started(FileStoreConfig {
-        cleanup_directory: true,
-        ..FileStoreConfig::new(&path)
-    })
-    .await;
+    let store = started(FileStoreConfig::new(&path).cleanup_directory(true)).await;
     store.add_task(&sample_task("x", Some(t0()))).await.unwrap();
     store.shutdown().await.unwrap();
     assert!(!path.exists());

@@ -12,6 +12,7 @@ pub use asyncz_core::plugin_config::DEFAULT_CONNECT_TIMEOUT;
 /// Options of [`crate::MongoStore`].
 #[derive(Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct MongoStoreConfig {
     /// `url` (or `host`): the connection string (default `mongodb://127.0.0.1:27017`).
     #[serde(
@@ -81,6 +82,30 @@ impl MongoStoreConfig {
         }
     }
 
+    /// The database.
+    pub fn database(mut self, database: impl Into<String>) -> Self {
+        self.database = database.into();
+        self
+    }
+
+    /// The collection.
+    pub fn collection(mut self, collection: impl Into<String>) -> Self {
+        self.collection = collection.into();
+        self
+    }
+
+    /// Encrypts with `key` instead of `ASYNCZ_STORE_ENCRYPTION_KEY`.
+    pub fn encryption_key(mut self, key: impl Into<String>) -> Self {
+        self.encryption_key = Some(key.into());
+        self
+    }
+
+    /// How long connecting may take (see the field).
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
     /// Reads the plugin configuration map (keys as the fields); an error names the key and
     /// the value, and an unknown key is rejected.
     pub fn from_map(map: &Map) -> Result<Self> {
@@ -122,6 +147,20 @@ mod tests {
             (c.url.as_str(), c.connect_timeout),
             ("mongodb://db:1", Duration::from_secs(3))
         );
+    }
+
+    /// Each setter sets the option its map key does.
+    #[test]
+    fn the_setters_match_the_map_keys() {
+        let from_map = parse(serde_json::json!({"url": "mongodb://db:1", "database": "d",
+            "collection": "c", "encryption_key": "k", "connect_timeout": 2}))
+        .unwrap();
+        let built = MongoStoreConfig::new("mongodb://db:1")
+            .database("d")
+            .collection("c")
+            .encryption_key("k")
+            .connect_timeout(Duration::from_secs(2));
+        assert_eq!(built, from_map);
     }
 
     #[test]

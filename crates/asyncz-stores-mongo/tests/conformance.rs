@@ -51,12 +51,11 @@ impl StoreHarness for Mongo {
         }
     }
     async fn open(&self, n: usize) -> Result<MongoStore> {
-        Ok(MongoStore::new(MongoStoreConfig {
-            database: self.database.clone(),
-            collection: format!("tasks_{n}"),
-            encryption_key: self.key.map(str::to_owned),
-            ..MongoStoreConfig::new(&self.url)
-        }))
+        let mut config = MongoStoreConfig::new(&self.url)
+            .database(self.database.clone())
+            .collection(format!("tasks_{n}"));
+        config.encryption_key = self.key.map(str::to_owned);
+        Ok(MongoStore::new(config))
     }
     async fn corrupt_record(&self, store: &MongoStore, task_id: &str) -> Result<()> {
         store.write_raw_state(task_id, b"\x00not a task").await
@@ -74,10 +73,7 @@ impl StoreHarness for Mongo {
 
 /// A store against a closed port, giving up after 2 s.
 fn unreachable(url: &str) -> MongoStore {
-    MongoStore::new(MongoStoreConfig {
-        connect_timeout: Duration::from_secs(2),
-        ..MongoStoreConfig::new(url)
-    })
+    MongoStore::new(MongoStoreConfig::new(url).connect_timeout(Duration::from_secs(2)))
 }
 
 #[tokio::test]
@@ -156,10 +152,8 @@ async fn a_store_can_use_the_applications_own_client() {
     let client = asyncz_stores_mongo::mongodb::Client::with_uri_str(&url)
         .await
         .unwrap();
-    let config = MongoStoreConfig {
-        database: format!("asyncz_client_{}", std::process::id()),
-        ..MongoStoreConfig::new("ignored")
-    };
+    let config =
+        MongoStoreConfig::new("ignored").database(format!("asyncz_client_{}", std::process::id()));
     let store = MongoStore::with_client(client, config);
     store.start(store_context()).await.unwrap();
     store
@@ -210,10 +204,7 @@ async fn start_on_an_unreachable_own_client_fails_within_the_connect_timeout() {
     let client = asyncz_stores_mongo::mongodb::Client::with_options(options).unwrap();
     let store = MongoStore::with_client(
         client,
-        MongoStoreConfig {
-            connect_timeout: Duration::from_secs(1),
-            ..MongoStoreConfig::new("mongodb://127.0.0.1:1")
-        },
+        MongoStoreConfig::new("mongodb://127.0.0.1:1").connect_timeout(Duration::from_secs(1)),
     );
     let began = Instant::now();
     let outcome = tokio::time::timeout(Duration::from_secs(60), store.start(store_context())).await;
@@ -251,10 +242,9 @@ async fn the_last_microsecond_of_year_9999_reads_back_exactly() {
         println!("skipping: ASYNCZ_TEST_MONGO_URL is not set");
         return;
     };
-    let store = MongoStore::new(MongoStoreConfig {
-        database: format!("asyncz_far_{}", std::process::id()),
-        ..MongoStoreConfig::new(url)
-    });
+    let store = MongoStore::new(
+        MongoStoreConfig::new(url).database(format!("asyncz_far_{}", std::process::id())),
+    );
     store.start(store_context()).await.unwrap();
     let last = Utc.with_ymd_and_hms(9999, 12, 31, 23, 59, 59).unwrap()
         + asyncz_core::chrono::Duration::microseconds(999_999);

@@ -15,6 +15,7 @@ pub use asyncz_core::plugin_config::DEFAULT_CONNECT_TIMEOUT;
 /// Options of [`crate::RedisStore`].
 #[derive(Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct RedisStoreConfig {
     /// `url`: the server URL (default `redis://127.0.0.1:6379`).
     #[serde(default = "default_url", deserialize_with = "non_empty_string")]
@@ -87,6 +88,36 @@ impl RedisStoreConfig {
         }
     }
 
+    /// The database number, overriding the one in the URL path.
+    pub fn database(mut self, database: i64) -> Self {
+        self.database = Some(database);
+        self
+    }
+
+    /// The hash of task records.
+    pub fn tasks_key(mut self, key: impl Into<String>) -> Self {
+        self.tasks_key = key.into();
+        self
+    }
+
+    /// The sorted set of next run times (not the same as `tasks_key`).
+    pub fn run_times_key(mut self, key: impl Into<String>) -> Self {
+        self.run_times_key = key.into();
+        self
+    }
+
+    /// Encrypts with `key` instead of `ASYNCZ_STORE_ENCRYPTION_KEY`.
+    pub fn encryption_key(mut self, key: impl Into<String>) -> Self {
+        self.encryption_key = Some(key.into());
+        self
+    }
+
+    /// How long connecting may take (see the field).
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
     /// Reads the plugin configuration map (keys as the fields); an error names the key and
     /// the value, and an unknown key is rejected. `tasks_key` and `run_times_key` must differ.
     pub fn from_map(map: &Map) -> Result<Self> {
@@ -135,6 +166,21 @@ mod tests {
         assert_eq!(c.database, None);
         let c = parse(serde_json::json!({"db": 2, "url": " redis://h:1 "})).unwrap();
         assert_eq!((c.database, c.url.as_str()), (Some(2), "redis://h:1"));
+    }
+
+    /// Each setter sets the option its map key does.
+    #[test]
+    fn the_setters_match_the_map_keys() {
+        let from_map = parse(serde_json::json!({"url": "redis://h:1", "database": 3,
+            "tasks_key": "t", "run_times_key": "r", "encryption_key": "k", "connect_timeout": 2}))
+        .unwrap();
+        let built = RedisStoreConfig::new("redis://h:1")
+            .database(3)
+            .tasks_key("t")
+            .run_times_key("r")
+            .encryption_key("k")
+            .connect_timeout(Duration::from_secs(2));
+        assert_eq!(built, from_map);
     }
 
     #[test]

@@ -47,12 +47,11 @@ impl StoreHarness for Redis {
         }
     }
     async fn open(&self, n: usize) -> Result<RedisStore> {
-        RedisStore::new(RedisStoreConfig {
-            tasks_key: format!("{}.{n}.tasks", self.prefix),
-            run_times_key: format!("{}.{n}.run_times", self.prefix),
-            encryption_key: self.key.map(str::to_owned),
-            ..RedisStoreConfig::new(&self.url)
-        })
+        let mut config = RedisStoreConfig::new(&self.url)
+            .tasks_key(format!("{}.{n}.tasks", self.prefix))
+            .run_times_key(format!("{}.{n}.run_times", self.prefix));
+        config.encryption_key = self.key.map(str::to_owned);
+        RedisStore::new(config)
     }
     async fn corrupt_record(&self, store: &RedisStore, task_id: &str) -> Result<()> {
         store.write_raw_record(task_id, b"\x00not a task").await
@@ -70,10 +69,7 @@ impl StoreHarness for Redis {
 
 /// A store against a closed port, giving up after 2 s.
 fn unreachable(url: &str) -> Result<RedisStore> {
-    RedisStore::new(RedisStoreConfig {
-        connect_timeout: Duration::from_secs(2),
-        ..RedisStoreConfig::new(url)
-    })
+    RedisStore::new(RedisStoreConfig::new(url).connect_timeout(Duration::from_secs(2)))
 }
 
 #[tokio::test]
@@ -222,12 +218,18 @@ async fn reconnecting_after_the_server_went_away_is_bounded_by_the_connect_timeo
             });
         }
     });
-    let store = RedisStore::new(RedisStoreConfig {
-        connect_timeout: Duration::from_secs(2),
-        tasks_key: format!("asyncz.test.reconnect.{}.tasks", std::process::id()),
-        run_times_key: format!("asyncz.test.reconnect.{}.run_times", std::process::id()),
-        ..RedisStoreConfig::new(format!("redis://127.0.0.1:{port}"))
-    })
+    let store = RedisStore::new(
+        RedisStoreConfig::new(format!("redis://127.0.0.1:{port}"))
+            .connect_timeout(Duration::from_secs(2))
+            .tasks_key(format!(
+                "asyncz.test.reconnect.{}.tasks",
+                std::process::id()
+            ))
+            .run_times_key(format!(
+                "asyncz.test.reconnect.{}.run_times",
+                std::process::id()
+            )),
+    )
     .unwrap();
     store.start(store_context()).await.unwrap();
     store.get_next_run_time().await.unwrap();
@@ -262,11 +264,11 @@ async fn a_next_run_time_beyond_2_pow_53_microseconds_reads_back_exactly() {
         println!("skipping: ASYNCZ_TEST_REDIS_URL is not set");
         return;
     };
-    let store = RedisStore::new(RedisStoreConfig {
-        tasks_key: format!("asyncz.test.far.{}.tasks", std::process::id()),
-        run_times_key: format!("asyncz.test.far.{}.run_times", std::process::id()),
-        ..RedisStoreConfig::new(url)
-    })
+    let store = RedisStore::new(
+        RedisStoreConfig::new(url)
+            .tasks_key(format!("asyncz.test.far.{}.tasks", std::process::id()))
+            .run_times_key(format!("asyncz.test.far.{}.run_times", std::process::id())),
+    )
     .unwrap();
     store.start(store_context()).await.unwrap();
     store.remove_all_tasks().await.unwrap();

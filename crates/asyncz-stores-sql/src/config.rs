@@ -14,6 +14,7 @@ pub use asyncz_core::plugin_config::DEFAULT_CONNECT_TIMEOUT;
 /// Options of [`crate::SqlStore`].
 #[derive(Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct SqlStoreConfig {
     /// `url` (required; the spec's `database` too): `sqlite://path.db`, `sqlite::memory:`,
     /// `postgres://...`, `mysql://...` (or `mariadb://...`).
@@ -77,6 +78,31 @@ impl SqlStoreConfig {
             encryption_key: None,
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
         }
+    }
+
+    /// The table name; checked by [`validate`](Self::validate) (the store calls it at
+    /// construction), not here.
+    pub fn tablename(mut self, tablename: impl Into<String>) -> Self {
+        self.tablename = tablename.into();
+        self
+    }
+
+    /// Connections in the pool.
+    pub fn max_connections(mut self, max_connections: u32) -> Self {
+        self.max_connections = max_connections;
+        self
+    }
+
+    /// Encrypts with `key` instead of `ASYNCZ_STORE_ENCRYPTION_KEY`.
+    pub fn encryption_key(mut self, key: impl Into<String>) -> Self {
+        self.encryption_key = Some(key.into());
+        self
+    }
+
+    /// How long connecting may take (see the field).
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
     }
 
     /// Reads the plugin configuration map (keys as the fields) and [validates](Self::validate)
@@ -146,6 +172,22 @@ mod tests {
         assert_eq!(c.max_connections, 5);
         assert_eq!(c.tablename, "asyncz_store");
         assert!(c.encryption_key.is_none());
+    }
+
+    /// Each setter sets the option its map key does.
+    #[test]
+    fn the_setters_match_the_map_keys() {
+        let from_map = parse(
+            serde_json::json!({"url": "sqlite://x.db", "tablename": "jobs",
+            "max_connections": 2, "encryption_key": "k", "connect_timeout": 3}),
+        )
+        .unwrap();
+        let built = SqlStoreConfig::new("sqlite://x.db")
+            .tablename("jobs")
+            .max_connections(2)
+            .encryption_key("k")
+            .connect_timeout(Duration::from_secs(3));
+        assert_eq!(built, from_map);
     }
 
     #[test]

@@ -66,11 +66,10 @@ impl StoreHarness for Sql {
         }
     }
     async fn open(&self, n: usize) -> Result<SqlStore> {
-        SqlStore::new(SqlStoreConfig {
-            tablename: format!("{}_{n}", self.prefix),
-            encryption_key: self.key.map(str::to_owned),
-            ..SqlStoreConfig::new((self.url)(n))
-        })
+        let mut config =
+            SqlStoreConfig::new((self.url)(n)).tablename(format!("{}_{n}", self.prefix));
+        config.encryption_key = self.key.map(str::to_owned);
+        SqlStore::new(config)
     }
     async fn corrupt_record(&self, store: &SqlStore, task_id: &str) -> Result<()> {
         store.write_raw_state(task_id, b"\x00not a task").await
@@ -80,10 +79,9 @@ impl StoreHarness for Sql {
     }
     async fn unreachable_store(&self) -> Option<Result<SqlStore>> {
         let url = self.unreachable_url.as_ref()?;
-        Some(SqlStore::new(SqlStoreConfig {
-            connect_timeout: Duration::from_secs(2),
-            ..SqlStoreConfig::new(url.clone())
-        }))
+        Some(SqlStore::new(
+            SqlStoreConfig::new(url.clone()).connect_timeout(Duration::from_secs(2)),
+        ))
     }
     async fn clean_up(&self, store: &SqlStore) -> Result<()> {
         store.drop_table().await
@@ -193,21 +191,15 @@ fn config_is_read_from_a_map_with_clear_errors() {
         assert!(err.contains(fragment), "{err}");
     }
     let long = "t".repeat(51);
-    let err = SqlStore::new(SqlStoreConfig {
-        tablename: long.clone(),
-        ..SqlStoreConfig::new("mysql://db/x")
-    })
-    .unwrap_err()
-    .to_string();
+    let err = SqlStore::new(SqlStoreConfig::new("mysql://db/x").tablename(long.clone()))
+        .unwrap_err()
+        .to_string();
     assert!(
         err.contains("stores.sql.tablename") && err.contains("at most 50"),
         "{err}"
     );
     for url in ["postgres://db/x", "sqlite://x.db"] {
-        let ok = SqlStore::new(SqlStoreConfig {
-            tablename: long.clone(),
-            ..SqlStoreConfig::new(url)
-        });
+        let ok = SqlStore::new(SqlStoreConfig::new(url).tablename(long.clone()));
         assert!(ok.is_ok(), "{url}: {ok:?}");
     }
     let err = SqlStore::new(SqlStoreConfig::new("oracle://scott:tiger@db/x"))

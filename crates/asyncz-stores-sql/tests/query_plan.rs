@@ -55,11 +55,7 @@ async fn postgres_due_tasks_use_the_index_at_100k_rows() {
         return;
     };
     let table = format!("asyncz_plan_{}", std::process::id());
-    let store = SqlStore::new(SqlStoreConfig {
-        tablename: table.clone(),
-        ..SqlStoreConfig::new(url)
-    })
-    .unwrap();
+    let store = SqlStore::new(SqlStoreConfig::new(url).tablename(table.clone())).unwrap();
     store.start(store_context()).await.unwrap();
     store
         .execute_raw(&format!(
@@ -91,11 +87,7 @@ async fn mysql_next_run_time_query_uses_the_index_at_100k_rows() {
         return;
     };
     let table = format!("asyncz_plan_{}", std::process::id());
-    let store = SqlStore::new(SqlStoreConfig {
-        tablename: table.clone(),
-        ..SqlStoreConfig::new(url)
-    })
-    .unwrap();
+    let store = SqlStore::new(SqlStoreConfig::new(url).tablename(table.clone())).unwrap();
     store.start(store_context()).await.unwrap();
     // 10^5 rows from five copies of the ten digits (recursive CTEs stop at 1000 rows).
     let digits = (0..10)
@@ -133,10 +125,7 @@ async fn a_store_can_use_the_applications_own_pool() {
     let pool = asyncz_stores_sql::sqlx::SqlitePool::connect_with(options)
         .await
         .unwrap();
-    let config = SqlStoreConfig {
-        tablename: "jobs".into(),
-        ..SqlStoreConfig::new("")
-    };
+    let config = SqlStoreConfig::new("").tablename("jobs");
     let store = SqlStore::from_sqlite_pool(pool.clone(), config).unwrap();
     store.start(store_context()).await.unwrap();
     store

@@ -27,11 +27,7 @@ fn env(var: &str) -> Option<String> {
 }
 
 fn store(url: &str, tablename: &str) -> SqlStore {
-    SqlStore::new(SqlStoreConfig {
-        tablename: tablename.to_owned(),
-        ..SqlStoreConfig::new(url)
-    })
-    .unwrap()
+    SqlStore::new(SqlStoreConfig::new(url).tablename(tablename)).unwrap()
 }
 
 /// Every store operation on a table named after a SQL keyword.
@@ -267,11 +263,8 @@ async fn mysql_converts_an_old_text_id_column_and_then_tells_lookalike_ids_apart
 /// `start` against a closed port returns within the connect timeout (plus a margin), with an
 /// error naming the store and the URL without its password, after logging every attempt.
 async fn start_fails_within_connect_timeout(url: &str) {
-    let store = SqlStore::new(SqlStoreConfig {
-        connect_timeout: Duration::from_secs(2),
-        ..SqlStoreConfig::new(url)
-    })
-    .unwrap();
+    let store =
+        SqlStore::new(SqlStoreConfig::new(url).connect_timeout(Duration::from_secs(2))).unwrap();
     asyncz_testkit::logs::capture_logs().unwrap();
     let began = Instant::now();
     let outcome = tokio::time::timeout(Duration::from_secs(20), store.start(store_context()))

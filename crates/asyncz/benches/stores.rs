@@ -51,38 +51,27 @@ fn stores(dir: &std::path::Path) -> Vec<(&'static str, Arc<dyn Store>)> {
     }
     let var = |v: &str| std::env::var(v).ok().filter(|s| !s.is_empty());
     if let Some(url) = var("ASYNCZ_TEST_POSTGRES_URL") {
-        let config = SqlStoreConfig {
-            tablename: "asyncz_bench".into(),
-            ..SqlStoreConfig::new(url)
-        };
+        let config = SqlStoreConfig::new(url).tablename("asyncz_bench");
         if let Ok(s) = SqlStore::new(config) {
             out.push(("postgres", Arc::new(s)));
         }
     }
     if let Some(url) = var("ASYNCZ_TEST_MYSQL_URL") {
-        let config = SqlStoreConfig {
-            tablename: "asyncz_bench".into(),
-            ..SqlStoreConfig::new(url)
-        };
+        let config = SqlStoreConfig::new(url).tablename("asyncz_bench");
         if let Ok(s) = SqlStore::new(config) {
             out.push(("mysql", Arc::new(s)));
         }
     }
     if let Some(url) = var("ASYNCZ_TEST_REDIS_URL") {
-        let config = RedisStoreConfig {
-            tasks_key: "asyncz.bench.tasks".into(),
-            run_times_key: "asyncz.bench.run_times".into(),
-            ..RedisStoreConfig::new(url)
-        };
+        let config = RedisStoreConfig::new(url)
+            .tasks_key("asyncz.bench.tasks")
+            .run_times_key("asyncz.bench.run_times");
         if let Ok(s) = RedisStore::new(config) {
             out.push(("redis", Arc::new(s)));
         }
     }
     if let Some(url) = var("ASYNCZ_TEST_MONGO_URL") {
-        let config = MongoStoreConfig {
-            database: "asyncz_bench".into(),
-            ..MongoStoreConfig::new(url)
-        };
+        let config = MongoStoreConfig::new(url).database("asyncz_bench");
         out.push(("mongo", Arc::new(MongoStore::new(config))));
     }
     out

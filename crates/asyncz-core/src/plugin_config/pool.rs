@@ -13,6 +13,7 @@ pub const DEFAULT_MAX_WORKERS: u32 = 10;
 /// The spec's options of a pool executor, shared by the thread-pool and the process-pool
 /// executor configs (`#[serde(flatten)]`, so they are top-level keys there).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[non_exhaustive]
 pub struct PoolConfig {
     /// `max_workers`: how many jobs run at once (default 10, a number or a numeric string).
     /// Jobs beyond that wait in the pool's queue; the wait counts against
@@ -50,6 +51,24 @@ impl PoolConfig {
             max_workers,
             ..PoolConfig::default()
         }
+    }
+
+    /// How many jobs run at once.
+    pub fn max_workers(mut self, max_workers: u32) -> Self {
+        self.max_workers = max_workers;
+        self
+    }
+
+    /// On shutdown, drop jobs that have not started yet.
+    pub fn cancel_futures(mut self, cancel_futures: bool) -> Self {
+        self.cancel_futures = cancel_futures;
+        self
+    }
+
+    /// Replaces the `wait` argument of every shutdown.
+    pub fn overwrite_wait(mut self, wait: bool) -> Self {
+        self.overwrite_wait = Some(wait);
+        self
     }
 }
 

@@ -88,10 +88,7 @@ async fn max_workers_bounds_concurrent_jobs() {
     let scheduler = asyncz::builder()
         .executor(
             "default",
-            TokioExecutor::with_config(TokioExecutorConfig {
-                max_workers: Some(1),
-                ..Default::default()
-            }),
+            TokioExecutor::with_config(TokioExecutorConfig::default().max_workers(1)),
         )
         .build()
         .unwrap();

@@ -301,11 +301,11 @@ async fn a_store_whose_server_goes_away_is_retried_while_others_keep_running() {
         .to_owned();
     let mut proxy = Proxy::start(&target).await;
     let keys = format!("asyncz.test.outage.{}", std::process::id());
-    let redis = asyncz::RedisStore::new(asyncz::RedisStoreConfig {
-        tasks_key: format!("{keys}.tasks"),
-        run_times_key: format!("{keys}.run_times"),
-        ..asyncz::RedisStoreConfig::new(format!("redis://127.0.0.1:{}", proxy.port))
-    })
+    let redis = asyncz::RedisStore::new(
+        asyncz::RedisStoreConfig::new(format!("redis://127.0.0.1:{}", proxy.port))
+            .tasks_key(format!("{keys}.tasks"))
+            .run_times_key(format!("{keys}.run_times")),
+    )
     .unwrap();
     let scheduler = asyncz::builder()
         .store("redis", redis.clone())
