@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
+use super::backends::BoundedStore;
 use super::pending::PendingView;
 use super::{Scheduler, SchedulerState, TaskHandle};
 use crate::builder::{NextRunTime, TaskBuilder, TaskUpdate};
@@ -249,8 +250,9 @@ impl Scheduler {
 
     /// Checks that a task's store and executor exist and can hold and run it. Before start,
     /// a missing `default` store or executor is fine (they are created at start), so a task
-    /// fails at `add_task` rather than being dropped at start.
-    fn check_placement(&self, task: &Task, stopped: bool) -> Result<()> {
+    /// fails at `add_task` rather than being dropped at start. Returns the task's store when
+    /// it exists (so committing does not look it up again).
+    fn check_placement(&self, task: &Task, stopped: bool) -> Result<Option<Arc<BoundedStore>>> {
         let backends = &self.inner.backends;
         let store = match backends.store(&task.store_alias) {
             Ok(store) => Some(store),
@@ -263,9 +265,9 @@ impl Scheduler {
             Err(e) => return Err(e),
         };
         let Callable::Closure { name, .. } = &task.callable else {
-            return Ok(());
+            return Ok(store);
         };
-        if let Some(store) = store.filter(|s| s.is_persistent()) {
+        if let Some(store) = store.as_ref().filter(|s| s.is_persistent()) {
             return Err(Error::invalid(
                 "function",
                 format!(
@@ -286,7 +288,7 @@ impl Scheduler {
                 ),
             ));
         }
-        Ok(())
+        Ok(store)
     }
 
     /// Commits a task to its store (spec: `real_add_task`), computing its first run time when
@@ -298,8 +300,10 @@ impl Scheduler {
         replace_existing: bool,
         start_task: bool,
     ) -> Result<Option<Event>> {
-        self.check_placement(&task, false)?;
-        let store = self.inner.backends.store(&task.store_alias)?;
+        let store = match self.check_placement(&task, false)? {
+            Some(store) => store,
+            None => self.inner.backends.store(&task.store_alias)?,
+        };
         if task.next_run_time.is_none() && start_task {
             task.next_run_time = self
                 .schedule()
