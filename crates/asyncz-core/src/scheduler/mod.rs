@@ -4,7 +4,7 @@
 //! - `configure.rs`: `setup` / `apply_config` (plugins built from the config, named by alias);
 //! - `backends.rs`: the store and executor registry; each store has its own lock and every
 //!   store call is bounded by `store_timeout`;
-//! - `event_bus.rs`: listeners and dispatch (listeners run with no lock held);
+//! - `event_bus.rs`: listeners and dispatch (a dispatch holds no lock of the bus itself);
 //! - `lifecycle.rs`: start, shutdown, pause, resume, `scope`; `runtime.rs`: the owned runtime;
 //! - `pending.rs`: the [`Store`] tasks added before start wait in;
 //! - `schedule.rs`: the scheduling maths (first run, after a fire, after a manual run);

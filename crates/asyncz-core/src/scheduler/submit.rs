@@ -1,8 +1,9 @@
 //! Handing a run to its executor, in two steps: [`Scheduler::prepare`] takes the
 //! `max_instances` slot and resolves the executor and function (no event is dispatched, so it
 //! may run under a store lock), [`Scheduler::send`] emits `TASK_SUBMITTED` and gives the job
-//! to the executor (with no lock held: an inline executor runs the job right there, and the
-//! job may call back into the scheduler). Every execution event the scheduler itself builds
+//! to the executor without waiting for any lock (an inline executor runs the job right there,
+//! and the job may call back into the scheduler: during an engine round it waits at most
+//! until the round's writes to that store are done). Every execution event the scheduler itself builds
 //! comes from [`Scheduler::execution_error`].
 
 use std::sync::Arc;
