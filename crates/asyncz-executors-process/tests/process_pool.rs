@@ -8,29 +8,13 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use asyncz_core::events::*;
-use asyncz_core::{
-    CallContext, Map, PluginRegistry, RunOutcome, Scheduler, SchedulerBuilder, TaskBuilder,
-};
+use asyncz_core::{CallContext, Map, RunOutcome, Scheduler, TaskBuilder};
 use asyncz_executors_process::{PoolConfig, ProcessPoolExecutor, ProcessPoolExecutorConfig};
 use asyncz_testkit::executor::{self as executor_cases, case_functions as f, outcome, POOL};
 use asyncz_testkit::{ExecutorCapabilities, ExecutorHarness, PoolOptions, Workers};
 
-/// The plugins these tests need, registered directly (this crate's tests do not depend on the
-/// `asyncz` facade, which depends on this crate): triggers, the memory store for the default
-/// store, the tokio executor for the default executor, and this crate's executor.
-fn plugins() -> PluginRegistry {
-    let mut registry = PluginRegistry::new();
-    asyncz_triggers::register(&mut registry);
-    asyncz_stores_memory::register(&mut registry);
-    asyncz_executors_tokio::register(&mut registry);
-    asyncz_executors_process::register(&mut registry);
-    registry
-}
-
-/// A scheduler builder with [`plugins`].
-fn builder() -> SchedulerBuilder {
-    Scheduler::builder().plugins(plugins())
-}
+mod common;
+use common::{builder, plugins};
 
 const WORKER: &str = env!("CARGO_BIN_EXE_asyncz-process-test-worker");
 

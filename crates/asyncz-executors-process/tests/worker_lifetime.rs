@@ -9,26 +9,12 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use asyncz_core::events::{TASK_ERROR, TASK_SUBMITTED};
-use asyncz_core::{PluginRegistry, Scheduler, SchedulerBuilder, TaskBuilder};
+use asyncz_core::TaskBuilder;
 use asyncz_executors_process::{ProcessPoolExecutor, ProcessPoolExecutorConfig};
 use asyncz_testkit::executor::{case_functions as f, marked_processes, MARKER_ENV, POOL};
 
-/// The plugins these tests need, registered directly (this crate's tests do not depend on the
-/// `asyncz` facade, which depends on this crate): triggers, the memory store for the default
-/// store, the tokio executor for the default executor, and this crate's executor.
-fn plugins() -> PluginRegistry {
-    let mut registry = PluginRegistry::new();
-    asyncz_triggers::register(&mut registry);
-    asyncz_stores_memory::register(&mut registry);
-    asyncz_executors_tokio::register(&mut registry);
-    asyncz_executors_process::register(&mut registry);
-    registry
-}
-
-/// A scheduler builder with [`plugins`].
-fn builder() -> SchedulerBuilder {
-    Scheduler::builder().plugins(plugins())
-}
+mod common;
+use common::builder;
 
 const WORKER: &str = env!("CARGO_BIN_EXE_asyncz-process-test-worker");
 /// Set in the program's environment: `exit` or `wait-for-kill`.

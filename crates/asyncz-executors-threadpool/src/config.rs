@@ -53,29 +53,7 @@ impl PluginConfig for ThreadPoolExecutorConfig {
 }
 
 impl ThreadPoolExecutorConfig {
-    /// The shared pool options, replacing the current ones.
-    pub fn pool(mut self, pool: PoolConfig) -> Self {
-        self.pool = pool;
-        self
-    }
-
-    /// Shorthand for `pool.max_workers`.
-    pub fn max_workers(mut self, max_workers: u32) -> Self {
-        self.pool.max_workers = max_workers;
-        self
-    }
-
-    /// Shorthand for `pool.cancel_futures`.
-    pub fn cancel_futures(mut self, cancel_futures: bool) -> Self {
-        self.pool.cancel_futures = cancel_futures;
-        self
-    }
-
-    /// Shorthand for `pool.overwrite_wait`.
-    pub fn overwrite_wait(mut self, wait: bool) -> Self {
-        self.pool.overwrite_wait = Some(wait);
-        self
-    }
+    asyncz_core::pool_setters!();
 
     /// Pool threads are named `<prefix><index>`.
     pub fn thread_name_prefix(mut self, prefix: impl Into<String>) -> Self {

@@ -144,3 +144,35 @@ fn hoist_pool_kwargs<T: PluginConfig>(map: &Map) -> Result<(Map, Vec<String>)> {
     }
     Ok((flat, hoisted))
 }
+
+/// The setters every config that embeds a [`PoolConfig`] as its `pool` field offers: `pool`
+/// (replace them all) and the shorthands `max_workers`, `cancel_futures`, `overwrite_wait`.
+/// Expand it inside the config's `impl` block (`asyncz_core::pool_setters!();`).
+#[macro_export]
+macro_rules! pool_setters {
+    () => {
+        /// The shared pool options, replacing the current ones.
+        pub fn pool(mut self, pool: $crate::plugin_config::PoolConfig) -> Self {
+            self.pool = pool;
+            self
+        }
+
+        /// Shorthand for `pool.max_workers`.
+        pub fn max_workers(mut self, max_workers: u32) -> Self {
+            self.pool.max_workers = max_workers;
+            self
+        }
+
+        /// Shorthand for `pool.cancel_futures`.
+        pub fn cancel_futures(mut self, cancel_futures: bool) -> Self {
+            self.pool.cancel_futures = cancel_futures;
+            self
+        }
+
+        /// Shorthand for `pool.overwrite_wait`.
+        pub fn overwrite_wait(mut self, wait: bool) -> Self {
+            self.pool.overwrite_wait = Some(wait);
+            self
+        }
+    };
+}
