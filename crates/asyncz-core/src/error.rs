@@ -65,6 +65,14 @@ pub enum Error {
         /// The id of the definition.
         task_id: String,
     },
+    /// The run ledger already has a run of this task at this scheduled run time.
+    #[error("task '{task_id}' already has a run scheduled at {scheduled_run_time}")]
+    ConflictRun {
+        /// The task.
+        task_id: String,
+        /// The scheduled run time already recorded.
+        scheduled_run_time: chrono::DateTime<chrono::Utc>,
+    },
     /// A stored task could not be decoded (corrupt record, unknown format, wrong key).
     #[error("store '{store}': cannot decode task '{task_id}': {message}")]
     Decode {

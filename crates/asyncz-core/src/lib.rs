@@ -41,6 +41,7 @@
 
 mod builder;
 mod clock;
+pub mod cluster;
 pub mod codec;
 pub mod config;
 mod error;

@@ -9,6 +9,7 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 
 use crate::clock::{Clock, SystemClock};
+use crate::cluster::ClusterStore;
 use crate::function::FunctionRegistry;
 use crate::plugins::PluginRegistry;
 use crate::task::Task;
@@ -168,6 +169,13 @@ pub trait Store: fmt::Debug + Send + Sync + 'static {
     fn undecodable_records(&self) -> Vec<(String, String)> {
         Vec::new()
     }
+
+    /// The store's cluster half, when several schedulers can share it safely
+    /// ([`crate::cluster::ClusterStore`]); `None` (the default) when they cannot. A
+    /// scheduler built with `.cluster(...)` refuses a store that answers `None`.
+    fn cluster(&self) -> Option<&dyn ClusterStore> {
+        None
+    }
 }
 
 /// An `Arc<S>` is a store too, so an application can keep a handle on the store it gave the
@@ -212,5 +220,8 @@ impl<S: Store + ?Sized> Store for Arc<S> {
     }
     fn undecodable_records(&self) -> Vec<(String, String)> {
         (**self).undecodable_records()
+    }
+    fn cluster(&self) -> Option<&dyn ClusterStore> {
+        (**self).cluster()
     }
 }
