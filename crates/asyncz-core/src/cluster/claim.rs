@@ -60,7 +60,7 @@ impl ClaimedTask {
 pub enum FireUpdate {
     /// Store this task (its new next run time, in the record and its state) and release the
     /// claim.
-    Reschedule(Task),
+    Reschedule(Box<Task>),
     /// The schedule is over: delete the task.
     Remove,
 }
