@@ -57,8 +57,22 @@ pub const TASK_MISSED: u32 = 16384;
 pub const TASK_SUBMITTED: u32 = 32768;
 /// A task was not submitted because it already runs `max_instances` times.
 pub const TASK_MAX_INSTANCES: u32 = 65536;
-/// Every event code.
+/// Every event code of the spec (its value, 131071). The cluster events below are not in
+/// it: a listener asks for them with [`CLUSTER_EVENTS`] (or [`EVERY_EVENT`]).
 pub const ALL_EVENTS: u32 = 131071;
+/// A node joined the cluster (this one at start, or another one seen for the first time).
+pub const NODE_JOINED: u32 = 1 << 17;
+/// A node's heartbeat went older than the node timeout and this node marked it dead.
+pub const NODE_DEAD: u32 = 1 << 18;
+/// A claim this node made was no longer its own when it committed or started the run (a
+/// pause past the lease, an operator's change): the fire was left to its new owner.
+pub const CLAIM_LOST: u32 = 1 << 19;
+/// A run left by a dead node was settled: abandoned, or requested again (`Rerun`).
+pub const RUN_ABANDONED: u32 = 1 << 20;
+/// Every cluster event.
+pub const CLUSTER_EVENTS: u32 = NODE_JOINED | NODE_DEAD | CLAIM_LOST | RUN_ABANDONED;
+/// Every event, the spec's and the cluster's.
+pub const EVERY_EVENT: u32 = ALL_EVENTS | CLUSTER_EVENTS;
 
 /// The name of an event code, for logs and display.
 pub fn code_name(code: u32) -> &'static str {
@@ -80,6 +94,10 @@ pub fn code_name(code: u32) -> &'static str {
         TASK_MISSED => "TASK_MISSED",
         TASK_SUBMITTED => "TASK_SUBMITTED",
         TASK_MAX_INSTANCES => "TASK_MAX_INSTANCES",
+        NODE_JOINED => "NODE_JOINED",
+        NODE_DEAD => "NODE_DEAD",
+        CLAIM_LOST => "CLAIM_LOST",
+        RUN_ABANDONED => "RUN_ABANDONED",
         _ => "UNKNOWN",
     }
 }
@@ -178,6 +196,51 @@ impl TaskExecutionEvent {
     }
 }
 
+/// A cluster event ([`NODE_JOINED`], [`NODE_DEAD`], [`CLAIM_LOST`], [`RUN_ABANDONED`]).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[non_exhaustive]
+pub struct ClusterEvent {
+    /// The event code.
+    pub code: u32,
+    /// The node the event is about (the one that joined or died, the one that lost the
+    /// claim, the dead owner of the settled run).
+    pub node: String,
+    /// The store alias.
+    pub store: Option<String>,
+    /// The task, for claim and run events.
+    pub task_id: Option<String>,
+    /// The run record as written, for [`RUN_ABANDONED`] (`abandoned`, or `requested` again).
+    pub run: Option<crate::cluster::RunRecord>,
+}
+
+impl ClusterEvent {
+    /// A cluster event about `node`.
+    pub fn new(code: u32, node: impl Into<String>, store: Option<&str>) -> Self {
+        ClusterEvent {
+            code,
+            node: node.into(),
+            store: store.map(str::to_owned),
+            task_id: None,
+            run: None,
+        }
+    }
+
+    /// About this task.
+    #[must_use]
+    pub fn with_task(mut self, task_id: impl Into<String>) -> Self {
+        self.task_id = Some(task_id.into());
+        self
+    }
+
+    /// About this run.
+    #[must_use]
+    pub fn with_run(mut self, run: crate::cluster::RunRecord) -> Self {
+        self.task_id = Some(run.task_id.clone());
+        self.run = Some(run);
+        self
+    }
+}
+
 /// Any scheduler event.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(untagged)]
@@ -191,6 +254,8 @@ pub enum Event {
     Submission(TaskSubmissionEvent),
     /// See [`TaskExecutionEvent`].
     Execution(TaskExecutionEvent),
+    /// See [`ClusterEvent`].
+    Cluster(ClusterEvent),
 }
 
 impl Event {
@@ -201,6 +266,7 @@ impl Event {
             Event::Task(e) => e.code,
             Event::Submission(e) => e.code,
             Event::Execution(e) => e.code,
+            Event::Cluster(e) => e.code,
         }
     }
 
@@ -211,6 +277,7 @@ impl Event {
             Event::Task(e) => Some(&e.task_id),
             Event::Submission(e) => Some(&e.task_id),
             Event::Execution(e) => Some(&e.task_id),
+            Event::Cluster(e) => e.task_id.as_deref(),
         }
     }
 

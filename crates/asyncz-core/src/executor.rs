@@ -14,6 +14,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use crate::clock::Clock;
+use crate::cluster::RunTicket;
 use crate::events::{Event, TaskExecutionEvent, TASK_EXECUTED, TASK_MISSED};
 use crate::function::{CallContext, FunctionRegistry, TaskFunction, TaskOutput};
 use crate::{Error, Map, Result, Value};
@@ -101,7 +102,7 @@ impl EventSink {
     pub fn new(f: impl Fn(Event) + Send + Sync + 'static) -> Self {
         EventSink {
             emit: Arc::new(f),
-            mask: Arc::new(AtomicU32::new(crate::events::ALL_EVENTS)),
+            mask: Arc::new(AtomicU32::new(crate::events::EVERY_EVENT)),
         }
     }
 
@@ -217,6 +218,32 @@ pub struct Job {
     pub(crate) sink: EventSink,
     pub(crate) after: Vec<Event>,
     pub(crate) guard: Option<InstanceGuard>,
+    /// In a cluster: the ledger records of the run times, moved to running and final.
+    pub(crate) runs: Option<JobRuns>,
+}
+
+/// Where a cluster job's run records are moved along (implemented by the scheduler's node).
+pub(crate) trait RunLedger: Send + Sync {
+    /// Moves the run to `running`; resolves to whether it is still this node's to run. The
+    /// future needs no runtime of its own (it may be awaited from a blocking thread).
+    fn begin(&self, ticket: &RunTicket) -> futures::future::BoxFuture<'static, bool>;
+    /// Records the run's final state (in the background, in order after `begin`).
+    fn finish(&self, ticket: &RunTicket, outcome: &RunOutcome);
+}
+
+/// A cluster job's run records, one per run time.
+pub(crate) struct JobRuns {
+    pub(crate) ledger: Arc<dyn RunLedger>,
+    pub(crate) tickets: Vec<(DateTime<Utc>, RunTicket)>,
+}
+
+impl JobRuns {
+    fn ticket(&self, run_time: DateTime<Utc>) -> Option<&RunTicket> {
+        self.tickets
+            .iter()
+            .find(|(t, _)| *t == run_time)
+            .map(|(_, ticket)| ticket)
+    }
 }
 
 impl fmt::Debug for Job {
@@ -279,7 +306,52 @@ impl Job {
             scheduled_run_time: run_time,
             args: self.args.clone(),
             kwargs: self.kwargs.clone(),
+            run: self.ticket(run_time).cloned(),
         }
+    }
+
+    /// In a cluster, the run's ledger identity (run id, node, attempt, fence) for
+    /// `run_time`; `None` outside a cluster.
+    pub fn ticket(&self, run_time: DateTime<Utc>) -> Option<&RunTicket> {
+        self.runs.as_ref()?.ticket(run_time)
+    }
+
+    /// Just before the function runs for `run_time`: in a cluster, moves its run record to
+    /// `running` and answers whether it is still this node's to run (`false` after the node
+    /// was declared dead and the run was taken over: the caller must skip it). Always `true`
+    /// outside a cluster. [`Job::run`] and [`Job::run_blocking`] call it themselves; an
+    /// executor that runs functions elsewhere calls it (or [`Job::begin_blocking`]) before
+    /// each run.
+    pub async fn begin(&self, run_time: DateTime<Utc>) -> bool {
+        match self.begin_future(run_time) {
+            Some(begin) => begin.await,
+            None => true,
+        }
+    }
+
+    /// [`Job::begin`] from a blocking thread.
+    pub fn begin_blocking(&self, run_time: DateTime<Utc>) -> bool {
+        match self.begin_future(run_time) {
+            Some(begin) => futures::executor::block_on(begin),
+            None => true,
+        }
+    }
+
+    fn begin_future(
+        &self,
+        run_time: DateTime<Utc>,
+    ) -> Option<futures::future::BoxFuture<'static, bool>> {
+        let runs = self.runs.as_ref()?;
+        let ticket = runs.ticket(run_time)?;
+        let begin = runs.ledger.begin(ticket);
+        let task_id = Arc::clone(&self.task_id);
+        Some(Box::pin(async move {
+            let ours = begin.await;
+            if !ours {
+                tracing::warn!(target: "asyncz.executors", task = ?task_id, %run_time, "not running: the run is no longer this node's (its claim was lost)");
+            }
+            ours
+        }))
     }
 
     /// Releases the task's `max_instances` slot now, before the job's last outcome is reported,
@@ -292,6 +364,11 @@ impl Job {
 
     /// Reports the outcome of one run, computed elsewhere (e.g. by a worker process).
     pub fn report(&self, run_time: DateTime<Utc>, outcome: RunOutcome) {
+        if let Some(runs) = &self.runs {
+            if let Some(ticket) = runs.ticket(run_time) {
+                runs.ledger.finish(ticket, &outcome);
+            }
+        }
         let code = outcome.code();
         match code {
             TASK_EXECUTED => {
@@ -336,6 +413,12 @@ impl Job {
             if self.skip_if_missed(run_time, last) {
                 continue;
             }
+            if !self.begin(run_time).await {
+                if Some(run_time) == last {
+                    self.release_slot();
+                }
+                continue;
+            }
             let ctx = self.context(run_time);
             let outcome = match &self.function {
                 TaskFunction::Async(f) => outcome_of(catch_panic_async(f(ctx)).await),
@@ -356,6 +439,12 @@ impl Job {
         let last = run_times.last().copied();
         for &run_time in &run_times {
             if self.skip_if_missed(run_time, last) {
+                continue;
+            }
+            if !self.begin_blocking(run_time) {
+                if Some(run_time) == last {
+                    self.release_slot();
+                }
                 continue;
             }
             let ctx = self.context(run_time);

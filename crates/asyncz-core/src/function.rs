@@ -28,6 +28,9 @@ pub struct CallContext {
     pub args: Vec<Value>,
     /// Keyword arguments.
     pub kwargs: Map,
+    /// In a cluster, the run's ledger identity (run id, node, attempt, fence): a task can
+    /// make its side effects idempotent with the run id. `None` outside a cluster.
+    pub run: Option<crate::cluster::RunTicket>,
 }
 
 impl CallContext {

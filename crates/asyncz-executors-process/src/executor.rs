@@ -382,12 +382,21 @@ impl Pool {
             if self.stopping.load(Ordering::SeqCst) {
                 break;
             }
+            // In a cluster: the run record moves to running only while it is still this
+            // node's (a node resumed after a pause past its lease must not run it).
+            if !job.begin_blocking(run_time) {
+                if Some(run_time) == last {
+                    job.release_slot();
+                }
+                continue;
+            }
             let request = Request {
                 task_id: job.task_id().to_owned(),
                 function: function.clone(),
                 args: job.args().to_vec(),
                 kwargs: job.kwargs().clone(),
                 scheduled_run_time: run_time,
+                run: job.ticket(run_time).cloned(),
             };
             let reply = current.call(&request, self.config.task_timeout);
             current.runs += 1;

@@ -66,6 +66,9 @@ pub(crate) struct Request {
     pub args: Vec<Value>,
     pub kwargs: Map,
     pub scheduled_run_time: DateTime<Utc>,
+    /// In a cluster, the run's ledger identity (handed to the function's `CallContext`).
+    #[serde(default)]
+    pub run: Option<asyncz_core::cluster::RunTicket>,
 }
 
 /// The outcome of one [`Request`].

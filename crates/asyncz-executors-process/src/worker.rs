@@ -172,6 +172,7 @@ fn run(
         scheduled_run_time: request.scheduled_run_time,
         args: request.args,
         kwargs: request.kwargs,
+        run: request.run,
     };
     let result = catch_panic(|| match function {
         TaskFunction::Sync(f) => f(ctx),

@@ -290,6 +290,42 @@ pub struct RunRef {
     pub attempt: u32,
 }
 
+/// What a run's function is told about its run in a cluster (`CallContext::run`): the run id
+/// stays the same across attempts, so a task can make its side effects idempotent with it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct RunTicket {
+    /// The run id.
+    pub run_id: String,
+    /// The node running it.
+    pub node: String,
+    /// The attempt (1, or more after a rerun).
+    pub attempt: u32,
+    /// The fence of the claim the run was committed under.
+    pub fence: Fence,
+}
+
+impl RunTicket {
+    /// The ticket of a run record owned by a node (`None` while it has no owner).
+    pub fn of(run: &RunRecord) -> Option<RunTicket> {
+        Some(RunTicket {
+            run_id: run.run_id.clone(),
+            node: run.node.clone()?,
+            attempt: run.attempt,
+            fence: run.fence,
+        })
+    }
+
+    /// The handle the ledger's transitions take.
+    pub fn as_ref(&self) -> RunRef {
+        RunRef {
+            run_id: self.run_id.clone(),
+            node: self.node.clone(),
+            attempt: self.attempt,
+        }
+    }
+}
+
 /// The final state of a run, for [`super::ClusterStore::finish_run`].
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]

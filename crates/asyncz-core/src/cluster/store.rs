@@ -99,12 +99,34 @@ pub trait ClusterStore: Send + Sync {
     ///   and the answer is `false`: the caller must not run it.
     async fn start_run(&self, run: &RunRef, started_at: DateTime<Utc>) -> Result<bool>;
 
+    /// [`ClusterStore::start_run`] for many runs, one answer per run in the same order. The
+    /// default calls `start_run` for each; a store overrides it to write them in one round
+    /// trip (the node batches the starts of a busy round).
+    async fn start_runs(&self, runs: &[RunRef], started_at: DateTime<Utc>) -> Result<Vec<bool>> {
+        let mut answers = Vec::with_capacity(runs.len());
+        for run in runs {
+            answers.push(self.start_run(run, started_at).await?);
+        }
+        Ok(answers)
+    }
+
     /// Records a run's final state. Returns whether it was written.
     ///
     /// # Behavior
     /// - Written only when the record is `submitted` or `running`, owned by `run.node`, at
     ///   `run.attempt`; a record already final (abandoned meanwhile) is left as it is.
     async fn finish_run(&self, run: &RunRef, finish: &RunFinish) -> Result<bool>;
+
+    /// [`ClusterStore::finish_run`] for many runs, one answer per run in the same order. The
+    /// default calls `finish_run` for each; a store overrides it to write them in one round
+    /// trip.
+    async fn finish_runs(&self, runs: &[(RunRef, RunFinish)]) -> Result<Vec<bool>> {
+        let mut answers = Vec::with_capacity(runs.len());
+        for (run, finish) in runs {
+            answers.push(self.finish_run(run, finish).await?);
+        }
+        Ok(answers)
+    }
 
     /// One run record by id.
     ///

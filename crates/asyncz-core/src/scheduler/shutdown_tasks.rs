@@ -57,6 +57,7 @@ impl Scheduler {
             scheduled_run_time: self.inner.clock.now(),
             args: task.args.clone(),
             kwargs: task.kwargs.clone(),
+            run: None,
         };
         let outcome: std::result::Result<TaskOutput, String> = match function {
             TaskFunction::Async(f) => futures::FutureExt::catch_unwind(AssertUnwindSafe(f(ctx)))
