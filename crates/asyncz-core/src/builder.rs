@@ -42,6 +42,7 @@ pub struct TaskBuilder {
     pub(crate) mistrigger_grace_time: Option<Option<Duration>>,
     pub(crate) coalesce: Option<bool>,
     pub(crate) max_instances: Option<u32>,
+    pub(crate) on_node_death: Option<crate::cluster::OnNodeDeath>,
     pub(crate) next_run_time: NextRunTime,
     pub(crate) store: Option<String>,
     pub(crate) executor: Option<String>,
@@ -165,6 +166,13 @@ impl TaskBuilder {
     /// The maximum number of concurrent runs.
     pub fn max_instances(mut self, max_instances: u32) -> Self {
         self.max_instances = Some(max_instances);
+        self
+    }
+
+    /// In a cluster, what happens to a run left unfinished by a node that died (default
+    /// [`crate::cluster::OnNodeDeath::Abandon`]: at most once).
+    pub fn on_node_death(mut self, policy: crate::cluster::OnNodeDeath) -> Self {
+        self.on_node_death = Some(policy);
         self
     }
 

@@ -28,7 +28,10 @@ mod node;
 mod store;
 
 pub use claim::{ClaimRequest, ClaimedTask, CommitResult, Fence, FireCommit, FireUpdate};
+pub(crate) use config::host_name;
 pub use config::ClusterConfig;
-pub use ledger::{HistoryQuery, OnNodeDeath, RunFinish, RunKind, RunRecord, RunRef, RunState};
+pub use ledger::{
+    HistoryQuery, OnNodeDeath, RunFinish, RunKind, RunRecord, RunRef, RunState, RunTicket,
+};
 pub use node::{NodeInfo, NodeState};
 pub use store::ClusterStore;

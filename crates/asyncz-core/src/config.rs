@@ -40,6 +40,9 @@ pub struct SchedulerConfig {
     pub stores: IndexMap<String, Map>,
     /// `executors.<alias>`: `type` plus the plugin's options, built when the config is applied.
     pub executors: IndexMap<String, Map>,
+    /// Cluster mode: this scheduler is one node of several sharing its stores
+    /// ([`crate::cluster`]); `None` (the default): a single process.
+    pub cluster: Option<crate::cluster::ClusterConfig>,
     /// The prefix the keys of the last applied map came with (`asyncz.`), so errors about
     /// the stores and executors it lists name the key the user wrote.
     pub key_prefix: String,
@@ -61,6 +64,7 @@ impl Default for SchedulerConfig {
             task_defaults: TaskDefaults::default(),
             stores: IndexMap::new(),
             executors: IndexMap::new(),
+            cluster: None,
             key_prefix: String::new(),
         }
     }

@@ -336,6 +336,7 @@ mod tests {
             mistrigger_grace_time_us: None,
             coalesce: true,
             max_instances: 1,
+            on_node_death: Default::default(),
             next_run_time_us: None,
         };
         let bytes = records.codec.encode(&state).expect("encode");

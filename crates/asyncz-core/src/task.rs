@@ -11,6 +11,7 @@ use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
 use crate::clock::truncate_to_micros;
+use crate::cluster::OnNodeDeath;
 use crate::function::Callable;
 use crate::trigger::{Trigger, TriggerContext};
 use crate::{Error, Map, Result, Value};
@@ -36,6 +37,7 @@ pub struct Task {
     pub(crate) mistrigger_grace_time: Option<Duration>,
     pub(crate) coalesce: bool,
     pub(crate) max_instances: u32,
+    pub(crate) on_node_death: OnNodeDeath,
     pub(crate) next_run_time: Option<DateTime<Utc>>,
     pub(crate) pending: bool,
     pub(crate) submitted: bool,
@@ -111,6 +113,7 @@ impl Task {
             mistrigger_grace_time: defaults.mistrigger_grace_time,
             coalesce: defaults.coalesce,
             max_instances: defaults.max_instances,
+            on_node_death: OnNodeDeath::default(),
             next_run_time: None,
             pending: false,
             submitted: false,
@@ -179,6 +182,10 @@ impl Task {
     /// The maximum number of concurrent runs.
     pub fn max_instances(&self) -> u32 {
         self.max_instances
+    }
+    /// In a cluster, what happens to a run left unfinished by a node that died.
+    pub fn on_node_death(&self) -> OnNodeDeath {
+        self.on_node_death
     }
     /// The next run time (`None`: paused, or pending and not yet computed).
     pub fn next_run_time(&self) -> Option<DateTime<Utc>> {
@@ -350,6 +357,7 @@ impl Task {
             next_run_time: self.next_run_time,
             coalesce: self.coalesce,
             max_instances: self.max_instances,
+            on_node_death: self.on_node_death,
             mistrigger_grace_time: self.mistrigger_grace_time,
             pending: self.pending,
             paused: self.paused(),
@@ -389,6 +397,7 @@ impl Task {
                 .map(|d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX)),
             coalesce: self.coalesce,
             max_instances: self.max_instances,
+            on_node_death: self.on_node_death,
             next_run_time_us: self.next_run_time.map(|t| t.timestamp_micros()),
         })
     }
@@ -430,6 +439,7 @@ impl Task {
             mistrigger_grace_time: state.mistrigger_grace_time_us.map(Duration::from_micros),
             coalesce: state.coalesce,
             max_instances: state.max_instances,
+            on_node_death: state.on_node_death,
             next_run_time,
             pending: false,
             submitted: true,
@@ -466,6 +476,10 @@ pub struct TaskState {
     pub max_instances: u32,
     /// Next run time, microseconds since the Unix epoch, UTC.
     pub next_run_time_us: Option<i64>,
+    /// In a cluster, what happens to a run left unfinished by a node that died (absent in
+    /// records written before cluster mode: `abandon`).
+    #[serde(default)]
+    pub on_node_death: OnNodeDeath,
 }
 
 impl TaskState {

@@ -84,6 +84,8 @@ pub struct TaskInfo {
     pub coalesce: bool,
     /// Concurrency limit.
     pub max_instances: u32,
+    /// In a cluster, what happens to a run left unfinished by a node that died.
+    pub on_node_death: crate::cluster::OnNodeDeath,
     /// Grace time.
     pub mistrigger_grace_time: Option<Duration>,
     /// Still pending.

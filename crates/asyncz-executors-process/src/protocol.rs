@@ -153,6 +153,7 @@ mod tests {
             args: vec![serde_json::json!(u64::MAX), serde_json::json!(true)],
             kwargs: kwargs.clone(),
             scheduled_run_time: Utc::now(),
+            run: None,
         };
         let mut buf = Vec::new();
         write_frame(&mut buf, &request).unwrap();

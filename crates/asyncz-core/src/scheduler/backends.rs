@@ -14,6 +14,7 @@ use chrono::{DateTime, Utc};
 use indexmap::IndexMap;
 
 use super::{Scheduler, SchedulerState};
+use crate::cluster::ClusterStore;
 use crate::events::{Event, EXECUTOR_ADDED, EXECUTOR_REMOVED, STORE_ADDED, STORE_REMOVED};
 use crate::executor::Executor;
 use crate::store::{Store, StoreContext};
@@ -50,7 +51,13 @@ impl BoundedStore {
         Duration::from_micros(self.timeout_us.load(Ordering::Relaxed))
     }
 
-    async fn bounded<T>(&self, call: impl Future<Output = Result<T>>) -> Result<T> {
+    /// The store's cluster half, if it has one.
+    pub(crate) fn cluster_half(&self) -> Option<&dyn ClusterStore> {
+        self.inner.cluster()
+    }
+
+    /// Runs one call to this store within the store timeout.
+    pub(crate) async fn bounded<T>(&self, call: impl Future<Output = Result<T>>) -> Result<T> {
         let mut call = std::pin::pin!(call);
         // An in-memory store answers at the first poll: no timer is needed for that (it would
         // cost a timer-wheel entry per call on the hot path of add_task and the engine).
@@ -109,6 +116,9 @@ impl Store for BoundedStore {
     }
     fn undecodable_records(&self) -> Vec<(String, String)> {
         self.inner.undecodable_records()
+    }
+    fn cluster(&self) -> Option<&dyn ClusterStore> {
+        self.inner.cluster()
     }
 }
 

@@ -132,9 +132,21 @@ impl SchedulerBuilder {
         self
     }
 
+    /// Runs the scheduler as one node of a cluster: several schedulers share its stores, each
+    /// fire is claimed by one node and recorded in the run ledger ([`crate::cluster`]). Every
+    /// store must be able to take part (SQL, Redis, MongoDB); start fails naming one that
+    /// cannot.
+    pub fn cluster(mut self, cluster: crate::cluster::ClusterConfig) -> Self {
+        self.config.cluster = Some(cluster);
+        self
+    }
+
     /// Builds the scheduler (stopped).
     pub fn build(self) -> Result<Scheduler> {
         let mut config = self.config;
+        if let Some(cluster) = &config.cluster {
+            cluster.validate()?;
+        }
         for map in &self.maps {
             config.update_from_map(map, Some("asyncz."))?;
         }
@@ -170,6 +182,7 @@ impl SchedulerBuilder {
                 instances: Arc::new(Instances::default()),
                 runtime: OwnRuntime::default(),
                 interned: Mutex::new(std::collections::HashSet::new()),
+                node: Mutex::new(None),
             }),
         };
         if !config.stores.is_empty() || !config.executors.is_empty() {

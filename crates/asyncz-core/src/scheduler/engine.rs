@@ -51,10 +51,10 @@ pub(crate) async fn run(weak: Weak<Inner>) {
 const YIELD_EVERY: usize = 64;
 
 /// What one engine round works with.
-struct Round {
-    schedule: Schedule,
-    now: DateTime<Utc>,
-    retry_at: DateTime<Utc>,
+pub(crate) struct Round {
+    pub(crate) schedule: Schedule,
+    pub(crate) now: DateTime<Utc>,
+    pub(crate) retry_at: DateTime<Utc>,
     lock_path: Option<String>,
 }
 
@@ -128,6 +128,9 @@ impl Scheduler {
 
     /// One store's part of a round; returns when to look at it again.
     async fn process_store(&self, store: &BoundedStore, round: &Round) -> Option<DateTime<Utc>> {
+        if let Some(node) = self.node() {
+            return self.process_store_cluster(store, round, &node).await;
+        }
         let alias = store.alias();
         // Advancing (under the store's lock) and submitting run side by side in this one task:
         // runs are handed over as they are stored, so jobs start on their executor while the

@@ -134,6 +134,7 @@ impl Scheduler {
                 store.start(self.store_context(store.alias())).await?;
                 stores.push(store);
             }
+            self.join_cluster().await?;
             Ok::<(), Error>(())
         }
         .await;
@@ -164,6 +165,7 @@ impl Scheduler {
         self.dispatch_event(Event::scheduler(SCHEDULER_STARTED, None));
         let engine = handle.spawn(super::engine::run(Arc::downgrade(&self.inner)));
         lock(&self.inner.lifecycle.state).engine = Some(engine);
+        self.start_maintenance(&handle);
         self.wakeup();
         Ok(())
     }
@@ -224,6 +226,7 @@ impl Scheduler {
             }
         }
         self.run_shutdown_tasks().await;
+        self.leave_cluster().await;
         for store in self.inner.backends.stores() {
             if let Err(e) = store.shutdown().await {
                 log!(error, self, store = %store.alias(), error = %e, "store shutdown failed");

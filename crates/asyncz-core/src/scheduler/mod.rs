@@ -22,6 +22,7 @@ macro_rules! log {
 mod backends;
 mod blocking;
 mod builder;
+mod cluster;
 mod configure;
 mod engine;
 mod event_bus;
@@ -98,6 +99,8 @@ pub(crate) struct Inner {
     /// Shared copies of the strings many tasks repeat (aliases, function names), so a
     /// million tasks do not hold a million copies of "default".
     pub(crate) interned: Mutex<std::collections::HashSet<Arc<str>>>,
+    /// This scheduler's node while it runs in a cluster.
+    pub(crate) node: Mutex<Option<Arc<cluster::Node>>>,
 }
 
 /// A task scheduler. Cheap to clone (all clones are the same scheduler); `Send + Sync`.

@@ -15,7 +15,7 @@ use crate::events::{
     Event, RunOutcome, SubmissionSource, TaskExecutionEvent, TaskFailure, TaskSubmissionEvent,
     TASK_ERROR, TASK_MAX_INSTANCES, TASK_SUBMITTED,
 };
-use crate::executor::{Executor, InstanceGuard, Job};
+use crate::executor::{Executor, InstanceGuard, Job, JobRuns};
 use crate::function::{Callable, TaskFunction};
 use crate::task::{RunTimes, Task};
 use crate::{Error, Result};
@@ -29,6 +29,15 @@ pub(crate) struct Prepared {
     executor: Arc<dyn Executor>,
     function: TaskFunction,
     guard: InstanceGuard,
+    runs: Option<JobRuns>,
+}
+
+impl Prepared {
+    /// The same run, moving these ledger records along as it starts and ends (cluster mode).
+    pub(crate) fn with_runs(mut self, runs: JobRuns) -> Self {
+        self.runs = Some(runs);
+        self
+    }
 }
 
 /// A run that was not submitted: the error, and the events to dispatch once locks are
@@ -99,6 +108,7 @@ impl Scheduler {
                 executor,
                 function,
                 guard,
+                runs: None,
             }),
             Err(error) => {
                 drop(guard);
@@ -147,6 +157,7 @@ impl Scheduler {
             executor,
             function,
             guard,
+            runs,
         } = prepared;
         if self.wants(TASK_SUBMITTED) {
             self.dispatch_event(submission(TASK_SUBMITTED, &task, &run_times, source));
@@ -164,6 +175,7 @@ impl Scheduler {
             sink: self.event_sink(),
             after,
             guard: Some(guard),
+            runs,
         };
         if let Err(e) = executor.send_task(job).await {
             // The job was dropped unrun; its drop already emitted the trailing events.

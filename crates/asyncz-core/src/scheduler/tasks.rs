@@ -239,6 +239,7 @@ impl Scheduler {
             mistrigger_grace_time,
             coalesce: builder.coalesce.unwrap_or(defaults.coalesce),
             max_instances,
+            on_node_death: builder.on_node_death.unwrap_or_default(),
             next_run_time: match builder.next_run_time {
                 NextRunTime::At(t) => Some(t),
                 _ => None,

@@ -1,0 +1,351 @@
+//! A cluster node's part of an engine round, per store: take the run requests (run now,
+//! reruns), claim the due tasks, compute their run times and next fire times, commit every
+//! fire in one batch guarded by the claims' fences, then hand the committed runs to their
+//! executors with their ledger records.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+
+use super::super::backends::BoundedStore;
+use super::super::engine::Round;
+use super::super::Scheduler;
+use super::{after, LedgerWriter, Node};
+use crate::cluster::{
+    ClaimRequest, ClaimedTask, ClusterStore, CommitResult, FireCommit, FireUpdate, RunKind,
+    RunRecord, RunState, RunTicket,
+};
+use crate::events::{
+    ClusterEvent, Event, SubmissionSource, TaskSubmissionEvent, CLAIM_LOST, TASK_MAX_INSTANCES,
+    TASK_REMOVED,
+};
+use crate::executor::JobRuns;
+use crate::store::Store;
+use crate::task::{RunTimes, Task};
+
+/// A claimed task the round decided to fire.
+struct Planned {
+    task: Task,
+    coalesced: u64,
+    finished: bool,
+}
+
+impl Scheduler {
+    /// One store's part of a cluster round; returns when to look at it again (never later
+    /// than the poll interval: other nodes add tasks and run requests too).
+    pub(crate) async fn process_store_cluster(
+        &self,
+        store: &BoundedStore,
+        round: &Round,
+        node: &Node,
+    ) -> Option<DateTime<Utc>> {
+        let alias = store.alias();
+        let (Some(cluster), Some(writer)) = (store.cluster_half(), node.writer(alias)) else {
+            return None;
+        };
+        let poll_at = after(round.now, node.config.poll_interval);
+        let retry_at = round.retry_at.min(poll_at);
+        let batch = node.config.batch_size;
+        let mut again_now = false;
+        match store
+            .bounded(cluster.claim_run_requests(&node.id, batch))
+            .await
+        {
+            Ok(requests) => {
+                again_now |= requests.len() >= batch;
+                for run in requests {
+                    self.run_request(store, writer, run).await;
+                }
+            }
+            Err(e) => {
+                log!(warn, self, store = %alias, error = %e, "cannot take run requests from the store; retrying later");
+            }
+        }
+        let request = ClaimRequest::new(&node.id, round.now, node.config.lease, batch);
+        let claims = match store.bounded(cluster.claim_due_tasks(request)).await {
+            Ok(claims) => claims,
+            Err(e) => {
+                log!(warn, self, store = %alias, error = %e, "cannot claim due tasks from the store; retrying later");
+                return Some(retry_at);
+            }
+        };
+        again_now |= claims.len() >= batch;
+        if !self
+            .fire_claims(store, cluster, round, node, writer, claims)
+            .await
+        {
+            return Some(retry_at);
+        }
+        if again_now {
+            // A full batch: more may be waiting.
+            return Some(round.now);
+        }
+        match store.get_next_run_time().await {
+            // Still due after the round: claimed by another node, which commits it in a moment.
+            Ok(Some(next)) if next <= round.now => Some(poll_at),
+            Ok(Some(next)) => Some(next.min(poll_at)),
+            Ok(None) => Some(poll_at),
+            Err(e) => {
+                log!(warn, self, store = %alias, error = %e, "error getting the next run time from the store; retrying later");
+                Some(retry_at)
+            }
+        }
+    }
+
+    /// Plans, commits and submits the claimed tasks. False when the commit failed (the claims
+    /// then expire and the fires are retried, by this node or another).
+    async fn fire_claims(
+        &self,
+        store: &BoundedStore,
+        cluster: &dyn ClusterStore,
+        round: &Round,
+        node: &Node,
+        writer: &Arc<LedgerWriter>,
+        claims: Vec<ClaimedTask>,
+    ) -> bool {
+        let alias = store.alias();
+        let mut fires = Vec::with_capacity(claims.len());
+        let mut planned = Vec::with_capacity(claims.len());
+        let mut unfired = Vec::new();
+        for claimed in claims {
+            let task = &claimed.task;
+            if self.lookup_executor(&task.executor).is_err() {
+                // Another node may have this executor: give the task back untouched.
+                log!(error, self, task = ?task.id, executor = %task.executor, "this node has no executor of that name for the task; leaving it to other nodes");
+                unfired.push(claimed);
+                continue;
+            }
+            let run_times = round.schedule.due(task, round.now);
+            let Some(&last) = run_times.run_times.last() else {
+                unfired.push(claimed);
+                continue;
+            };
+            let next = round.schedule.after_fire(task, last, round.now);
+            let update = match next {
+                Some(next) => {
+                    let mut rescheduled = task.clone();
+                    rescheduled.next_run_time = Some(next);
+                    FireUpdate::Reschedule(Box::new(rescheduled))
+                }
+                None => FireUpdate::Remove,
+            };
+            let runs = run_times
+                .run_times
+                .iter()
+                .map(|&at| {
+                    RunRecord::new(
+                        task.id(),
+                        at,
+                        RunKind::Scheduled,
+                        RunState::Submitted,
+                        round.now,
+                    )
+                    .with_owner(&node.id, claimed.fence)
+                    .with_on_node_death(task.on_node_death)
+                })
+                .collect();
+            fires.push(
+                FireCommit::new(task.id(), claimed.fence, update)
+                    .with_runs(runs)
+                    .with_max_active(Some(task.max_instances)),
+            );
+            planned.push(Planned {
+                task: claimed.task,
+                coalesced: run_times.coalesced_run_count,
+                finished: next.is_none(),
+            });
+        }
+        if !unfired.is_empty() {
+            if let Err(e) = store
+                .bounded(cluster.release_claims(&node.id, &unfired))
+                .await
+            {
+                log!(warn, self, store = %alias, error = %e, "cannot release claims; they expire after the lease");
+            }
+        }
+        if fires.is_empty() {
+            return true;
+        }
+        let results = match store.bounded(cluster.commit_fires(&node.id, &fires)).await {
+            Ok(results) if results.len() == fires.len() => results,
+            Ok(results) => {
+                log!(error, self, store = %alias, fires = fires.len(), results = results.len(), "the store answered a different number of commits than it was given; not running them");
+                return false;
+            }
+            Err(e) => {
+                log!(warn, self, store = %alias, error = %e, fires = fires.len(), "cannot commit fires; their claims expire and they are retried");
+                return false;
+            }
+        };
+        for (plan, result) in planned.into_iter().zip(results) {
+            self.run_committed(store, node, writer, plan, result).await;
+        }
+        true
+    }
+
+    /// Submits the runs of one committed fire (or reports its lost claim).
+    async fn run_committed(
+        &self,
+        store: &BoundedStore,
+        node: &Node,
+        writer: &Arc<LedgerWriter>,
+        plan: Planned,
+        result: CommitResult,
+    ) {
+        let alias = store.alias();
+        let Planned {
+            mut task,
+            coalesced,
+            finished,
+        } = plan;
+        let runs = match result {
+            CommitResult::Committed(runs) => runs,
+            CommitResult::Stale => {
+                log!(info, self, task = ?task.id, node = %node.id, store = %alias, "claim lost before the commit (taken over, or the task changed meanwhile); not firing it");
+                if self.wants(CLAIM_LOST) {
+                    self.dispatch_event(Event::Cluster(
+                        ClusterEvent::new(CLAIM_LOST, node.id.clone(), Some(alias))
+                            .with_task(task.id()),
+                    ));
+                }
+                return;
+            }
+        };
+        let skipped: Vec<DateTime<Utc>> = runs
+            .iter()
+            .filter(|r| r.state == RunState::Skipped)
+            .map(|r| r.scheduled_run_time)
+            .collect();
+        if !skipped.is_empty() {
+            log!(warn, self, task = ?task.id, max_instances = task.max_instances, skipped = skipped.len(), "execution of task skipped: maximum number of running instances reached across the cluster");
+            if self.wants(TASK_MAX_INSTANCES) {
+                self.dispatch_event(Event::Submission(TaskSubmissionEvent {
+                    code: TASK_MAX_INSTANCES,
+                    task_id: task.id.to_string(),
+                    store: Some(alias.to_owned()),
+                    scheduled_run_times: skipped,
+                    coalesced_run_count: 0,
+                    source: SubmissionSource::Scheduled,
+                }));
+            }
+        }
+        let after = if finished && self.wants(TASK_REMOVED) {
+            vec![Event::task(TASK_REMOVED, &task.id, Some(alias))]
+        } else {
+            Vec::new()
+        };
+        let tickets: Vec<(DateTime<Utc>, RunTicket)> = runs
+            .iter()
+            .filter(|r| r.state == RunState::Submitted)
+            .filter_map(|r| Some((r.scheduled_run_time, RunTicket::of(r)?)))
+            .collect();
+        if tickets.is_empty() {
+            for event in after {
+                self.dispatch_event(event);
+            }
+            return;
+        }
+        task.set_store_alias(alias);
+        let run_times = RunTimes {
+            run_times: tickets.iter().map(|(at, _)| *at).collect(),
+            coalesced_run_count: coalesced,
+        };
+        self.submit_with_ledger(
+            &task,
+            run_times,
+            SubmissionSource::Scheduled,
+            after,
+            writer,
+            tickets,
+        )
+        .await;
+    }
+
+    /// Runs a run request (run now, or a rerun of a dead node's run) this node took.
+    async fn run_request(&self, store: &BoundedStore, writer: &Arc<LedgerWriter>, run: RunRecord) {
+        let Some(ticket) = RunTicket::of(&run) else {
+            return;
+        };
+        let task = match store.lookup_task(&run.task_id).await {
+            Ok(Some(task)) => task,
+            Ok(None) => {
+                log!(warn, self, task = ?run.task_id, run = %run.run_id, "the task of a run request no longer exists; recording the run as failed");
+                writer.finish_state(
+                    ticket.as_ref(),
+                    RunState::Failed,
+                    Some(format!("task {:?} no longer exists", run.task_id)),
+                );
+                return;
+            }
+            Err(e) => {
+                log!(warn, self, task = ?run.task_id, run = %run.run_id, error = %e, "cannot look up the task of a run request; recording the run as failed");
+                writer.finish_state(
+                    ticket.as_ref(),
+                    RunState::Failed,
+                    Some(format!("cannot look up task {:?}: {e}", run.task_id)),
+                );
+                return;
+            }
+        };
+        let source = match run.kind {
+            RunKind::Manual => SubmissionSource::Manual,
+            RunKind::Scheduled => SubmissionSource::Scheduled,
+        };
+        let run_times = RunTimes {
+            run_times: vec![run.scheduled_run_time],
+            coalesced_run_count: 0,
+        };
+        // A run now or a rerun is not late by design: no grace time applies.
+        let mut task = task;
+        task.mistrigger_grace_time = None;
+        self.submit_with_ledger(
+            &task,
+            run_times,
+            source,
+            Vec::new(),
+            writer,
+            vec![(run.scheduled_run_time, ticket)],
+        )
+        .await;
+    }
+
+    /// Submits a run whose ledger records the job moves along; a run this process cannot
+    /// take (its own `max_instances`, no such function) is recorded as skipped or failed.
+    async fn submit_with_ledger(
+        &self,
+        task: &Task,
+        run_times: RunTimes,
+        source: SubmissionSource,
+        after: Vec<Event>,
+        writer: &Arc<LedgerWriter>,
+        tickets: Vec<(DateTime<Utc>, RunTicket)>,
+    ) {
+        match self.prepare(task, run_times, source, after) {
+            Ok(prepared) => {
+                let runs = JobRuns {
+                    ledger: Arc::clone(writer) as Arc<dyn crate::executor::RunLedger>,
+                    tickets: tickets.clone(),
+                };
+                if let Err(e) = self.send(prepared.with_runs(runs)).await {
+                    for (_, ticket) in tickets {
+                        writer.finish_state(
+                            ticket.as_ref(),
+                            RunState::Failed,
+                            Some(format!("not run: the executor refused the job: {e}")),
+                        );
+                    }
+                }
+            }
+            Err(refusal) => {
+                let error = self.refuse(refusal);
+                let state = match error {
+                    crate::Error::MaximumInstances { .. } => RunState::Skipped,
+                    _ => RunState::Failed,
+                };
+                for (_, ticket) in tickets {
+                    writer.finish_state(ticket.as_ref(), state, Some(error.to_string()));
+                }
+            }
+        }
+    }
+}
