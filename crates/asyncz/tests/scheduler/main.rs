@@ -4,6 +4,8 @@
 
 mod common;
 
+#[cfg(feature = "stores-sql-sqlite")]
+mod cluster;
 mod config;
 mod engine;
 mod events;
