@@ -43,6 +43,7 @@ pub struct TaskBuilder {
     pub(crate) coalesce: Option<bool>,
     pub(crate) max_instances: Option<u32>,
     pub(crate) on_node_death: Option<crate::cluster::OnNodeDeath>,
+    pub(crate) catchup_window: Option<Duration>,
     pub(crate) next_run_time: NextRunTime,
     pub(crate) store: Option<String>,
     pub(crate) executor: Option<String>,
@@ -173,6 +174,15 @@ impl TaskBuilder {
     /// [`crate::cluster::OnNodeDeath::Abandon`]: at most once).
     pub fn on_node_death(mut self, policy: crate::cluster::OnNodeDeath) -> Self {
         self.on_node_death = Some(policy);
+        self
+    }
+
+    /// Replays missed fire times only this far back after downtime (default: no bound; a
+    /// task down for a day on a 1-minute cron then gets one run when coalescing, or up to
+    /// 1000 missed ones when not). Older fire times are dropped and counted as coalesced;
+    /// the schedule goes on from the latest.
+    pub fn catchup_window(mut self, window: Duration) -> Self {
+        self.catchup_window = Some(window);
         self
     }
 

@@ -35,6 +35,7 @@ pub struct Task {
     pub(crate) executor: Arc<str>,
     pub(crate) store_alias: Arc<str>,
     pub(crate) mistrigger_grace_time: Option<Duration>,
+    pub(crate) catchup_window: Option<Duration>,
     pub(crate) coalesce: bool,
     pub(crate) max_instances: u32,
     pub(crate) on_node_death: OnNodeDeath,
@@ -91,8 +92,12 @@ pub struct RunTimes {
     /// The run times to submit, oldest first (at most [`MAX_RUN_TIMES_PER_SUBMISSION`], one
     /// when coalescing).
     pub run_times: Vec<DateTime<Utc>>,
-    /// Due run times not in `run_times` (folded by coalescing or beyond the bound).
+    /// Due run times not in `run_times` (folded by coalescing, beyond the bound, or older
+    /// than the task's `catchup_window`).
     pub coalesced_run_count: u64,
+    /// The latest due run time, in `run_times` or not: the schedule goes on from it (with a
+    /// `catchup_window`, every due time may have been dropped and `run_times` be empty).
+    pub latest: Option<DateTime<Utc>>,
 }
 
 impl Task {
@@ -111,6 +116,7 @@ impl Task {
             executor: Arc::from("default"),
             store_alias: Arc::from("default"),
             mistrigger_grace_time: defaults.mistrigger_grace_time,
+            catchup_window: None,
             coalesce: defaults.coalesce,
             max_instances: defaults.max_instances,
             on_node_death: OnNodeDeath::default(),
@@ -174,6 +180,10 @@ impl Task {
     /// How late a run may start (`None`: no matter how late).
     pub fn mistrigger_grace_time(&self) -> Option<Duration> {
         self.mistrigger_grace_time
+    }
+    /// How far back missed fire times are replayed after downtime (`None`: no bound).
+    pub fn catchup_window(&self) -> Option<Duration> {
+        self.catchup_window
     }
     /// Whether several due runs collapse into one.
     pub fn coalesce(&self) -> bool {
@@ -309,6 +319,7 @@ impl Task {
             return RunTimes {
                 run_times: Vec::new(),
                 coalesced_run_count: 0,
+                latest: None,
             };
         };
         let (mut run_times, total) = self.trigger.fire_times_until(tz, first, now, keep);
@@ -316,9 +327,17 @@ impl Task {
             *t = truncate_to_micros(*t);
         }
         run_times.dedup();
+        let latest = run_times.last().copied();
+        if let Some(window) = self.catchup_window {
+            let window = chrono::Duration::from_std(window).unwrap_or(chrono::Duration::MAX);
+            if let Some(cutoff) = now.checked_sub_signed(window) {
+                run_times.retain(|t| *t >= cutoff);
+            }
+        }
         RunTimes {
             coalesced_run_count: total.saturating_sub(run_times.len() as u64),
             run_times,
+            latest,
         }
     }
 
@@ -359,6 +378,7 @@ impl Task {
             max_instances: self.max_instances,
             on_node_death: self.on_node_death,
             mistrigger_grace_time: self.mistrigger_grace_time,
+            catchup_window: self.catchup_window,
             pending: self.pending,
             paused: self.paused(),
             submitted: self.submitted,
@@ -398,6 +418,9 @@ impl Task {
             coalesce: self.coalesce,
             max_instances: self.max_instances,
             on_node_death: self.on_node_death,
+            catchup_window_us: self
+                .catchup_window
+                .map(|d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX)),
             next_run_time_us: self.next_run_time.map(|t| t.timestamp_micros()),
         })
     }
@@ -437,6 +460,7 @@ impl Task {
             executor: Arc::from(state.executor),
             store_alias: Arc::from(ctx.alias.as_str()),
             mistrigger_grace_time: state.mistrigger_grace_time_us.map(Duration::from_micros),
+            catchup_window: state.catchup_window_us.map(Duration::from_micros),
             coalesce: state.coalesce,
             max_instances: state.max_instances,
             on_node_death: state.on_node_death,
@@ -480,6 +504,9 @@ pub struct TaskState {
     /// records written before cluster mode: `abandon`).
     #[serde(default)]
     pub on_node_death: OnNodeDeath,
+    /// The catch-up window in microseconds (`None`, and in older records: no bound).
+    #[serde(default)]
+    pub catchup_window_us: Option<u64>,
 }
 
 impl TaskState {

@@ -88,6 +88,8 @@ pub struct TaskInfo {
     pub on_node_death: crate::cluster::OnNodeDeath,
     /// Grace time.
     pub mistrigger_grace_time: Option<Duration>,
+    /// How far back missed fire times are replayed after downtime (`None`: no bound).
+    pub catchup_window: Option<Duration>,
     /// Still pending.
     pub pending: bool,
     /// Paused.

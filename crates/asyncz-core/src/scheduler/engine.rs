@@ -262,7 +262,7 @@ impl Scheduler {
             };
         }
         let run_times = round.schedule.due(&task, round.now);
-        let Some(&last) = run_times.run_times.last() else {
+        let Some(last) = run_times.latest else {
             return Advanced::Nothing;
         };
         let next = round.schedule.after_fire(&task, last, round.now);
@@ -289,6 +289,14 @@ impl Scheduler {
         } else {
             Vec::new()
         };
+        if run_times.run_times.is_empty() {
+            // Every due time was older than the catch-up window: the schedule moved on.
+            log!(info, self, task = ?task.id, dropped = run_times.coalesced_run_count, "missed run times older than the task's catchup_window were dropped");
+            return match after.into_iter().next() {
+                Some(event) => Advanced::Dropped(event),
+                None => Advanced::Nothing,
+            };
+        }
         task.set_store_alias(alias);
         Advanced::Run(task, run_times, after)
     }

@@ -217,9 +217,10 @@ impl Scheduler {
                 run_times = RunTimes {
                     run_times: vec![now],
                     coalesced_run_count: 0,
+                    latest: Some(now),
                 };
             }
-            let last = *run_times.run_times.last().unwrap_or(&now);
+            let last = run_times.latest.unwrap_or(now);
             let next = schedule.after_manual_run(&task, last, now);
             let remove = next.is_none() && options.remove_finished;
             let prepared =

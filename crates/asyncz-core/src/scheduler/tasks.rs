@@ -237,6 +237,7 @@ impl Scheduler {
             executor: inner.intern(builder.executor.as_deref().unwrap_or("default")),
             store_alias: inner.intern(builder.store.as_deref().unwrap_or("default")),
             mistrigger_grace_time,
+            catchup_window: builder.catchup_window,
             coalesce: builder.coalesce.unwrap_or(defaults.coalesce),
             max_instances,
             on_node_death: builder.on_node_death.unwrap_or_default(),

@@ -118,6 +118,71 @@ async fn coalesce_runs_missed_fire_times_once() {
     assert_eq!(next, Some(t0() + secs(240)));
 }
 
+#[tokio::test]
+async fn a_catchup_window_replays_only_the_missed_fire_times_inside_it() {
+    let (scheduler, clock) = manual_scheduler(t0() - secs(1));
+    scheduler.register("tick", |_ctx: CallContext| ()).unwrap();
+    scheduler
+        .add_task(
+            TaskBuilder::new()
+                .function("tick")
+                .id("minutely")
+                .trigger(IntervalTrigger::new().minutes(1).start_at(t0()))
+                .coalesce(false)
+                .mistrigger_grace_time(None)
+                .catchup_window(Duration::from_secs(300)),
+        )
+        .await
+        .unwrap();
+    scheduler.start().await.unwrap();
+    let mut rx = scheduler.subscribe(TASK_SUBMITTED);
+    // Down for a day: 1441 fire times are due; only the last five minutes' are replayed.
+    clock.set(t0() + chrono::Duration::days(1) + secs(10));
+    scheduler.process_tasks().await;
+    let events = drain(&mut rx);
+    let s = submission(&events);
+    let day = t0() + chrono::Duration::days(1);
+    assert_eq!(
+        s.scheduled_run_times,
+        (0..=4).rev().map(|m| day - secs(60 * m)).collect::<Vec<_>>(),
+        "the fire times at most 300 s before now (day + 10 s)"
+    );
+    assert_eq!(s.coalesced_run_count, 1441 - 5);
+    let task = scheduler.get_task("minutely", None).await.unwrap().unwrap();
+    assert_eq!(task.next_run_time(), Some(day + secs(60)));
+    scheduler.shutdown(false).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_catchup_window_older_than_every_due_time_moves_the_schedule_on_without_a_run() {
+    let (scheduler, clock) = manual_scheduler(t0() - secs(1));
+    let runs = Arc::new(AtomicU32::new(0));
+    let counted = Arc::clone(&runs);
+    scheduler
+        .register("tick", move |_ctx: CallContext| {
+            counted.fetch_add(1, Ordering::SeqCst);
+        })
+        .unwrap();
+    scheduler
+        .add_task(
+            TaskBuilder::new()
+                .function("tick")
+                .id("hourly")
+                .trigger(IntervalTrigger::new().hours(1).start_at(t0()))
+                .catchup_window(Duration::from_secs(60)),
+        )
+        .await
+        .unwrap();
+    scheduler.start().await.unwrap();
+    clock.set(t0() + secs(3 * 3600 + 120));
+    let wait = scheduler.process_tasks().await;
+    assert_eq!(runs.load(Ordering::SeqCst), 0, "the last fire was 2 minutes ago");
+    let task = scheduler.get_task("hourly", None).await.unwrap().unwrap();
+    assert_eq!(task.next_run_time(), Some(t0() + secs(4 * 3600)));
+    assert_eq!(wait, Some(Duration::from_secs(3600 - 120)), "no spinning");
+    scheduler.shutdown(false).await.unwrap();
+}
+
 /// A year: the interval trigger answers `fire_times_until` arithmetically, so this is instant.
 const DAYS_BEHIND: i64 = 365;
 

@@ -116,7 +116,7 @@ impl Scheduler {
                 continue;
             }
             let run_times = round.schedule.due(task, round.now);
-            let Some(&last) = run_times.run_times.last() else {
+            let Some(last) = run_times.latest else {
                 unfired.push(claimed);
                 continue;
             };
@@ -249,6 +249,7 @@ impl Scheduler {
         let run_times = RunTimes {
             run_times: tickets.iter().map(|(at, _)| *at).collect(),
             coalesced_run_count: coalesced,
+            latest: tickets.last().map(|(at, _)| *at),
         };
         self.submit_with_ledger(
             &task,
@@ -294,6 +295,7 @@ impl Scheduler {
         let run_times = RunTimes {
             run_times: vec![run.scheduled_run_time],
             coalesced_run_count: 0,
+            latest: Some(run.scheduled_run_time),
         };
         // A run now or a rerun is not late by design: no grace time applies.
         let mut task = task;
