@@ -1,1 +1,3 @@
 //! Runnable examples of asyncz; see `examples/` (`cargo run -p asyncz-examples --example quickstart`).
+
+pub mod chaos;

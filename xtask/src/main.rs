@@ -4,6 +4,7 @@
 //! - `bench`     the criterion benchmarks (`cargo bench -p asyncz`)
 //! - `quickstart` runs the quickstart example
 //! - `test-backends` runs the store suites against real servers (see `backends.rs`)
+//! - `chaos` runs the cluster chaos test (`asyncz-chaos` in asyncz-examples)
 //!
 //! It only shells out to cargo (and docker), so it has no dependencies.
 
@@ -29,10 +30,11 @@ pub(crate) fn cargo(args: &[&str]) -> bool {
     }
 }
 
-const HELP: &str = "usage: cargo xtask <test|test-backends|bench|quickstart|help>
+const HELP: &str = "usage: cargo xtask <test|test-backends|chaos|bench|quickstart|help>
 
   test           cargo fmt --check, clippy -D warnings, all tests and doc tests
   test-backends  the store suites against real servers [--backend NAME]... [--list]
+  chaos          the cluster chaos test: --backend NAME [--backend ...] [--nodes N] [--seconds S] [--seed X]
   bench          criterion benchmarks of the scheduler (cargo bench -p asyncz)
   quickstart     run the quickstart example";
 
@@ -60,6 +62,19 @@ fn main() -> ExitCode {
         }
         "quickstart" => cargo(&["run", "-p", "asyncz-examples", "--example", "quickstart"]),
         "test-backends" => backends::run(&rest),
+        "chaos" => {
+            // The driver and the node binary it starts, built together.
+            let mut a = vec![
+                "run",
+                "-p",
+                "asyncz-examples",
+                "--bin",
+                "asyncz-chaos",
+                "--",
+            ];
+            a.extend(rest.iter().copied());
+            cargo(&["build", "-p", "asyncz-examples", "--bins"]) && cargo(&a)
+        }
         "help" | "-h" | "--help" => {
             println!("{HELP}");
             true

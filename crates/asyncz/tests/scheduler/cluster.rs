@@ -145,7 +145,10 @@ async fn three_nodes_fire_each_scheduled_time_once_and_record_it_once() {
         .collect();
     assert_eq!(succeeded.len(), calls.len(), "one record per fire");
     for run in &succeeded {
-        assert_eq!(seen.get(&(run.task_id.clone(), run.scheduled_run_time)), Some(&1));
+        assert_eq!(
+            seen.get(&(run.task_id.clone(), run.scheduled_run_time)),
+            Some(&1)
+        );
         assert!(run.started_at.is_some() && run.finished_at.is_some());
         assert_eq!(run.kind, RunKind::Scheduled);
     }
@@ -201,7 +204,11 @@ async fn a_fire_claimed_by_a_node_that_died_before_committing_is_fired_by_anothe
     tokio::time::sleep(Duration::from_millis(300)).await;
     let calls = calls.lock().unwrap().clone();
     assert_eq!(calls.len(), 1, "{calls:?}");
-    assert_eq!(calls[0].1, asyncz::truncate_to_micros(due), "the same scheduled time");
+    assert_eq!(
+        calls[0].1,
+        asyncz::truncate_to_micros(due),
+        "the same scheduled time"
+    );
     assert_eq!(calls[0].2, "live");
     live.shutdown(true).await.unwrap();
 }
@@ -226,10 +233,14 @@ async fn a_run_now_request_is_taken_by_a_node_and_recorded_as_manual() {
     let requested = a.request_run("paused").await.unwrap();
     assert_eq!(requested.state, RunState::Requested);
     let mut record = None;
-    wait_for("the requested run to finish", Duration::from_secs(5), async || {
-        record = a.run_record(&requested.run_id).await.unwrap();
-        record.as_ref().is_some_and(|r| r.state.is_final())
-    })
+    wait_for(
+        "the requested run to finish",
+        Duration::from_secs(5),
+        async || {
+            record = a.run_record(&requested.run_id).await.unwrap();
+            record.as_ref().is_some_and(|r| r.state.is_final())
+        },
+    )
     .await;
     let record = record.unwrap();
     assert_eq!(record.state, RunState::Succeeded, "{record:?}");
@@ -262,7 +273,10 @@ async fn dead_node_with_a_running_run(
     .with_owner("ghost", 7)
     .with_on_node_death(policy);
     cluster.insert_run(&run).await.unwrap();
-    assert!(cluster.start_run(&run.as_ref().unwrap(), Utc::now()).await.unwrap());
+    assert!(cluster
+        .start_run(&run.as_ref().unwrap(), Utc::now())
+        .await
+        .unwrap());
     run.state = RunState::Running;
     run
 }
@@ -279,13 +293,22 @@ async fn a_run_left_running_by_a_dead_node_is_abandoned_naming_it() {
     let store = a.lookup_store("default").unwrap();
     let run = dead_node_with_a_running_run(&store, "t", OnNodeDeath::Abandon).await;
     let mut record = None;
-    wait_for("the run to be abandoned", Duration::from_secs(5), async || {
-        record = a.run_record(&run.run_id).await.unwrap();
-        record.as_ref().is_some_and(|r| r.state == RunState::Abandoned)
-    })
+    wait_for(
+        "the run to be abandoned",
+        Duration::from_secs(5),
+        async || {
+            record = a.run_record(&run.run_id).await.unwrap();
+            record
+                .as_ref()
+                .is_some_and(|r| r.state == RunState::Abandoned)
+        },
+    )
     .await;
     let record = record.unwrap();
-    assert!(record.error.as_deref().unwrap_or("").contains("ghost"), "{record:?}");
+    assert!(
+        record.error.as_deref().unwrap_or("").contains("ghost"),
+        "{record:?}"
+    );
     let mut codes = Vec::new();
     while let Ok(event) = events.try_recv() {
         codes.push(event.name());
@@ -299,7 +322,10 @@ async fn a_run_left_running_by_a_dead_node_is_abandoned_naming_it() {
         .find(|n| n.node_id == "ghost")
         .unwrap();
     assert_eq!(ghost.state, NodeState::Dead);
-    assert!(calls.lock().unwrap().is_empty(), "abandoned runs are not run again");
+    assert!(
+        calls.lock().unwrap().is_empty(),
+        "abandoned runs are not run again"
+    );
     a.shutdown(true).await.unwrap();
 }
 
@@ -328,11 +354,16 @@ async fn a_run_left_by_a_dead_node_with_rerun_is_run_again_as_the_next_attempt()
     })
     .await;
     let calls = calls.lock().unwrap().clone();
-    assert_eq!(calls, [("t".to_owned(), run.scheduled_run_time, "a".to_owned(), 2)]);
+    assert_eq!(
+        calls,
+        [("t".to_owned(), run.scheduled_run_time, "a".to_owned(), 2)]
+    );
     let mut record = None;
     wait_for("the rerun's record", Duration::from_secs(5), async || {
         record = a.run_record(&run.run_id).await.unwrap();
-        record.as_ref().is_some_and(|r| r.state == RunState::Succeeded)
+        record
+            .as_ref()
+            .is_some_and(|r| r.state == RunState::Succeeded)
     })
     .await;
     assert_eq!(record.unwrap().attempt, 2);
@@ -360,7 +391,10 @@ async fn a_node_that_shuts_down_leaves_and_the_others_see_it_dead_at_once() {
         .collect();
     assert_eq!(
         states,
-        [("b".to_owned(), NodeState::Alive), ("a".to_owned(), NodeState::Dead)]
+        [
+            ("b".to_owned(), NodeState::Alive),
+            ("a".to_owned(), NodeState::Dead)
+        ]
     );
     b.shutdown(true).await.unwrap();
 }

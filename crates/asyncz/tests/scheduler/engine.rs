@@ -144,7 +144,10 @@ async fn a_catchup_window_replays_only_the_missed_fire_times_inside_it() {
     let day = t0() + chrono::Duration::days(1);
     assert_eq!(
         s.scheduled_run_times,
-        (0..=4).rev().map(|m| day - secs(60 * m)).collect::<Vec<_>>(),
+        (0..=4)
+            .rev()
+            .map(|m| day - secs(60 * m))
+            .collect::<Vec<_>>(),
         "the fire times at most 300 s before now (day + 10 s)"
     );
     assert_eq!(s.coalesced_run_count, 1441 - 5);
@@ -176,7 +179,11 @@ async fn a_catchup_window_older_than_every_due_time_moves_the_schedule_on_withou
     scheduler.start().await.unwrap();
     clock.set(t0() + secs(3 * 3600 + 120));
     let wait = scheduler.process_tasks().await;
-    assert_eq!(runs.load(Ordering::SeqCst), 0, "the last fire was 2 minutes ago");
+    assert_eq!(
+        runs.load(Ordering::SeqCst),
+        0,
+        "the last fire was 2 minutes ago"
+    );
     let task = scheduler.get_task("hourly", None).await.unwrap().unwrap();
     assert_eq!(task.next_run_time(), Some(t0() + secs(4 * 3600)));
     assert_eq!(wait, Some(Duration::from_secs(3600 - 120)), "no spinning");
