@@ -31,7 +31,9 @@
 #[cfg(not(any(feature = "sqlite", feature = "postgres", feature = "mysql")))]
 compile_error!("asyncz-stores-sql needs at least one of the features sqlite, postgres, mysql");
 
+mod cluster;
 mod config;
+mod schema;
 mod store;
 
 pub use config::{SqlStoreConfig, DEFAULT_CONNECT_TIMEOUT};

@@ -12,7 +12,7 @@ use asyncz_core::{async_trait, Error, Result, Store, StoreContext, Task};
 use crate::config::{redact, SqlStoreConfig};
 
 #[derive(Debug, Clone)]
-enum Pool {
+pub(crate) enum Pool {
     #[cfg(feature = "sqlite")]
     Sqlite(sqlx::SqlitePool),
     #[cfg(feature = "postgres")]
@@ -26,25 +26,26 @@ macro_rules! on_pool {
     ($pool_enum:expr, |$pool:ident| $body:expr) => {
         match $pool_enum {
             #[cfg(feature = "sqlite")]
-            Pool::Sqlite($pool) => $body,
+            crate::store::Pool::Sqlite($pool) => $body,
             #[cfg(feature = "postgres")]
-            Pool::Postgres($pool) => $body,
+            crate::store::Pool::Postgres($pool) => $body,
             #[cfg(feature = "mysql")]
-            Pool::MySql($pool) => $body,
+            crate::store::Pool::MySql($pool) => $body,
         }
     };
 }
+pub(crate) use on_pool;
 
 /// A task id bound to a statement: bytes on MySQL (the column is `VARBINARY`, so the
 /// comparison is bytewise whatever the connection's collation), text elsewhere.
 #[derive(Debug, Clone, Copy)]
-struct IdParam<'a>(&'a str);
+pub(crate) struct IdParam<'a>(pub(crate) &'a str);
 
 /// A task id read from a row. On MySQL the column holds bytes; ids are written as UTF-8, and
 /// anything else (a row written by hand) is read lossily, so the record fails to decode (its
 /// state names another id) instead of failing the whole query.
 #[derive(Debug, Clone)]
-struct IdColumn(String);
+pub(crate) struct IdColumn(pub(crate) String);
 
 /// The id types on a database whose id column is text (SQLite, PostgreSQL): a `&str` bound,
 /// a `String` read.
@@ -125,7 +126,7 @@ mod mysql_id {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Dialect {
+pub(crate) enum Dialect {
     Sqlite,
     Postgres,
     MySql,
@@ -170,7 +171,7 @@ impl Dialect {
     }
 
     /// The placeholder of the `n`th bound value (1-based).
-    fn ph(self, n: usize) -> String {
+    pub(crate) fn ph(self, n: usize) -> String {
         match self {
             Dialect::Postgres => format!("${n}"),
             _ => "?".to_owned(),
@@ -181,7 +182,7 @@ impl Dialect {
     /// quoted for this dialect, so SQL keywords such as `select` are valid names. PostgreSQL
     /// folds an unquoted name to lower case, so the quoted name is lowered too: a table that
     /// an earlier, unquoting version created as `Jobs` (stored as `jobs`) is still found.
-    fn quote(self, name: &str) -> String {
+    pub(crate) fn quote(self, name: &str) -> String {
         match self {
             Dialect::MySql => format!("`{name}`"),
             Dialect::Postgres => format!("\"{}\"", name.to_ascii_lowercase()),
@@ -191,7 +192,7 @@ impl Dialect {
 
     /// The id column: compared bytewise, without padding. PostgreSQL and SQLite compare text
     /// that way already; MySQL's text collations ignore case, accents or trailing spaces.
-    fn id_type(self) -> &'static str {
+    pub(crate) fn id_type(self) -> &'static str {
         match self {
             Dialect::MySql => "VARBINARY(255)",
             _ => "VARCHAR(255)",
@@ -275,7 +276,9 @@ impl Sql {
                 p(3)
             ),
             update: format!(
-                "UPDATE {t} SET next_run_time = {}, state = {} WHERE id = {}",
+                // Any claim on the task is void: a node that claimed it before this change
+                // cannot commit over it (its fence moved).
+                "UPDATE {t} SET next_run_time = {}, state = {}, claimed_by = NULL, claimed_until = NULL, fence = fence + 1 WHERE id = {}",
                 p(1),
                 p(2),
                 p(3)
@@ -289,15 +292,17 @@ impl Sql {
     }
 }
 
-type Started = asyncz_core::record::Started<Pool>;
+pub(crate) type Started = asyncz_core::record::Started<Pool>;
 
 /// Keeps tasks in a SQL table (spec: `SQLAlchemyStore`).
 #[derive(Debug, Clone)]
 pub struct SqlStore {
     config: SqlStoreConfig,
-    dialect: Dialect,
+    pub(crate) dialect: Dialect,
     sql: Arc<Sql>,
-    started: Arc<StartedCell<Pool>>,
+    /// The statements of cluster mode.
+    pub(crate) cluster_sql: Arc<crate::cluster::ClusterSql>,
+    pub(crate) started: Arc<StartedCell<Pool>>,
     /// A pool the application gave (used instead of connecting to `config.url`).
     pool: Option<Pool>,
 }
@@ -327,6 +332,7 @@ impl SqlStore {
         }
         Ok(SqlStore {
             sql: Arc::new(Sql::new(dialect, &config.tablename)),
+            cluster_sql: Arc::new(crate::cluster::ClusterSql::new(dialect, &config.tablename)),
             dialect,
             config,
             started: Arc::new(StartedCell::new(crate::ALIAS)),
@@ -366,11 +372,11 @@ impl SqlStore {
         &self.config.tablename
     }
 
-    fn started(&self) -> Result<Arc<Started>> {
+    pub(crate) fn started(&self) -> Result<Arc<Started>> {
         self.started.get()
     }
 
-    fn db_error(&self, s: &Started, what: &str, e: sqlx::Error) -> Error {
+    pub(crate) fn db_error(&self, s: &Started, what: &str, e: sqlx::Error) -> Error {
         Error::backend(
             format!("store '{}' (sql)", s.alias()),
             format!("{what}: {e}"),
@@ -538,7 +544,8 @@ impl SqlStore {
         .map_err(|e| self.db_error(&s, "cannot execute", e))
     }
 
-    /// Drops the table (tests and tooling; not part of the Store contract).
+    /// Drops the table, and the run ledger, node and schema tables of cluster mode (tests and
+    /// tooling; not part of the Store contract).
     pub async fn drop_table(&self) -> Result<()> {
         let s = self.started()?;
         on_pool!(&s.backend, |pool| sqlx::query(&self.sql.drop)
@@ -546,6 +553,13 @@ impl SqlStore {
             .await
             .map(|_| ()))
         .map_err(|e| self.db_error(&s, "cannot drop the table", e))?;
+        for drop in crate::schema::drop(&self.cluster_sql.names) {
+            on_pool!(&s.backend, |pool| sqlx::query(&drop)
+                .execute(pool)
+                .await
+                .map(|_| ()))
+            .map_err(|e| self.db_error(&s, "cannot drop the cluster tables", e))?;
+        }
         Ok(())
     }
 
@@ -708,6 +722,9 @@ impl Store for SqlStore {
                 ));
             }
         }
+        crate::schema::upgrade(&pool, self.dialect, &self.cluster_sql.names)
+            .await
+            .map_err(|e| Error::backend(backend.clone(), e))?;
         self.started.set(records, pool);
         Ok(())
     }
@@ -849,5 +866,9 @@ impl Store for SqlStore {
 
     fn undecodable_records(&self) -> Vec<(String, String)> {
         self.started.undecodable().list()
+    }
+
+    fn cluster(&self) -> Option<&dyn asyncz_core::cluster::ClusterStore> {
+        Some(self)
     }
 }

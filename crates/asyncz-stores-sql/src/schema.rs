@@ -1,0 +1,203 @@
+//! The schema's versions and the migrations between them. Version 1 is the task table of
+//! the single-process store (created in `store.rs`); version 2 adds cluster mode: the claim
+//! columns on the task table (`claimed_by`, `claimed_until`, `fence`), the run ledger
+//! `<table>_runs` and the node registry `<table>_nodes`. The version is kept in
+//! `<table>_meta`; `start` upgrades an older table in place (its records stay as they are)
+//! and refuses one made by a newer asyncz.
+//!
+//! Every step is safe to run twice and by two processes starting at once: a column or index
+//! that exists already is not an error.
+
+use crate::store::{on_pool, Dialect, Pool};
+
+/// The schema version this build writes.
+pub(crate) const VERSION: i64 = 2;
+
+/// The quoted names of the tables and indexes that belong to task table `t`.
+#[derive(Debug)]
+pub(crate) struct Names {
+    pub(crate) tasks: String,
+    pub(crate) runs: String,
+    pub(crate) nodes: String,
+    pub(crate) meta: String,
+    runs_key: String,
+    runs_time: String,
+    runs_state: String,
+    runs_node: String,
+}
+
+impl Names {
+    /// The names for table `t`; none is more than 14 characters longer than `t`, like the
+    /// `next_run_time` index, so the MySQL length check of the table name covers them.
+    pub(crate) fn new(d: Dialect, t: &str) -> Names {
+        let q = |suffix: &str| d.quote(&format!("{t}{suffix}"));
+        Names {
+            tasks: d.quote(t),
+            runs: q("_runs"),
+            nodes: q("_nodes"),
+            meta: q("_meta"),
+            runs_key: q("_runs_key"),
+            runs_time: q("_runs_time"),
+            runs_state: q("_runs_state"),
+            runs_node: q("_runs_node"),
+        }
+    }
+}
+
+impl Dialect {
+    fn text(self) -> &'static str {
+        match self {
+            Dialect::MySql => "LONGTEXT",
+            _ => "TEXT",
+        }
+    }
+
+    fn create_index(self, name: &str, table: &str, columns: &str) -> String {
+        match self {
+            // MySQL has no CREATE INDEX IF NOT EXISTS; a duplicate is ignored.
+            Dialect::MySql => format!("CREATE INDEX {name} ON {table} ({columns})"),
+            _ => format!("CREATE INDEX IF NOT EXISTS {name} ON {table} ({columns})"),
+        }
+    }
+}
+
+/// The statements from version 1 to 2.
+fn to_v2(d: Dialect, n: &Names) -> Vec<String> {
+    let (t, id, text) = (&n.tasks, d.id_type(), d.text());
+    vec![
+        format!("ALTER TABLE {t} ADD COLUMN claimed_by {id} NULL"),
+        format!("ALTER TABLE {t} ADD COLUMN claimed_until BIGINT NULL"),
+        format!("ALTER TABLE {t} ADD COLUMN fence BIGINT NOT NULL DEFAULT 0"),
+        format!(
+            "CREATE TABLE IF NOT EXISTS {} (\
+             run_id {id} NOT NULL PRIMARY KEY, \
+             task_id {id} NOT NULL, \
+             scheduled_run_time BIGINT NOT NULL, \
+             kind VARCHAR(16) NOT NULL, \
+             state VARCHAR(16) NOT NULL, \
+             node {id} NULL, \
+             fence BIGINT NOT NULL, \
+             attempt BIGINT NOT NULL, \
+             on_node_death VARCHAR(16) NOT NULL, \
+             created_at BIGINT NOT NULL, \
+             started_at BIGINT NULL, \
+             finished_at BIGINT NULL, \
+             error {text} NULL, \
+             CONSTRAINT {} UNIQUE (task_id, scheduled_run_time))",
+            n.runs, n.runs_key
+        ),
+        d.create_index(&n.runs_time, &n.runs, "scheduled_run_time"),
+        d.create_index(&n.runs_state, &n.runs, "state, created_at"),
+        d.create_index(&n.runs_node, &n.runs, "node, state"),
+        format!(
+            "CREATE TABLE IF NOT EXISTS {} (\
+             node_id {id} NOT NULL PRIMARY KEY, \
+             host VARCHAR(255) NOT NULL, \
+             pid BIGINT NOT NULL, \
+             started_at BIGINT NOT NULL, \
+             last_heartbeat BIGINT NOT NULL, \
+             state VARCHAR(16) NOT NULL)",
+            n.nodes
+        ),
+    ]
+}
+
+/// Whether `e` says the step was done already (by an earlier start or a process starting at
+/// the same time): a duplicate column, index or table.
+fn done_already(e: &sqlx::Error) -> bool {
+    let Some(d) = e.as_database_error() else {
+        return false;
+    };
+    if d.is_unique_violation() {
+        return true;
+    }
+    let code = d.code().unwrap_or_default();
+    let message = d.message();
+    // PostgreSQL: duplicate column, table, object; MySQL: duplicate column (1060) and key
+    // name (1061) share SQLSTATE 42S21 / 42000, so the message decides; SQLite: message.
+    matches!(&*code, "42701" | "42P07" | "42710" | "42S21")
+        || message.contains("Duplicate column name")
+        || message.contains("Duplicate key name")
+        || message.contains("duplicate column name")
+}
+
+/// Brings the tables of `n` to [`VERSION`].
+pub(crate) async fn upgrade(pool: &Pool, d: Dialect, n: &Names) -> Result<(), String> {
+    let create_meta = format!(
+        "CREATE TABLE IF NOT EXISTS {} (name VARCHAR(64) NOT NULL PRIMARY KEY, value BIGINT NOT NULL)",
+        n.meta
+    );
+    let read = format!("SELECT value FROM {} WHERE name = 'schema_version'", n.meta);
+    let update = format!(
+        "UPDATE {} SET value = {} WHERE name = 'schema_version'",
+        n.meta,
+        d.ph(1)
+    );
+    let insert = format!(
+        "INSERT INTO {} (name, value) VALUES ('schema_version', {})",
+        n.meta,
+        d.ph(1)
+    );
+    if let Err(e) = on_pool!(pool, |p| sqlx::query(&create_meta)
+        .execute(p)
+        .await
+        .map(|_| ()))
+    {
+        if !done_already(&e) {
+            return Err(format!("cannot create the schema table {}: {e}", n.meta));
+        }
+    }
+    let version: Option<i64> = on_pool!(pool, |p| sqlx::query_scalar::<_, i64>(&read)
+        .fetch_optional(p)
+        .await)
+    .map_err(|e| format!("cannot read the schema version from {}: {e}", n.meta))?;
+    let version = version.unwrap_or(1);
+    if version > VERSION {
+        return Err(format!(
+            "the tables were made by a newer asyncz (schema version {version}; this one knows up to {VERSION}): upgrade asyncz"
+        ));
+    }
+    if version >= VERSION {
+        return Ok(());
+    }
+    tracing::info!(
+        target: "asyncz.stores",
+        table = %n.tasks,
+        from = version,
+        to = VERSION,
+        "upgrading the SQL store's schema"
+    );
+    for step in to_v2(d, n) {
+        if let Err(e) = on_pool!(pool, |p| sqlx::query(&step).execute(p).await.map(|_| ())) {
+            if !done_already(&e) {
+                return Err(format!(
+                    "cannot upgrade the schema to version {VERSION} ({step}): {e}"
+                ));
+            }
+        }
+    }
+    let updated = on_pool!(pool, |p| sqlx::query(&update)
+        .bind(VERSION)
+        .execute(p)
+        .await
+        .map(|r| r.rows_affected()))
+    .map_err(|e| format!("cannot write the schema version: {e}"))?;
+    if updated == 0 {
+        if let Err(e) = on_pool!(pool, |p| sqlx::query(&insert)
+            .bind(VERSION)
+            .execute(p)
+            .await
+            .map(|_| ()))
+        {
+            if !done_already(&e) {
+                return Err(format!("cannot write the schema version: {e}"));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The statements that drop the tables of cluster mode and the schema version.
+pub(crate) fn drop(n: &Names) -> [String; 3] {
+    [&n.runs, &n.nodes, &n.meta].map(|t| format!("DROP TABLE IF EXISTS {t}"))
+}

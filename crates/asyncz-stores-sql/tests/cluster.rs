@@ -1,0 +1,222 @@
+//! Cluster mode of the SQL store: the asyncz-testkit cluster suite against SQLite, and against
+//! PostgreSQL and MySQL/MariaDB when `ASYNCZ_TEST_POSTGRES_URL` / `ASYNCZ_TEST_MYSQL_URL` are
+//! set (`cargo xtask test-backends` and CI set them); and the upgrade of a table made by the
+//! single-process store, in place.
+#![allow(clippy::unwrap_used)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use asyncz_core::chrono::{Duration as Span, Utc};
+use asyncz_core::cluster::{
+    ClaimRequest, CommitResult, FireCommit, FireUpdate, HistoryQuery, RunKind, RunRecord, RunState,
+};
+use asyncz_core::{async_trait, Result, Store};
+use asyncz_stores_sql::{SqlStore, SqlStoreConfig};
+use asyncz_testkit::{sample_task, store_context, t0, Capabilities, StoreHarness};
+
+/// SQL stores, each data set in a table of its own (on SQLite, a file of its own).
+struct Sql {
+    name: &'static str,
+    url: Box<dyn Fn(usize) -> String + Send + Sync>,
+    prefix: String,
+}
+
+impl Sql {
+    fn new(name: &'static str, url: impl Fn(usize) -> String + Send + Sync + 'static) -> Self {
+        Sql {
+            name,
+            url: Box::new(url),
+            prefix: format!("asyncz_c{}", std::process::id()),
+        }
+    }
+}
+
+#[async_trait]
+impl StoreHarness for Sql {
+    type Store = SqlStore;
+    fn name(&self) -> String {
+        self.name.to_owned()
+    }
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            persistent: true,
+            corruptible: true,
+            max_id_len: None,
+        }
+    }
+    async fn open(&self, n: usize) -> Result<SqlStore> {
+        SqlStore::new(SqlStoreConfig::new((self.url)(n)).tablename(format!("{}_{n}", self.prefix)))
+    }
+    async fn corrupt_record(&self, store: &SqlStore, task_id: &str) -> Result<()> {
+        store.write_raw_state(task_id, b"\x00not a task").await
+    }
+    async fn record_exists(&self, store: &SqlStore, task_id: &str) -> Result<bool> {
+        store.record_exists(task_id).await
+    }
+    async fn clean_up(&self, store: &SqlStore) -> Result<()> {
+        store.drop_table().await
+    }
+}
+
+async fn run(harness: Sql) {
+    let began = std::time::Instant::now();
+    let report = asyncz_testkit::run_cluster_suite(&harness).await;
+    println!("{report}({:?})", began.elapsed());
+    report.assert_passed();
+    assert!(report.skipped.is_empty(), "{:?}", report.skipped);
+}
+
+fn env(var: &str) -> Option<String> {
+    match std::env::var(var) {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ => {
+            println!("skipping: {var} is not set (cargo xtask test-backends sets it)");
+            None
+        }
+    }
+}
+
+/// A table made by the single-process store (three columns, no schema version) with a task
+/// in it: a store of this version reads the task, upgrades the table in place, and claims and
+/// commits it.
+async fn an_old_table_is_upgraded_in_place(url: &str, blob: &str, id_type: &str) {
+    let prefix = format!("asyncz_u{}", std::process::id());
+    let source =
+        SqlStore::new(SqlStoreConfig::new(url).tablename(format!("{prefix}_src"))).unwrap();
+    source.start(store_context()).await.unwrap();
+    source
+        .add_task(&sample_task("old", Some(t0())))
+        .await
+        .unwrap();
+    let old = format!("{prefix}_old");
+    source
+        .execute_raw(&format!("DROP TABLE IF EXISTS {old}"))
+        .await
+        .unwrap();
+    source
+        .execute_raw(&format!(
+            "CREATE TABLE {old} (id {id_type} NOT NULL PRIMARY KEY, next_run_time BIGINT NULL, state {blob} NOT NULL)"
+        ))
+        .await
+        .unwrap();
+    source
+        .execute_raw(&format!(
+            "INSERT INTO {old} (id, next_run_time, state) SELECT id, next_run_time, state FROM {prefix}_src"
+        ))
+        .await
+        .unwrap();
+    source.drop_table().await.unwrap();
+
+    let store = SqlStore::new(SqlStoreConfig::new(url).tablename(old)).unwrap();
+    store.start(store_context()).await.unwrap();
+    let task = store
+        .lookup_task("old")
+        .await
+        .unwrap()
+        .expect("the old record is readable");
+    assert_eq!(task.next_run_time(), Some(t0()));
+    let cluster = store.cluster().expect("the SQL store offers cluster mode");
+    let claims = cluster
+        .claim_due_tasks(ClaimRequest::new("n", t0(), Duration::from_secs(30), 10))
+        .await
+        .unwrap();
+    assert_eq!(claims.len(), 1, "{claims:?}");
+    assert_eq!(
+        claims[0].fence, 1,
+        "the fence column starts at 0 for old rows"
+    );
+    let run = RunRecord::new(
+        "old",
+        t0(),
+        RunKind::Scheduled,
+        RunState::Submitted,
+        Utc::now(),
+    )
+    .with_owner("n", claims[0].fence);
+    let next = t0() + Span::minutes(1);
+    let fire = FireCommit::new(
+        "old",
+        claims[0].fence,
+        FireUpdate::Reschedule(Box::new(
+            claims[0].task.clone().with_next_run_time(Some(next)),
+        )),
+    )
+    .with_runs(vec![run.clone()]);
+    let results = cluster.commit_fires("n", &[fire]).await.unwrap();
+    assert_eq!(results, [CommitResult::Committed(vec![run])]);
+    assert_eq!(
+        store
+            .lookup_task("old")
+            .await
+            .unwrap()
+            .unwrap()
+            .next_run_time(),
+        Some(next)
+    );
+    assert_eq!(
+        cluster.history(&HistoryQuery::new()).await.unwrap().len(),
+        1
+    );
+    store.shutdown().await.unwrap();
+    // A second start finds the schema current and changes nothing.
+    let again = SqlStore::new(SqlStoreConfig::new(url).tablename(format!("{prefix}_old"))).unwrap();
+    again.start(store_context()).await.unwrap();
+    assert!(again.lookup_task("old").await.unwrap().is_some());
+    again.drop_table().await.unwrap();
+    again.shutdown().await.unwrap();
+    source.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn sqlite_passes_the_cluster_suite() {
+    let dir = Arc::new(tempfile::tempdir().unwrap());
+    run(Sql::new("sqlite", move |n| {
+        format!("sqlite://{}/cluster-{n}.db", dir.path().display())
+    }))
+    .await;
+}
+
+#[tokio::test]
+async fn sqlite_upgrades_an_old_table_in_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/old.db", dir.path().display());
+    an_old_table_is_upgraded_in_place(&url, "BLOB", "VARCHAR(255)").await;
+}
+
+#[cfg(feature = "postgres")]
+#[tokio::test]
+async fn postgres_passes_the_cluster_suite() {
+    let Some(url) = env("ASYNCZ_TEST_POSTGRES_URL") else {
+        return;
+    };
+    run(Sql::new("postgres", move |_| url.clone())).await;
+}
+
+#[cfg(feature = "postgres")]
+#[tokio::test]
+async fn postgres_upgrades_an_old_table_in_place() {
+    let Some(url) = env("ASYNCZ_TEST_POSTGRES_URL") else {
+        return;
+    };
+    an_old_table_is_upgraded_in_place(&url, "BYTEA", "VARCHAR(255)").await;
+}
+
+#[cfg(feature = "mysql")]
+#[tokio::test]
+async fn mysql_passes_the_cluster_suite() {
+    let Some(url) = env("ASYNCZ_TEST_MYSQL_URL") else {
+        return;
+    };
+    run(Sql::new("mysql", move |_| url.clone())).await;
+}
+
+#[cfg(feature = "mysql")]
+#[tokio::test]
+async fn mysql_upgrades_an_old_table_in_place() {
+    let Some(url) = env("ASYNCZ_TEST_MYSQL_URL") else {
+        return;
+    };
+    // The old way: a text id column, which start also converts to VARBINARY.
+    an_old_table_is_upgraded_in_place(&url, "LONGBLOB", "VARCHAR(255)").await;
+}
