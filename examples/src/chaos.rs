@@ -490,7 +490,7 @@ async fn analyse(
     }
     let expected = expected(config, start, end);
     report.fires = expected.len();
-    let mut problem = |report: &mut ChaosReport, p: String| {
+    let problem = |report: &mut ChaosReport, p: String| {
         if report.problems.len() < 10 {
             report.problems.push(p);
         }
