@@ -146,13 +146,16 @@ impl Rng {
     }
 }
 
-struct NodeProcess {
+/// A running `asyncz-cluster-node` process.
+pub struct NodeProcess {
     index: usize,
     generation: usize,
-    child: Child,
+    /// The process.
+    pub child: Child,
 }
 
-fn spawn_node(
+/// Starts node `n<index>-<generation>` of `config`, writing its function log to `log`.
+pub fn spawn_node(
     config: &ChaosConfig,
     index: usize,
     generation: usize,
@@ -183,7 +186,8 @@ fn spawn_node(
     })
 }
 
-fn signal(pid: u32, sig: &str) {
+/// Sends `sig` (`-STOP`, `-CONT`, `-TERM`) to `pid` with `kill`.
+pub fn signal(pid: u32, sig: &str) {
     let _ = Command::new("kill")
         .args([sig, &pid.to_string()])
         .stdout(Stdio::null())
@@ -241,7 +245,9 @@ fn mysql_parts(url: &str) -> (String, String, String) {
     (user, host.to_owned(), port.to_owned())
 }
 
-async fn plain_scheduler(store: &serde_json::Value) -> Result<asyncz::Scheduler, String> {
+/// A started, paused, single-process scheduler over `store`: reads and writes the store and
+/// its ledger without running anything.
+pub async fn plain_scheduler(store: &serde_json::Value) -> Result<asyncz::Scheduler, String> {
     let config = serde_json::json!({"asyncz.stores.default": store});
     let scheduler = asyncz::builder()
         .config(config.as_object().cloned().unwrap_or_default())

@@ -35,7 +35,8 @@ const HELP: &str = "usage: cargo xtask <test|test-backends|chaos|bench|quickstar
   test           cargo fmt --check, clippy -D warnings, all tests and doc tests
   test-backends  the store suites against real servers [--backend NAME]... [--list]
   chaos          the cluster chaos test: --backend NAME [--backend ...] [--nodes N] [--seconds S] [--seed X]
-  bench          criterion benchmarks of the scheduler (cargo bench -p asyncz)
+  bench          criterion benchmarks of the scheduler (cargo bench -p asyncz);
+                 bench cluster --backend NAME [--tasks N] [--nodes 1,2,3]: cluster fires per second
   quickstart     run the quickstart example";
 
 fn main() -> ExitCode {
@@ -54,6 +55,20 @@ fn main() -> ExitCode {
                     "warnings",
                 ])
                 && cargo(&["test", "--workspace"])
+        }
+        "bench" if rest.first() == Some(&"cluster") => {
+            // Fires per second with 1, 2, 3 node processes (release build).
+            let mut a = vec![
+                "run",
+                "--release",
+                "-p",
+                "asyncz-examples",
+                "--bin",
+                "asyncz-cluster-bench",
+                "--",
+            ];
+            a.extend(rest.iter().skip(1).copied());
+            cargo(&["build", "--release", "-p", "asyncz-examples", "--bins"]) && cargo(&a)
         }
         "bench" => {
             let mut a = vec!["bench", "-p", "asyncz"];

@@ -86,6 +86,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             Ok(())
         },
     )?;
+    // What the cluster benchmark runs: nothing, so the numbers are the scheduler's.
+    scheduler.register("bench.noop", |_ctx: CallContext| ())?;
     scheduler.start().await?;
     shutdown_signal().await;
     scheduler.shutdown(true).await?;
