@@ -253,9 +253,11 @@ pub async fn plain_scheduler(store: &serde_json::Value) -> Result<asyncz::Schedu
         .config(config.as_object().cloned().unwrap_or_default())
         .build()
         .map_err(|e| e.to_string())?;
-    scheduler
-        .register("chaos.tick", |_ctx: asyncz::CallContext| ())
-        .map_err(|e| e.to_string())?;
+    for name in ["chaos.tick", "bench.noop"] {
+        scheduler
+            .register(name, |_ctx: asyncz::CallContext| ())
+            .map_err(|e| e.to_string())?;
+    }
     scheduler.start_paused().await.map_err(|e| e.to_string())?;
     Ok(scheduler)
 }

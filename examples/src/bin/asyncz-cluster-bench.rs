@@ -12,6 +12,9 @@ use asyncz::cluster::{HistoryQuery, RunState};
 use asyncz::{IntervalTrigger, Store, TaskBuilder};
 use asyncz_examples::chaos::{self, ChaosConfig};
 
+/// How long the idle cost is measured (before the first fire).
+const IDLE_SECONDS: u64 = 5;
+
 const USAGE: &str =
     "usage: asyncz-cluster-bench --backend NAME [--tasks N] [--nodes 1,2,3] [--seconds S]";
 
@@ -135,7 +138,7 @@ async fn main() -> ExitCode {
     });
     println!("backend   tasks  nodes  fires_per_s  commits_per_fire  idle_commits_per_s_per_node");
     for &nodes in &node_counts {
-        let start = (Utc::now() + asyncz::chrono::Duration::seconds(5))
+        let start = (Utc::now() + asyncz::chrono::Duration::seconds(IDLE_SECONDS as i64 + 4))
             .duration_trunc(asyncz::chrono::Duration::seconds(1))
             .unwrap_or_else(|_| Utc::now());
         if let Err(e) = set_up(&store, tasks, start).await {
@@ -170,25 +173,22 @@ async fn main() -> ExitCode {
                 }
             }
         }
-        // Warm up two seconds past the first fire, then measure.
+        // Idle first: the tasks' first fire is still seconds away, so the nodes only poll and
+        // heartbeat. Then warm up two seconds past the first fire, and measure.
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        let idle_from = pg_url.as_deref().and_then(xact_commit);
+        tokio::time::sleep(Duration::from_secs(IDLE_SECONDS)).await;
+        let idle_until = pg_url.as_deref().and_then(xact_commit);
+        let idle = match (idle_from, idle_until) {
+            (Some(a), Some(b)) => Some((b - a) as f64 / IDLE_SECONDS as f64 / nodes as f64),
+            _ => None,
+        };
         let from = start + asyncz::chrono::Duration::seconds(2);
         tokio::time::sleep((from - Utc::now()).to_std().unwrap_or_default()).await;
         let commits_before = pg_url.as_deref().and_then(xact_commit);
         let until = from + asyncz::chrono::Duration::seconds(seconds as i64);
         tokio::time::sleep((until - Utc::now()).to_std().unwrap_or_default()).await;
         let commits_after = pg_url.as_deref().and_then(xact_commit);
-        // Idle: pause every task, then count commits for a few seconds.
-        let idle = async {
-            let scheduler = chaos::plain_scheduler(&store).await.ok()?;
-            scheduler.remove_all_tasks(None).await.ok()?;
-            scheduler.shutdown(true).await.ok()?;
-            tokio::time::sleep(Duration::from_secs(2)).await;
-            let a = pg_url.as_deref().and_then(xact_commit)?;
-            tokio::time::sleep(Duration::from_secs(10)).await;
-            let b = pg_url.as_deref().and_then(xact_commit)?;
-            Some((b - a) as f64 / 10.0 / nodes as f64)
-        }
-        .await;
         for p in &procs {
             chaos::signal(p.child.id(), "-TERM");
         }
