@@ -27,7 +27,9 @@ mod ledger;
 mod node;
 mod store;
 
-pub use claim::{ClaimRequest, ClaimedTask, CommitResult, Fence, FireCommit, FireUpdate};
+pub use claim::{
+    ClaimRequest, ClaimedRound, ClaimedTask, CommitResult, Fence, FireCommit, FireUpdate,
+};
 pub(crate) use config::host_name;
 pub use config::ClusterConfig;
 pub use ledger::{

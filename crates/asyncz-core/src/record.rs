@@ -337,6 +337,7 @@ mod tests {
             coalesce: true,
             max_instances: 1,
             on_node_death: Default::default(),
+            catchup_window_us: None,
             next_run_time_us: None,
         };
         let bytes = records.codec.encode(&state).expect("encode");

@@ -77,8 +77,9 @@ pub struct FireCommit {
     pub update: FireUpdate,
     /// The run records to insert, oldest first, each `submitted` (or `missed`).
     pub runs: Vec<RunRecord>,
-    /// When set, at most this many runs of the task may be active (`submitted` or `running`)
-    /// across the cluster: a `submitted` run beyond it is stored as `skipped` instead.
+    /// When set, at most this many instances of the task may be active across the cluster
+    /// (fires with `submitted` or `running` records): when that many already are, this
+    /// fire's runs are stored `skipped` instead.
     pub max_active: Option<u32>,
 }
 
@@ -106,6 +107,35 @@ impl FireCommit {
     pub fn with_max_active(mut self, max_active: Option<u32>) -> Self {
         self.max_active = max_active;
         self
+    }
+}
+
+/// What one poll of a round got ([`super::ClusterStore::claim_round`]).
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct ClaimedRound {
+    /// Run requests now `submitted` to this node.
+    pub requests: Vec<RunRecord>,
+    /// Due tasks now claimed by this node.
+    pub tasks: Vec<ClaimedTask>,
+    /// The earliest next run time of the tasks not claimed here: `None` when the store did
+    /// not read it (the scheduler asks `Store::get_next_run_time` after committing),
+    /// `Some(None)` when no other task is scheduled.
+    pub next_run_time: Option<Option<DateTime<Utc>>>,
+}
+
+impl ClaimedRound {
+    /// A poll's answer.
+    pub fn new(
+        requests: Vec<RunRecord>,
+        tasks: Vec<ClaimedTask>,
+        next_run_time: Option<Option<DateTime<Utc>>>,
+    ) -> Self {
+        ClaimedRound {
+            requests,
+            tasks,
+            next_run_time,
+        }
     }
 }
 

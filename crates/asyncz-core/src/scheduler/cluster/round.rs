@@ -46,53 +46,48 @@ impl Scheduler {
         let poll_at = after(round.now, node.config.poll_interval);
         let retry_at = round.retry_at.min(poll_at);
         let batch = node.config.batch_size;
-        let mut again_now = false;
-        match store
-            .bounded(cluster.claim_run_requests(&node.id, batch))
-            .await
-        {
-            Ok(requests) => {
-                again_now |= requests.len() >= batch;
-                for run in requests {
-                    self.run_request(store, writer, run).await;
-                }
-            }
-            Err(e) => {
-                log!(warn, self, store = %alias, error = %e, "cannot take run requests from the store; retrying later");
-            }
-        }
         let request = ClaimRequest::new(&node.id, round.now, node.config.lease, batch);
-        let claims = match store.bounded(cluster.claim_due_tasks(request)).await {
-            Ok(claims) => claims,
+        let claimed = match store.bounded(cluster.claim_round(request)).await {
+            Ok(claimed) => claimed,
             Err(e) => {
-                log!(warn, self, store = %alias, error = %e, "cannot claim due tasks from the store; retrying later");
+                log!(warn, self, store = %alias, error = %e, "cannot claim due tasks and run requests from the store; retrying later");
                 return Some(retry_at);
             }
         };
-        again_now |= claims.len() >= batch;
-        if !self
-            .fire_claims(store, cluster, round, node, writer, claims)
-            .await
-        {
-            return Some(retry_at);
+        // A full batch: more may be waiting.
+        let again_now = claimed.requests.len() >= batch || claimed.tasks.len() >= batch;
+        for run in claimed.requests {
+            self.run_request(store, writer, run).await;
         }
+        let Some(rescheduled) = self
+            .fire_claims(store, cluster, round, node, writer, claimed.tasks)
+            .await
+        else {
+            return Some(retry_at);
+        };
         if again_now {
-            // A full batch: more may be waiting.
             return Some(round.now);
         }
-        match store.get_next_run_time().await {
+        let next = match claimed.next_run_time {
+            Some(unclaimed) => unclaimed.into_iter().chain(rescheduled).min(),
+            None => match store.get_next_run_time().await {
+                Ok(next) => next,
+                Err(e) => {
+                    log!(warn, self, store = %alias, error = %e, "error getting the next run time from the store; retrying later");
+                    return Some(retry_at);
+                }
+            },
+        };
+        match next {
             // Still due after the round: claimed by another node, which commits it in a moment.
-            Ok(Some(next)) if next <= round.now => Some(poll_at),
-            Ok(Some(next)) => Some(next.min(poll_at)),
-            Ok(None) => Some(poll_at),
-            Err(e) => {
-                log!(warn, self, store = %alias, error = %e, "error getting the next run time from the store; retrying later");
-                Some(retry_at)
-            }
+            Some(next) if next <= round.now => Some(poll_at),
+            Some(next) => Some(next.min(poll_at)),
+            None => Some(poll_at),
         }
     }
 
-    /// Plans, commits and submits the claimed tasks. False when the commit failed (the claims
+    /// Plans, commits and submits the claimed tasks. Returns the earliest next run time of the
+    /// tasks it rescheduled (`Some(None)`: none), or `None` when the commit failed (the claims
     /// then expire and the fires are retried, by this node or another).
     async fn fire_claims(
         &self,
@@ -102,7 +97,7 @@ impl Scheduler {
         node: &Node,
         writer: &Arc<LedgerWriter>,
         claims: Vec<ClaimedTask>,
-    ) -> bool {
+    ) -> Option<Option<DateTime<Utc>>> {
         let alias = store.alias();
         let mut fires = Vec::with_capacity(claims.len());
         let mut planned = Vec::with_capacity(claims.len());
@@ -164,23 +159,29 @@ impl Scheduler {
             }
         }
         if fires.is_empty() {
-            return true;
+            return Some(None);
         }
         let results = match store.bounded(cluster.commit_fires(&node.id, &fires)).await {
             Ok(results) if results.len() == fires.len() => results,
             Ok(results) => {
                 log!(error, self, store = %alias, fires = fires.len(), results = results.len(), "the store answered a different number of commits than it was given; not running them");
-                return false;
+                return None;
             }
             Err(e) => {
                 log!(warn, self, store = %alias, error = %e, fires = fires.len(), "cannot commit fires; their claims expire and they are retried");
-                return false;
+                return None;
             }
         };
-        for (plan, result) in planned.into_iter().zip(results) {
+        let mut earliest = None;
+        for ((plan, fire), result) in planned.into_iter().zip(&fires).zip(results) {
+            if let (FireUpdate::Reschedule(task), CommitResult::Committed(_)) =
+                (&fire.update, &result)
+            {
+                earliest = earliest.into_iter().chain(task.next_run_time).min();
+            }
             self.run_committed(store, node, writer, plan, result).await;
         }
-        true
+        Some(earliest)
     }
 
     /// Submits the runs of one committed fire (or reports its lost claim).
