@@ -163,6 +163,19 @@ async fn an_old_table_is_upgraded_in_place(url: &str, blob: &str, id_type: &str)
     let again = SqlStore::new(SqlStoreConfig::new(url).tablename(format!("{prefix}_old"))).unwrap();
     again.start(store_context()).await.unwrap();
     assert!(again.lookup_task("old").await.unwrap().is_some());
+    // A schema from a newer asyncz is refused, naming the versions.
+    again
+        .execute_raw(&format!(
+            "UPDATE {prefix}_old_meta SET value = 99 WHERE name = 'schema_version'"
+        ))
+        .await
+        .unwrap();
+    let newer = SqlStore::new(SqlStoreConfig::new(url).tablename(format!("{prefix}_old"))).unwrap();
+    let err = newer.start(store_context()).await.unwrap_err().to_string();
+    assert!(
+        err.contains("newer asyncz") && err.contains("version 99"),
+        "{err}"
+    );
     again.drop_table().await.unwrap();
     again.shutdown().await.unwrap();
     source.shutdown().await.unwrap();
