@@ -547,6 +547,49 @@ pub(super) fn cases<H: StoreHarness>() -> Vec<StoreCase<H>> {
             }
         ),
         case!(
+            a_claim_on_a_deleted_task_stays_stale_after_it_is_added_again,
+            ANY,
+            |h, store| {
+                let c = cluster_of(&**store)?;
+                add(&**store, "t", Some(at(0))).await?;
+                let old = claim(c, A, late(), LONG, 10).await?;
+                let f1 = fence_of(&old, "t")?;
+                store.delete_task("t").await.map_err(err)?;
+                add(&**store, "t", Some(at(0))).await?;
+                let new = claim(c, A, late(), LONG, 10).await?;
+                let f2 = fence_of(&new, "t")?;
+                ensure!(
+                    f2 > f1,
+                    "the task added again was claimed with fence {f2}, not greater than {f1} of the deleted one"
+                );
+                let stale = commit(
+                    c,
+                    A,
+                    &[reschedule(
+                        &old[0],
+                        Some(at(60)),
+                        vec![submitted("t", at(0), A, f1)],
+                    )],
+                )
+                .await?;
+                ensure!(
+                    stale == [CommitResult::Stale],
+                    "a fire computed under the claim on the deleted task: {stale:?}"
+                );
+                let next = next_run_time_of(&**store, "t").await?;
+                ensure!(
+                    next == Some(at(0)),
+                    "the old fire moved the new task to {next:?}"
+                );
+                let fresh = commit(c, A, &[reschedule(&new[0], Some(at(60)), vec![])]).await?;
+                ensure!(
+                    fresh == [CommitResult::Committed(vec![])],
+                    "the fire under the new claim: {fresh:?}"
+                );
+                Ok(())
+            }
+        ),
+        case!(
             a_run_already_in_the_ledger_is_not_inserted_twice,
             ANY,
             |h, store| {
