@@ -230,3 +230,48 @@ async fn mysql_upgrades_an_old_table_in_place() {
     // The old way: a text id column, which start also converts to VARBINARY.
     an_old_table_is_upgraded_in_place(&url, "LONGBLOB", "VARCHAR(255)").await;
 }
+
+/// SQLite has no server clock: the store's clock is the scheduler's, from the `StoreContext`,
+/// and leases are judged on it.
+#[tokio::test]
+async fn sqlite_judges_leases_on_the_schedulers_clock() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/clock.db", dir.path().display());
+    let clock = Arc::new(asyncz_core::ManualClock::new(t0()));
+    let ctx = || store_context().with_clock(clock.clone());
+    let (a, b) = (
+        SqlStore::new(SqlStoreConfig::new(&url)).unwrap(),
+        SqlStore::new(SqlStoreConfig::new(&url)).unwrap(),
+    );
+    a.start(ctx()).await.unwrap();
+    b.start(ctx()).await.unwrap();
+    let (ca, cb) = (a.cluster().unwrap(), b.cluster().unwrap());
+    assert_eq!(ca.store_time().await.unwrap(), t0());
+    a.add_task(&sample_task("t", Some(t0()))).await.unwrap();
+    let lease = Duration::from_secs(10);
+    let mine = ca
+        .claim_due_tasks(ClaimRequest::new("a", t0(), lease, 10))
+        .await
+        .unwrap();
+    assert_eq!(mine.len(), 1);
+    clock.advance(Span::seconds(9));
+    let early = cb
+        .claim_due_tasks(ClaimRequest::new("b", t0(), lease, 10))
+        .await
+        .unwrap();
+    assert!(early.is_empty(), "claimed 9 s into a 10 s lease: {early:?}");
+    clock.advance(Span::seconds(1));
+    let late = cb
+        .claim_due_tasks(ClaimRequest::new("b", t0(), lease, 10))
+        .await
+        .unwrap();
+    assert_eq!(
+        late.len(),
+        1,
+        "the lease ran out at 10 s on the scheduler's clock"
+    );
+    assert!(late[0].fence > mine[0].fence);
+    a.drop_table().await.unwrap();
+    a.shutdown().await.unwrap();
+    b.shutdown().await.unwrap();
+}
