@@ -275,3 +275,53 @@ async fn sqlite_judges_leases_on_the_schedulers_clock() {
     a.shutdown().await.unwrap();
     b.shutdown().await.unwrap();
 }
+
+/// A 63-character table name (the longest allowed): the ledger and node tables get names of
+/// their own, not ones PostgreSQL would truncate to the task table's.
+async fn a_longest_table_name_keeps_the_cluster_tables_apart(url: &str) {
+    let name = format!("asyncz_l{}_{}", std::process::id(), "x".repeat(63))[..63].to_owned();
+    let store = SqlStore::new(SqlStoreConfig::new(url).tablename(name)).unwrap();
+    store.start(store_context()).await.unwrap();
+    store.add_task(&sample_task("t", Some(t0()))).await.unwrap();
+    let cluster = store.cluster().unwrap();
+    let claims = cluster
+        .claim_due_tasks(ClaimRequest::new("n", t0(), Duration::from_secs(30), 10))
+        .await
+        .unwrap();
+    let run = RunRecord::new(
+        "t",
+        t0(),
+        RunKind::Scheduled,
+        RunState::Submitted,
+        Utc::now(),
+    )
+    .with_owner("n", claims[0].fence);
+    let fire = FireCommit::new("t", claims[0].fence, FireUpdate::Remove).with_runs(vec![run]);
+    let results = cluster.commit_fires("n", &[fire]).await.unwrap();
+    assert!(matches!(&results[..], [CommitResult::Committed(runs)] if runs.len() == 1));
+    assert_eq!(
+        cluster.history(&HistoryQuery::new()).await.unwrap().len(),
+        1
+    );
+    store.drop_table().await.unwrap();
+    store.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn sqlite_keeps_the_cluster_tables_of_a_longest_table_name_apart() {
+    let dir = tempfile::tempdir().unwrap();
+    a_longest_table_name_keeps_the_cluster_tables_apart(&format!(
+        "sqlite://{}/long.db",
+        dir.path().display()
+    ))
+    .await;
+}
+
+#[cfg(feature = "postgres")]
+#[tokio::test]
+async fn postgres_keeps_the_cluster_tables_of_a_longest_table_name_apart() {
+    let Some(url) = env("ASYNCZ_TEST_POSTGRES_URL") else {
+        return;
+    };
+    a_longest_table_name_keeps_the_cluster_tables_apart(&url).await;
+}
