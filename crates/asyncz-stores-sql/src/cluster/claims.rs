@@ -111,7 +111,7 @@ impl SqlStore {
                 .map(|(task, fence)| (task, next_fence(fence, now)))
                 .collect::<Vec<_>>()
         })
-        .map_err(|e| self.db_error(&s, "cannot claim due tasks", e))?;
+        .map_err(|e| self.locking_error(&s, "cannot claim due tasks", e))?;
         Ok(claimed
             .into_iter()
             .map(|(task, fence)| ClaimedTask::new(task, u64::try_from(fence).unwrap_or(0)))

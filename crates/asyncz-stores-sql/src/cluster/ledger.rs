@@ -174,7 +174,7 @@ impl SqlStore {
             }
             taken
         })
-        .map_err(|e| self.db_error(&s, "cannot take run requests", e))?;
+        .map_err(|e| self.locking_error(&s, "cannot take run requests", e))?;
         let mut runs = runs_of(rows)?;
         runs.sort_by(|a, b| (a.created_at, &a.run_id).cmp(&(b.created_at, &b.run_id)));
         Ok(runs)
