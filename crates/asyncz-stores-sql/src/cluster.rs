@@ -146,6 +146,28 @@ macro_rules! in_tx {
 }
 use in_tx;
 
+impl SqlStore {
+    /// [`SqlStore::db_error`] for a statement with `FOR UPDATE SKIP LOCKED`: a server that
+    /// cannot parse it (MySQL before 8.0.1, MariaDB before 10.6; error 1064) is named as too
+    /// old for cluster mode.
+    fn locking_error(&self, s: &crate::store::Started, what: &str, e: sqlx::Error) -> Error {
+        let syntax = e
+            .as_database_error()
+            .and_then(|d| d.code())
+            .is_some_and(|code| code == "42000")
+            && e.to_string().contains("LOCKED");
+        if self.dialect == Dialect::MySql && syntax {
+            return Error::backend(
+                format!("store '{}' (sql)", s.alias()),
+                format!(
+                    "{what}: cluster mode needs FOR UPDATE SKIP LOCKED, which this server does not parse (MySQL 8.0.1+ or MariaDB 10.6+ has it): {e}"
+                ),
+            );
+        }
+        self.db_error(s, what, e)
+    }
+}
+
 /// A failure that left nothing written and may pass on a retry: a deadlock, a
 /// serialization failure, a lock wait timeout, SQLite's busy database.
 fn is_transient(e: &sqlx::Error) -> bool {

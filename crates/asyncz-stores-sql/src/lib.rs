@@ -18,6 +18,10 @@
 //!   identifier, and is quoted (`select` is a valid table name).
 //! - A record that cannot be decoded is skipped, logged, listed by
 //!   `Store::undecodable_records`, and never deleted.
+//! - Cluster mode: the store is a [`ClusterStore`](asyncz_core::cluster::ClusterStore). On
+//!   start the schema (versioned in `<table>_meta`) is upgraded in place: claim columns on the
+//!   task table, the run ledger `<table>_runs` and the node registry `<table>_nodes` (see the
+//!   README).
 //!
 //! ```
 //! use asyncz_stores_sql::{SqlStore, SqlStoreConfig};

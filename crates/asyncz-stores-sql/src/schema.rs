@@ -28,9 +28,10 @@ pub(crate) struct Names {
 
 impl Names {
     /// The names for table `t`; none is more than 14 characters longer than `t`, like the
-    /// `next_run_time` index, so the MySQL length check of the table name covers them.
+    /// `next_run_time` index, so the MySQL length check of the table name covers them, and
+    /// none is longer than 63 ([`derived_name`]).
     pub(crate) fn new(d: Dialect, t: &str) -> Names {
-        let q = |suffix: &str| d.quote(&format!("{t}{suffix}"));
+        let q = |suffix: &str| d.quote(&derived_name(t, suffix));
         Names {
             tasks: d.quote(t),
             runs: q("_runs"),
@@ -42,6 +43,24 @@ impl Names {
             runs_node: q("_runs_node"),
         }
     }
+}
+
+/// Identifiers are at most this long (PostgreSQL truncates longer ones, so `<t>_runs` of a
+/// 63-character `t` would name the task table itself).
+const MAX_NAME: usize = 63;
+
+/// `<t><suffix>`, or, when that is longer than [`MAX_NAME`], a prefix of `t`, `_`, eight hex
+/// digits of a hash of `t` (FNV-1a, stable across versions) and the suffix.
+fn derived_name(t: &str, suffix: &str) -> String {
+    if t.len() + suffix.len() <= MAX_NAME {
+        return format!("{t}{suffix}");
+    }
+    let hash = t.bytes().fold(0x811c_9dc5_u32, |h, b| {
+        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+    });
+    // `t` is ASCII (validated), so any byte index is a char boundary.
+    let keep = MAX_NAME.saturating_sub(suffix.len() + 9).min(t.len());
+    format!("{}_{hash:08x}{suffix}", &t[..keep])
 }
 
 impl Dialect {
@@ -200,4 +219,30 @@ pub(crate) async fn upgrade(pool: &Pool, d: Dialect, n: &Names) -> Result<(), St
 /// The statements that drop the tables of cluster mode and the schema version.
 pub(crate) fn drop(n: &Names) -> [String; 3] {
     [&n.runs, &n.nodes, &n.meta].map(|t| format!("DROP TABLE IF EXISTS {t}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::derived_name;
+
+    #[test]
+    fn derived_names_stay_within_63_characters_and_apart() {
+        assert_eq!(derived_name("jobs", "_runs"), "jobs_runs");
+        let long = "t".repeat(63);
+        let names: Vec<String> = ["_runs", "_nodes", "_meta", "_runs_state"]
+            .iter()
+            .map(|suffix| derived_name(&long, suffix))
+            .collect();
+        for (name, suffix) in names
+            .iter()
+            .zip(["_runs", "_nodes", "_meta", "_runs_state"])
+        {
+            assert!(name.len() <= 63 && name.ends_with(suffix), "{name}");
+        }
+        assert_ne!(
+            derived_name(&long, "_runs"),
+            derived_name(&"u".repeat(63), "_runs")
+        );
+        assert_eq!(derived_name(&long, "_runs"), derived_name(&long, "_runs"));
+    }
 }

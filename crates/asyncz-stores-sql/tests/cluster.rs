@@ -122,10 +122,7 @@ async fn an_old_table_is_upgraded_in_place(url: &str, blob: &str, id_type: &str)
         .await
         .unwrap();
     assert_eq!(claims.len(), 1, "{claims:?}");
-    assert_eq!(
-        claims[0].fence, 1,
-        "the fence column starts at 0 for old rows"
-    );
+    assert!(claims[0].fence > 0, "old rows get a fence: {claims:?}");
     let run = RunRecord::new(
         "old",
         t0(),
@@ -163,6 +160,19 @@ async fn an_old_table_is_upgraded_in_place(url: &str, blob: &str, id_type: &str)
     let again = SqlStore::new(SqlStoreConfig::new(url).tablename(format!("{prefix}_old"))).unwrap();
     again.start(store_context()).await.unwrap();
     assert!(again.lookup_task("old").await.unwrap().is_some());
+    // A schema from a newer asyncz is refused, naming the versions.
+    again
+        .execute_raw(&format!(
+            "UPDATE {prefix}_old_meta SET value = 99 WHERE name = 'schema_version'"
+        ))
+        .await
+        .unwrap();
+    let newer = SqlStore::new(SqlStoreConfig::new(url).tablename(format!("{prefix}_old"))).unwrap();
+    let err = newer.start(store_context()).await.unwrap_err().to_string();
+    assert!(
+        err.contains("newer asyncz") && err.contains("version 99"),
+        "{err}"
+    );
     again.drop_table().await.unwrap();
     again.shutdown().await.unwrap();
     source.shutdown().await.unwrap();
@@ -219,4 +229,99 @@ async fn mysql_upgrades_an_old_table_in_place() {
     };
     // The old way: a text id column, which start also converts to VARBINARY.
     an_old_table_is_upgraded_in_place(&url, "LONGBLOB", "VARCHAR(255)").await;
+}
+
+/// SQLite has no server clock: the store's clock is the scheduler's, from the `StoreContext`,
+/// and leases are judged on it.
+#[tokio::test]
+async fn sqlite_judges_leases_on_the_schedulers_clock() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/clock.db", dir.path().display());
+    let clock = Arc::new(asyncz_core::ManualClock::new(t0()));
+    let ctx = || store_context().with_clock(clock.clone());
+    let (a, b) = (
+        SqlStore::new(SqlStoreConfig::new(&url)).unwrap(),
+        SqlStore::new(SqlStoreConfig::new(&url)).unwrap(),
+    );
+    a.start(ctx()).await.unwrap();
+    b.start(ctx()).await.unwrap();
+    let (ca, cb) = (a.cluster().unwrap(), b.cluster().unwrap());
+    assert_eq!(ca.store_time().await.unwrap(), t0());
+    a.add_task(&sample_task("t", Some(t0()))).await.unwrap();
+    let lease = Duration::from_secs(10);
+    let mine = ca
+        .claim_due_tasks(ClaimRequest::new("a", t0(), lease, 10))
+        .await
+        .unwrap();
+    assert_eq!(mine.len(), 1);
+    clock.advance(Span::seconds(9));
+    let early = cb
+        .claim_due_tasks(ClaimRequest::new("b", t0(), lease, 10))
+        .await
+        .unwrap();
+    assert!(early.is_empty(), "claimed 9 s into a 10 s lease: {early:?}");
+    clock.advance(Span::seconds(1));
+    let late = cb
+        .claim_due_tasks(ClaimRequest::new("b", t0(), lease, 10))
+        .await
+        .unwrap();
+    assert_eq!(
+        late.len(),
+        1,
+        "the lease ran out at 10 s on the scheduler's clock"
+    );
+    assert!(late[0].fence > mine[0].fence);
+    a.drop_table().await.unwrap();
+    a.shutdown().await.unwrap();
+    b.shutdown().await.unwrap();
+}
+
+/// A 63-character table name (the longest allowed): the ledger and node tables get names of
+/// their own, not ones PostgreSQL would truncate to the task table's.
+async fn a_longest_table_name_keeps_the_cluster_tables_apart(url: &str) {
+    let name = format!("asyncz_l{}_{}", std::process::id(), "x".repeat(63))[..63].to_owned();
+    let store = SqlStore::new(SqlStoreConfig::new(url).tablename(name)).unwrap();
+    store.start(store_context()).await.unwrap();
+    store.add_task(&sample_task("t", Some(t0()))).await.unwrap();
+    let cluster = store.cluster().unwrap();
+    let claims = cluster
+        .claim_due_tasks(ClaimRequest::new("n", t0(), Duration::from_secs(30), 10))
+        .await
+        .unwrap();
+    let run = RunRecord::new(
+        "t",
+        t0(),
+        RunKind::Scheduled,
+        RunState::Submitted,
+        Utc::now(),
+    )
+    .with_owner("n", claims[0].fence);
+    let fire = FireCommit::new("t", claims[0].fence, FireUpdate::Remove).with_runs(vec![run]);
+    let results = cluster.commit_fires("n", &[fire]).await.unwrap();
+    assert!(matches!(&results[..], [CommitResult::Committed(runs)] if runs.len() == 1));
+    assert_eq!(
+        cluster.history(&HistoryQuery::new()).await.unwrap().len(),
+        1
+    );
+    store.drop_table().await.unwrap();
+    store.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn sqlite_keeps_the_cluster_tables_of_a_longest_table_name_apart() {
+    let dir = tempfile::tempdir().unwrap();
+    a_longest_table_name_keeps_the_cluster_tables_apart(&format!(
+        "sqlite://{}/long.db",
+        dir.path().display()
+    ))
+    .await;
+}
+
+#[cfg(feature = "postgres")]
+#[tokio::test]
+async fn postgres_keeps_the_cluster_tables_of_a_longest_table_name_apart() {
+    let Some(url) = env("ASYNCZ_TEST_POSTGRES_URL") else {
+        return;
+    };
+    a_longest_table_name_keeps_the_cluster_tables_apart(&url).await;
 }

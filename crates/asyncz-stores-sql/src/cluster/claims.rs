@@ -26,6 +26,18 @@ enum Write {
     Unwritable,
 }
 
+/// The fence of a new claim on a row whose fence is `fence`, at store time `now` (µs): one
+/// more, and at least `now`, so that a task deleted and added again under the same id (its
+/// row, and fence, new) still gets fences greater than any of the old row's, and a commit
+/// computed under an old claim stays stale. (The claim statement computes the same.)
+fn next_fence(fence: i64, now: i64) -> i64 {
+    if fence >= now {
+        fence.saturating_add(1)
+    } else {
+        now
+    }
+}
+
 impl SqlStore {
     pub(super) async fn claim(&self, request: ClaimRequest<'_>) -> Result<Vec<ClaimedTask>> {
         let s = self.started()?;
@@ -76,25 +88,33 @@ impl SqlStore {
             let until = now.saturating_add(lease);
             for chunk in tasks.chunks(CHUNK) {
                 let update = format!(
-                    "UPDATE {t} SET claimed_by = {}, claimed_until = {}, fence = fence + 1 WHERE id IN ({})",
+                    "UPDATE {t} SET claimed_by = {}, claimed_until = {}, \
+                     fence = CASE WHEN fence >= {} THEN fence + 1 ELSE {} END WHERE id IN ({})",
                     c.ph(1),
                     c.ph(2),
-                    c.list(3, chunk.len())
+                    c.ph(3),
+                    c.ph(4),
+                    c.list(5, chunk.len())
                 );
-                let mut q = sqlx::query(&update).bind(IdParam(request.node)).bind(until);
+                let mut q = sqlx::query(&update)
+                    .bind(IdParam(request.node))
+                    .bind(until)
+                    .bind(now)
+                    .bind(now);
                 for (task, _) in chunk {
                     q = q.bind(IdParam(task.id()));
                 }
                 q.execute(&mut *tx).await?;
             }
             tasks
+                .into_iter()
+                .map(|(task, fence)| (task, next_fence(fence, now)))
+                .collect::<Vec<_>>()
         })
-        .map_err(|e| self.db_error(&s, "cannot claim due tasks", e))?;
+        .map_err(|e| self.locking_error(&s, "cannot claim due tasks", e))?;
         Ok(claimed
             .into_iter()
-            .map(|(task, fence)| {
-                ClaimedTask::new(task, u64::try_from(fence.saturating_add(1)).unwrap_or(0))
-            })
+            .map(|(task, fence)| ClaimedTask::new(task, u64::try_from(fence).unwrap_or(0)))
             .collect())
     }
 

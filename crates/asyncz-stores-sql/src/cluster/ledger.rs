@@ -162,10 +162,11 @@ impl SqlStore {
                 }
                 q.execute(&mut *tx).await?;
                 let read = format!(
-                    "SELECT {COLUMNS} FROM {runs} WHERE run_id IN ({})",
-                    c.list(1, chunk.len())
+                    "SELECT {COLUMNS} FROM {runs} WHERE state = 'submitted' AND node = {} AND run_id IN ({})",
+                    c.ph(1),
+                    c.list(2, chunk.len())
                 );
-                let mut q = sqlx::query_as::<_, RunRow>(&read);
+                let mut q = sqlx::query_as::<_, RunRow>(&read).bind(IdParam(node));
                 for IdColumn(id) in chunk {
                     q = q.bind(IdParam(id));
                 }
@@ -173,7 +174,7 @@ impl SqlStore {
             }
             taken
         })
-        .map_err(|e| self.db_error(&s, "cannot take run requests", e))?;
+        .map_err(|e| self.locking_error(&s, "cannot take run requests", e))?;
         let mut runs = runs_of(rows)?;
         runs.sort_by(|a, b| (a.created_at, &a.run_id).cmp(&(b.created_at, &b.run_id)));
         Ok(runs)

@@ -145,7 +145,7 @@ impl SqlStore {
             }
             rows
         })
-        .map_err(|e| self.db_error(&s, "cannot mark dead nodes", e))?;
+        .map_err(|e| self.locking_error(&s, "cannot mark dead nodes", e))?;
         rows.into_iter()
             .map(|row| {
                 let mut node = node_of(row)?;
