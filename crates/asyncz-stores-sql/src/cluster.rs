@@ -259,6 +259,14 @@ impl ClusterStore for SqlStore {
         self.finish(run, finish).await
     }
 
+    async fn start_runs(&self, runs: &[RunRef], started_at: DateTime<Utc>) -> Result<Vec<bool>> {
+        self.start_many(runs, started_at).await
+    }
+
+    async fn finish_runs(&self, runs: &[(RunRef, RunFinish)]) -> Result<Vec<bool>> {
+        self.finish_many(runs).await
+    }
+
     async fn get_run(&self, run_id: &str) -> Result<Option<RunRecord>> {
         self.run(run_id).await
     }

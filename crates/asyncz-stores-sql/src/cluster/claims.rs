@@ -211,8 +211,8 @@ impl SqlStore {
             c.ph(2),
             c.ph(3)
         );
-        let active = format!(
-            "SELECT COUNT(*) FROM {} WHERE task_id = {} AND state IN ('submitted', 'running')",
+        let active_sql = format!(
+            "SELECT COUNT(DISTINCT fence) FROM {} WHERE task_id = {} AND state IN ('submitted', 'running')",
             c.names.runs,
             c.ph(1)
         );
@@ -282,9 +282,11 @@ impl SqlStore {
                     results.push(CommitResult::Stale);
                     continue;
                 }
-                let mut active_runs = match fire.max_active {
+                // The fire is one instance (one job runs its runs in turn): its runs are all
+                // submitted or all skipped, against the active fires (distinct fences).
+                let active = match fire.max_active {
                     Some(_) if fire.runs.iter().any(|r| r.state == RunState::Submitted) => {
-                        let n: i64 = sqlx::query_scalar(&active)
+                        let n: i64 = sqlx::query_scalar(&active_sql)
                             .bind(id)
                             .fetch_one(&mut *tx)
                             .await?;
@@ -296,11 +298,11 @@ impl SqlStore {
                 for run in &fire.runs {
                     let mut run = run.clone();
                     if let Some(max) = fire.max_active {
-                        if run.state == RunState::Submitted && active_runs >= u64::from(max) {
+                        if run.state == RunState::Submitted && active >= u64::from(max) {
                             run.state = RunState::Skipped;
                             run.finished_at = Some(run.created_at);
                             run.error = Some(format!(
-                                "skipped: task '{}' already has {active_runs} active runs across the cluster (max_active {max})",
+                                "skipped: task '{}' already has {active} active instances across the cluster (max_instances {max})",
                                 run.task_id
                             ));
                         }
@@ -310,9 +312,6 @@ impl SqlStore {
                         .await?
                         .rows_affected();
                     if inserted == 1 {
-                        if run.state == RunState::Submitted {
-                            active_runs += 1;
-                        }
                         stored.push(run);
                     }
                 }

@@ -180,10 +180,9 @@ impl SqlStore {
         Ok(runs)
     }
 
-    pub(super) async fn start(&self, run: &RunRef, started_at: DateTime<Utc>) -> Result<bool> {
-        let s = self.started()?;
+    fn start_sql(&self) -> String {
         let c = &self.cluster_sql;
-        let start = format!(
+        format!(
             "UPDATE {} SET state = 'running', started_at = {} \
              WHERE run_id = {} AND state = 'submitted' AND node = {} AND attempt = {}",
             c.names.runs,
@@ -191,7 +190,93 @@ impl SqlStore {
             c.ph(2),
             c.ph(3),
             c.ph(4)
-        );
+        )
+    }
+
+    fn finish_sql(&self) -> String {
+        let c = &self.cluster_sql;
+        format!(
+            "UPDATE {} SET state = {}, finished_at = {}, error = {} \
+             WHERE run_id = {} AND state IN ('submitted', 'running') AND node = {} AND attempt = {}",
+            c.names.runs,
+            c.ph(1),
+            c.ph(2),
+            c.ph(3),
+            c.ph(4),
+            c.ph(5),
+            c.ph(6)
+        )
+    }
+
+    /// Many starts in one transaction (one commit for a busy round's jobs).
+    pub(super) async fn start_many(
+        &self,
+        runs: &[RunRef],
+        started_at: DateTime<Utc>,
+    ) -> Result<Vec<bool>> {
+        if let [run] = runs {
+            return Ok(vec![self.start(run, started_at).await?]);
+        }
+        if runs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let s = self.started()?;
+        let start = self.start_sql();
+        let at = started_at.timestamp_micros();
+        in_tx!(self, s, |tx, now| {
+            let mut started = Vec::with_capacity(runs.len());
+            for run in runs {
+                let n = sqlx::query(&start)
+                    .bind(at)
+                    .bind(IdParam(&run.run_id))
+                    .bind(IdParam(&run.node))
+                    .bind(i64::from(run.attempt))
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                started.push(n == 1);
+            }
+            started
+        })
+        .map_err(|e| self.db_error(&s, "cannot start runs", e))
+    }
+
+    /// Many finishes in one transaction.
+    pub(super) async fn finish_many(&self, runs: &[(RunRef, RunFinish)]) -> Result<Vec<bool>> {
+        if let [(run, finish)] = runs {
+            return Ok(vec![self.finish(run, finish).await?]);
+        }
+        if runs.is_empty() {
+            return Ok(Vec::new());
+        }
+        for (_, finish) in runs {
+            check_final(finish)?;
+        }
+        let s = self.started()?;
+        let update = self.finish_sql();
+        in_tx!(self, s, |tx, now| {
+            let mut finished = Vec::with_capacity(runs.len());
+            for (run, finish) in runs {
+                let n = sqlx::query(&update)
+                    .bind(finish.state.as_str())
+                    .bind(finish.finished_at.timestamp_micros())
+                    .bind(finish.error.as_deref())
+                    .bind(IdParam(&run.run_id))
+                    .bind(IdParam(&run.node))
+                    .bind(i64::from(run.attempt))
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                finished.push(n == 1);
+            }
+            finished
+        })
+        .map_err(|e| self.db_error(&s, "cannot finish runs", e))
+    }
+
+    pub(super) async fn start(&self, run: &RunRef, started_at: DateTime<Utc>) -> Result<bool> {
+        let s = self.started()?;
+        let start = self.start_sql();
         let started = on_pool!(&s.backend, |pool| sqlx::query(&start)
             .bind(started_at.timestamp_micros())
             .bind(IdParam(&run.run_id))
@@ -206,27 +291,8 @@ impl SqlStore {
 
     pub(super) async fn finish(&self, run: &RunRef, finish: &RunFinish) -> Result<bool> {
         let s = self.started()?;
-        if !finish.state.is_final() {
-            return Err(Error::invalid(
-                "finish.state",
-                format!(
-                    "{} is not a final state (expected succeeded, failed, missed, skipped or abandoned)",
-                    finish.state
-                ),
-            ));
-        }
-        let c = &self.cluster_sql;
-        let update = format!(
-            "UPDATE {} SET state = {}, finished_at = {}, error = {} \
-             WHERE run_id = {} AND state IN ('submitted', 'running') AND node = {} AND attempt = {}",
-            c.names.runs,
-            c.ph(1),
-            c.ph(2),
-            c.ph(3),
-            c.ph(4),
-            c.ph(5),
-            c.ph(6)
-        );
+        check_final(finish)?;
+        let update = self.finish_sql();
         let finished = on_pool!(&s.backend, |pool| sqlx::query(&update)
             .bind(finish.state.as_str())
             .bind(finish.finished_at.timestamp_micros())
@@ -417,4 +483,18 @@ impl SqlStore {
         })
         .map_err(|e| self.db_error(&s, "cannot settle the runs of a dead node", e))
     }
+}
+
+/// A finish must name a final state.
+fn check_final(finish: &RunFinish) -> Result<()> {
+    if finish.state.is_final() {
+        return Ok(());
+    }
+    Err(Error::invalid(
+        "finish.state",
+        format!(
+            "{} is not a final state (expected succeeded, failed, missed, skipped or abandoned)",
+            finish.state
+        ),
+    ))
 }
