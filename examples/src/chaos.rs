@@ -83,6 +83,8 @@ pub struct ChaosReport {
     pub stale: usize,
     /// Runs recorded as abandoned (their node was killed mid-run).
     pub abandoned: usize,
+    /// Runs recorded as skipped (`max_instances` across the cluster).
+    pub skipped: usize,
     /// Runs recorded as failed or missed.
     pub failed: usize,
     /// The latest start after a scheduled time.
@@ -100,12 +102,12 @@ pub struct ChaosReport {
 impl ChaosReport {
     /// The table's header.
     pub const HEADER: &'static str =
-        "backend    nodes  fires  lost  duplicated  stale  abandoned  failed  max_takeover_s  kills  pauses  cuts";
+        "backend    nodes  fires  lost  duplicated  stale  abandoned  skipped  failed  max_takeover_s  kills  pauses  cuts";
 
     /// One row of the table.
     pub fn row(&self) -> String {
         format!(
-            "{:<10} {:>5}  {:>5}  {:>4}  {:>10}  {:>5}  {:>9}  {:>6}  {:>14.2}  {:>5}  {:>6}  {:>4}",
+            "{:<10} {:>5}  {:>5}  {:>4}  {:>10}  {:>5}  {:>9}  {:>7}  {:>6}  {:>14.2}  {:>5}  {:>6}  {:>4}",
             self.backend,
             self.nodes,
             self.fires,
@@ -113,6 +115,7 @@ impl ChaosReport {
             self.duplicated,
             self.stale,
             self.abandoned,
+            self.skipped,
             self.failed,
             self.max_takeover.as_secs_f64(),
             self.kills,
@@ -295,6 +298,9 @@ async fn set_up(
                     .function("chaos.tick")
                     .coalesce(false)
                     .mistrigger_grace_time(None)
+                    // A run left by a killed node counts as active until it is settled; the
+                    // fires meanwhile are not what the test is about.
+                    .max_instances(10)
                     .trigger(
                         IntervalTrigger::new()
                             .every(every)
@@ -519,7 +525,8 @@ async fn analyse(
             [run] => {
                 match run.state {
                     RunState::Abandoned => report.abandoned += 1,
-                    RunState::Failed | RunState::Missed | RunState::Skipped => {
+                    RunState::Skipped => report.skipped += 1,
+                    RunState::Failed | RunState::Missed => {
                         report.failed += 1;
                         problem(
                             report,
