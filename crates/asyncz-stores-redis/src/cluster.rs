@@ -197,6 +197,53 @@ impl RedisStore {
         Ok(())
     }
 
+    /// One claim script call for up to `limit` tasks, adding the ones it could decode to
+    /// `claimed`; returns how many the script claimed and how many were given back.
+    async fn claim_round(
+        &self,
+        s: &Started,
+        request: &ClaimRequest<'_>,
+        limit: usize,
+        claimed: &mut Vec<ClaimedTask>,
+    ) -> Result<(usize, usize)> {
+        let mut inv = self.invocation(&SCRIPTS.claim, true);
+        inv.arg(request.node)
+            .arg(request.now.timestamp_micros().to_string())
+            .arg(span_micros(request.lease))
+            .arg(limit.to_string());
+        for (id, _) in self.started.undecodable().list() {
+            inv.arg(id);
+        }
+        let raw: Vec<Vec<u8>> = self.invoke(s, "cannot claim due tasks", &inv).await?;
+        let mut give_back: Vec<(String, Fence)> = Vec::new();
+        for entry in raw.chunks(3) {
+            let [id, fence, bytes] = entry else {
+                return Err(self.backend_error(s, "the claim script returned a partial entry"));
+            };
+            let id = String::from_utf8_lossy(id).into_owned();
+            let fence: Fence = number(fence).ok_or_else(|| {
+                self.backend_error(
+                    s,
+                    format!(
+                        "the claim of task '{id}' has the fence {:?}, not a number",
+                        String::from_utf8_lossy(fence)
+                    ),
+                )
+            })?;
+            match s.records.read(&id, bytes) {
+                // Beyond 2^53 µs a score is rounded: the range may hold tasks due just after
+                // `now`, which are given back like the undecodable ones.
+                Ok(task) if task.next_run_time().is_some_and(|n| n <= request.now) => {
+                    claimed.push(ClaimedTask::new(task, fence));
+                }
+                _ => give_back.push((id, fence)),
+            }
+        }
+        let back: Vec<(&str, Fence)> = give_back.iter().map(|(id, f)| (id.as_str(), *f)).collect();
+        self.release_fences(s, request.node, &back).await?;
+        Ok((raw.len() / 3, back.len()))
+    }
+
     /// The script arguments of one fire, or why it cannot be committed.
     fn fire_args(&self, s: &Started, fire: &FireCommit) -> Result<Vec<Vec<u8>>> {
         let (op, bytes, next) = match &fire.update {
@@ -282,43 +329,16 @@ impl ClusterStore for RedisStore {
             return Ok(Vec::new());
         }
         let s = self.started()?;
-        let mut inv = self.invocation(&SCRIPTS.claim, true);
-        inv.arg(request.node)
-            .arg(request.now.timestamp_micros().to_string())
-            .arg(span_micros(request.lease))
-            .arg(request.limit.to_string());
-        for (id, _) in self.started.undecodable().list() {
-            inv.arg(id);
-        }
-        let raw: Vec<Vec<u8>> = self.invoke(&s, "cannot claim due tasks", &inv).await?;
-        let mut claimed = Vec::with_capacity(raw.len() / 3);
-        let mut give_back: Vec<(String, Fence)> = Vec::new();
-        for entry in raw.chunks(3) {
-            let [id, fence, bytes] = entry else {
-                return Err(self.backend_error(&s, "the claim script returned a partial entry"));
-            };
-            let id = String::from_utf8_lossy(id).into_owned();
-            let fence: Fence = number(fence).ok_or_else(|| {
-                self.backend_error(
-                    &s,
-                    format!(
-                        "the claim of task '{id}' has the fence {:?}, not a number",
-                        String::from_utf8_lossy(fence)
-                    ),
-                )
-            })?;
-            match s.records.read(&id, bytes) {
-                // Beyond 2^53 µs a score is rounded: the range may hold tasks due just after
-                // `now`, which are given back like the undecodable ones.
-                Ok(task) if task.next_run_time().is_some_and(|n| n <= request.now) => {
-                    claimed.push(ClaimedTask::new(task, fence));
-                }
-                _ => give_back.push((id, fence)),
+        let mut claimed = Vec::new();
+        // A record this handle could not decode is given back and, now known, skipped by the
+        // next call; the rounds fill the limit with the tasks after it.
+        for _ in 0..4 {
+            let want = request.limit - claimed.len();
+            let (got, given_back) = self.claim_round(&s, &request, want, &mut claimed).await?;
+            if given_back == 0 || got < want || claimed.len() == request.limit {
+                break;
             }
         }
-        let give_back: Vec<(&str, Fence)> =
-            give_back.iter().map(|(id, f)| (id.as_str(), *f)).collect();
-        self.release_fences(&s, request.node, &give_back).await?;
         Ok(claimed)
     }
 
