@@ -935,3 +935,33 @@ async fn stores_with_different_keys_never_see_each_other() {
     a.delete_keys().await.unwrap();
     b.delete_keys().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_fence_keeps_growing_across_delete_re_add_and_remove_all() {
+    let Some((a, b)) = pair("fence-growth").await else {
+        return;
+    };
+    a.add_task(&sample_task("t", Some(at(1)))).await.unwrap();
+    let first = claim(&a, "a", LEASE, 10).await;
+    a.delete_task("t").await.unwrap();
+    a.add_task(&sample_task("t", Some(at(1)))).await.unwrap();
+    let second = claim(&b, "b", LEASE, 10).await;
+    assert_eq!(
+        ids(&second),
+        ["t"],
+        "the re-added task is not held by the old claim"
+    );
+    assert!(second[0].fence > first[0].fence);
+    b.remove_all_tasks().await.unwrap();
+    a.add_task(&sample_task("t", Some(at(1)))).await.unwrap();
+    let third = claim(&a, "a", LEASE, 10).await;
+    assert_eq!(ids(&third), ["t"], "remove_all_tasks drops the claims");
+    assert!(third[0].fence > second[0].fence);
+    // The old claims cannot commit over the new task.
+    let results = cluster(&b)
+        .commit_fires("b", &[fire(&second[0], "b")])
+        .await
+        .unwrap();
+    assert_eq!(results, [CommitResult::Stale]);
+    a.delete_keys().await.unwrap();
+}
