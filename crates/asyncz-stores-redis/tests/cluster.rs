@@ -965,3 +965,69 @@ async fn a_fence_keeps_growing_across_delete_re_add_and_remove_all() {
     assert_eq!(results, [CommitResult::Stale]);
     a.delete_keys().await.unwrap();
 }
+
+#[tokio::test]
+async fn an_undecodable_run_record_is_skipped_reported_and_kept() {
+    let Some((a, _b)) = pair("bad-run").await else {
+        return;
+    };
+    let good = record(&a, "t", 1, RunState::Succeeded).await;
+    // Garbage where a run record belongs, indexed like one: in the history, the request
+    // queue and a node's runs.
+    let url = url().unwrap();
+    let mut conn = redis::Client::open(url.as_str())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let prefix = a.cluster_key_prefix().to_owned();
+    for (id, raw) in [
+        ("bad", "{not json"),
+        (
+            "odd",
+            r#"{"v":9,"id":"odd","task":"t","state":"submitted"}"#,
+        ),
+    ] {
+        redis::pipe()
+            .hset(format!("{prefix}runs"), id, raw)
+            .zadd(format!("{prefix}history"), id, at(2).timestamp_micros())
+            .zadd(format!("{prefix}history:t"), id, at(2).timestamp_micros())
+            .zadd(format!("{prefix}requested"), id, 0)
+            .sadd(format!("{prefix}node_runs:a"), id)
+            .query_async::<()>(&mut conn)
+            .await
+            .unwrap();
+    }
+    let c = cluster(&a);
+    assert_eq!(
+        c.history(&HistoryQuery::new()).await.unwrap(),
+        [good.clone()]
+    );
+    assert_eq!(
+        c.history(&HistoryQuery::new().task("t").states([RunState::Succeeded]))
+            .await
+            .unwrap(),
+        [good.clone()]
+    );
+    for id in ["bad", "odd"] {
+        let err = c.get_run(id).await.unwrap_err().to_string();
+        assert!(err.contains(&format!("'{id}'")), "{err}");
+    }
+    assert!(c.claim_run_requests("a", 10).await.unwrap().is_empty());
+    assert!(c.settle_runs_of("a", at(3)).await.unwrap().is_empty());
+    assert_eq!(
+        c.prune_runs(at(100), 0).await.unwrap(),
+        1,
+        "only the good one"
+    );
+    for id in ["bad", "odd"] {
+        let kept: bool = redis::cmd("HEXISTS")
+            .arg(format!("{prefix}runs"))
+            .arg(id)
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        assert!(kept, "{id} is never deleted");
+    }
+    a.delete_keys().await.unwrap();
+}
