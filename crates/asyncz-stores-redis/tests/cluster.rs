@@ -4,6 +4,8 @@
 //! it promises something under concurrency.
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,9 +15,10 @@ use asyncz_core::cluster::{
     ClaimRequest, ClaimedTask, ClusterStore, CommitResult, FireCommit, FireUpdate, HistoryQuery,
     NodeInfo, NodeState, OnNodeDeath, RunFinish, RunKind, RunRecord, RunState,
 };
-use asyncz_core::{async_trait, Error, Result, Store};
+use asyncz_core::{Error, Store};
 use asyncz_stores_redis::{RedisStore, RedisStoreConfig};
-use asyncz_testkit::{sample_task, store_context, t0, Capabilities, StoreHarness};
+use asyncz_testkit::{sample_task, store_context, t0};
+use common::Redis;
 
 const LEASE: Duration = Duration::from_secs(30);
 
@@ -48,67 +51,13 @@ async fn pair(name: &str) -> Option<(Arc<RedisStore>, Arc<RedisStore>)> {
     Some((a, b))
 }
 
-/// Redis stores for the testkit's cluster suite, each data set on keys of its own (opened
-/// twice by a case that races two nodes).
-struct Harness {
-    url: String,
-    key: Option<&'static str>,
-    prefix: String,
-}
-
-#[async_trait]
-impl StoreHarness for Harness {
-    type Store = RedisStore;
-    fn name(&self) -> String {
-        format!(
-            "redis cluster{}",
-            if self.key.is_some() {
-                " (encrypted)"
-            } else {
-                ""
-            }
-        )
-    }
-    fn capabilities(&self) -> Capabilities {
-        Capabilities {
-            persistent: true,
-            corruptible: true,
-            max_id_len: None,
-        }
-    }
-    async fn open(&self, n: usize) -> Result<RedisStore> {
-        let mut config = RedisStoreConfig::new(&self.url)
-            .tasks_key(format!("{}.{n}.tasks", self.prefix))
-            .run_times_key(format!("{}.{n}.run_times", self.prefix));
-        config.encryption_key = self.key.map(str::to_owned);
-        RedisStore::new(config)
-    }
-    async fn corrupt_record(&self, store: &RedisStore, task_id: &str) -> Result<()> {
-        store.write_raw_record(task_id, b"\x00not a task").await
-    }
-    async fn record_exists(&self, store: &RedisStore, task_id: &str) -> Result<bool> {
-        store.record_exists(task_id).await
-    }
-    async fn clean_up(&self, store: &RedisStore) -> Result<()> {
-        store.delete_keys().await
-    }
-}
-
 #[tokio::test]
 async fn redis_passes_the_cluster_suite() {
     let Some(url) = url() else {
         return;
     };
     for key in [None, Some("redis key")] {
-        let harness = Harness {
-            url: url.clone(),
-            key,
-            prefix: format!(
-                "asyncz.test.cluster-suite.{}.{}",
-                std::process::id(),
-                key.is_some()
-            ),
-        };
+        let harness = Redis::new(&url, "cluster-suite", key);
         let report = asyncz_testkit::run_cluster_suite(&harness).await;
         println!("{report}");
         report.assert_passed();
