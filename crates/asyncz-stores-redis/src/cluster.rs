@@ -116,6 +116,11 @@ static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| Scripts {
     leave: script!("leave.lua"),
 });
 
+/// Most records one script call takes or reads (a larger limit is served in part: claims
+/// and requests "at most" the limit; history up to this many), so its numbers stay exact
+/// integers on the server.
+const MAX_BATCH: usize = 1_000_000;
+
 /// Task ids per prune script call: bounds how long one call holds the server.
 const PRUNE_BATCH: usize = 50;
 
@@ -342,10 +347,11 @@ impl ClusterStore for RedisStore {
         let mut claimed = Vec::new();
         // A record this handle could not decode is given back and, now known, skipped by the
         // next call; the rounds fill the limit with the tasks after it.
+        let limit = request.limit.min(MAX_BATCH);
         for _ in 0..4 {
-            let want = request.limit - claimed.len();
+            let want = limit - claimed.len();
             let (got, given_back) = self.claim_round(&s, &request, want, &mut claimed).await?;
-            if given_back == 0 || got < want || claimed.len() == request.limit {
+            if given_back == 0 || got < want || claimed.len() == limit {
                 break;
             }
         }
@@ -475,7 +481,7 @@ impl ClusterStore for RedisStore {
         }
         let s = self.started()?;
         let mut inv = self.invocation(&SCRIPTS.claim_requests, false);
-        inv.arg(node).arg(limit.to_string());
+        inv.arg(node).arg(limit.min(MAX_BATCH).to_string());
         let raw: Vec<Vec<u8>> = self.invoke(&s, "cannot claim run requests", &inv).await?;
         Ok(self.runs_from(&s, raw))
     }
@@ -553,7 +559,7 @@ impl ClusterStore for RedisStore {
                     .map(|b| format!("({}", b.timestamp_micros()))
                     .unwrap_or_else(|| "+inf".to_owned()),
             )
-            .arg(limit.to_string());
+            .arg(limit.min(MAX_BATCH).to_string());
         for state in &query.states {
             inv.arg(state.as_str());
         }

@@ -980,3 +980,35 @@ async fn an_undecodable_run_record_is_skipped_reported_and_kept() {
     }
     a.delete_keys().await.unwrap();
 }
+
+#[tokio::test]
+async fn the_largest_limits_are_served() {
+    let Some((a, _b)) = pair("huge-limits").await else {
+        return;
+    };
+    a.add_task(&sample_task("t", Some(at(1)))).await.unwrap();
+    record(&a, "t", 1, RunState::Succeeded).await;
+    cluster(&a)
+        .insert_run(&RunRecord::new(
+            "t",
+            at(2),
+            RunKind::Manual,
+            RunState::Requested,
+            at(2),
+        ))
+        .await
+        .unwrap();
+    let c = cluster(&a);
+    assert_eq!(claim(&a, "a", LEASE, usize::MAX).await.len(), 1);
+    assert_eq!(
+        c.claim_run_requests("a", usize::MAX).await.unwrap().len(),
+        1
+    );
+    let history = c
+        .history(&HistoryQuery::new().limit(usize::MAX))
+        .await
+        .unwrap();
+    assert_eq!(history.len(), 2);
+    assert_eq!(c.prune_runs(at(100), usize::MAX).await.unwrap(), 1);
+    a.delete_keys().await.unwrap();
+}
