@@ -10,6 +10,9 @@
 //! (corrupting a record, cleaning a data set up) get that store itself.
 //! [`run_store_suite`] gives each case a fresh data set, starts its store with a
 //! [`store_context`], runs every case that applies, cleans up, and returns a [`SuiteReport`].
+//! [`run_cluster_suite`] does the same for the cluster half of a store
+//! ([`ClusterStore`](asyncz_core::cluster::ClusterStore)), racing two stores over one data set
+//! as two nodes.
 //! [`logs`] captures log lines for the cases (and store tests) that count them.
 //!
 //! ```
