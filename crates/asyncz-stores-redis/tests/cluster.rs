@@ -428,42 +428,57 @@ async fn a_run_key_already_in_the_ledger_is_not_inserted_twice() {
     a.delete_keys().await.unwrap();
 }
 
+/// Claims `t` again and commits one fire of `minutes` under `max_active`.
+async fn fire_under(store: &RedisStore, minutes: &[i64], max_active: u32) -> Vec<RunRecord> {
+    let claims = claim(store, "a", LEASE, 10).await;
+    let claimed = claims.iter().find(|c| c.task.id() == "t").unwrap();
+    let fence = claimed.fence;
+    let fire = fire(claimed, "a")
+        .with_runs(minutes.iter().map(|m| run("t", *m, "a", fence)).collect())
+        .with_max_active(Some(max_active));
+    let result = cluster(store).commit_fires("a", &[fire]).await.unwrap();
+    committed(&result[0]).to_vec()
+}
+
+fn states(runs: &[RunRecord]) -> Vec<RunState> {
+    runs.iter().map(|r| r.state).collect()
+}
+
 #[tokio::test]
-async fn runs_beyond_max_active_are_stored_skipped_naming_the_limit() {
+async fn max_active_counts_fires_and_stores_a_fire_beyond_it_skipped_naming_the_limit() {
     let Some((a, _b)) = pair("max_active").await else {
         return;
     };
     a.add_task(&sample_task("t", Some(at(1)))).await.unwrap();
-    let claims = claim(&a, "a", LEASE, 10).await;
-    let fence = claims[0].fence;
-    let fire = fire(&claims[0], "a")
-        .with_runs((1..=3).map(|m| run("t", m, "a", fence)).collect())
-        .with_max_active(Some(2));
-    let result = cluster(&a).commit_fires("a", &[fire]).await.unwrap();
-    let runs = committed(&result[0]);
-    let states: Vec<RunState> = runs.iter().map(|r| r.state).collect();
+    // One fire is one instance, however many runs it holds.
+    let first = fire_under(&a, &[1, 2, 3], 2).await;
+    assert_eq!(states(&first), [RunState::Submitted; 3]);
+    let second = fire_under(&a, &[4], 2).await;
+    assert_eq!(states(&second), [RunState::Submitted]);
+    // Two instances active: the next fire is skipped, every run of it.
+    let third = fire_under(&a, &[5, 6], 2).await;
+    assert_eq!(states(&third), [RunState::Skipped; 2]);
+    for skipped in &third {
+        let error = skipped.error.as_deref().unwrap();
+        assert!(error.contains("(2)") && error.contains("'t'"), "{error}");
+        assert!(skipped.finished_at.is_some());
+    }
+    // The first fire's runs end (one running first): one instance is left, so a fire fits.
+    let c = cluster(&a);
+    let one = first[0].as_ref().unwrap();
+    assert!(c.start_run(&one, at(7)).await.unwrap());
+    let still = fire_under(&a, &[7], 2).await;
     assert_eq!(
-        states,
-        [RunState::Submitted, RunState::Submitted, RunState::Skipped]
+        states(&still),
+        [RunState::Skipped],
+        "a running run holds its fire's slot"
     );
-    let error = runs[2].error.as_deref().unwrap();
-    assert!(error.contains("(2)") && error.contains("'t'"), "{error}");
-    assert!(runs[2].finished_at.is_some());
-    assert_eq!(result[0].submitted().count(), 2);
-    // One finishes: the next fire has one slot.
-    let first = runs[0].as_ref().unwrap();
-    assert!(cluster(&a)
-        .finish_run(&first, &RunFinish::new(RunState::Succeeded, at(4)))
-        .await
-        .unwrap());
-    let claims = claim(&a, "a", LEASE, 10).await;
-    let fence = claims[0].fence;
-    let next = FireCommit::new("t", fence, FireUpdate::Remove)
-        .with_runs((4..=5).map(|m| run("t", m, "a", fence)).collect())
-        .with_max_active(Some(2));
-    let result = cluster(&a).commit_fires("a", &[next]).await.unwrap();
-    let states: Vec<RunState> = committed(&result[0]).iter().map(|r| r.state).collect();
-    assert_eq!(states, [RunState::Submitted, RunState::Skipped]);
+    for run in &first {
+        let done = RunFinish::new(RunState::Succeeded, at(8));
+        assert!(c.finish_run(&run.as_ref().unwrap(), &done).await.unwrap());
+    }
+    let fourth = fire_under(&a, &[8], 2).await;
+    assert_eq!(states(&fourth), [RunState::Submitted]);
     a.delete_keys().await.unwrap();
 }
 

@@ -1,7 +1,8 @@
 -- Commits fires. KEYS: tasks hash, run times sorted set. ARGV: prefix, node, fire count,
 -- then per fire: task id, fence, 'r' (reschedule) or 'd' (delete), record bytes, run time
--- score ('' when paused), max_active ('' for none), the error of a run skipped by
--- max_active, run count, then that many run records (JSON).
+-- score ('' when paused), max_active ('' for none: else at most this many fires of the task
+-- active, and the runs of one beyond it stored skipped), the error of such a skipped run,
+-- run count, then that many run records (JSON).
 -- Returns per fire: '-1' (stale: nothing written), or the count of runs inserted followed
 -- by each inserted record as stored.
 local node = ARGV[2]
@@ -46,12 +47,29 @@ for _, fire in ipairs(fires) do
     end
     redis.call('HDEL', K('claims'), fire.task)
     local stored = {}
+    -- With max_active, the fire is one instance of the task: its active instances are the
+    -- distinct fences of its submitted and running records (one fire's runs share theirs),
+    -- counted before this fire's runs are inserted.
     local max_active = tonumber(fire.max_active)
+    local over = false
+    if max_active then
+      local fences, instances = {}, 0
+      for _, id in ipairs(redis.call('SMEMBERS', K('active:' .. fire.task))) do
+        local active = decode_run(redis.call('HGET', K('runs'), id))
+        if active and is_active(active.state) then
+          local f = tostring(active.fence)
+          if not fences[f] then
+            fences[f] = true
+            instances = instances + 1
+          end
+        end
+      end
+      over = instances >= max_active
+    end
     for _, run in ipairs(fire.runs) do
       local r, json = run.r, run.json
       if not run_exists(r) then
-        if r.state == 'submitted' and max_active
-            and redis.call('SCARD', K('active:' .. r.task)) >= max_active then
+        if r.state == 'submitted' and over then
           r.state = 'skipped'
           r.error = fire.limit_error
           r.finished = r.created

@@ -647,7 +647,7 @@ pub(super) fn cases<H: StoreHarness>() -> Vec<StoreCase<H>> {
             }
         ),
         case!(
-            max_active_stores_runs_beyond_the_limit_as_skipped,
+            max_active_counts_fires_and_stores_a_fire_beyond_the_limit_as_skipped,
             ANY,
             |h, store| {
                 let c = cluster_of(&**store)?;
@@ -675,10 +675,27 @@ pub(super) fn cases<H: StoreHarness>() -> Vec<StoreCase<H>> {
                 };
                 let states: Vec<RunState> = pair_runs.iter().map(|r| r.state).collect();
                 ensure!(
-                    states == [RunState::Submitted, RunState::Skipped],
-                    "two runs in one fire under max_active 1: {states:?}"
+                    states == [RunState::Submitted, RunState::Submitted],
+                    "two runs in one fire under max_active 1: {states:?} (one fire is one instance: both submitted)"
                 );
                 let claims = claim(c, A, at(60), LONG, 10).await?;
+                let again = claims
+                    .iter()
+                    .find(|c| c.task.id() == "pair")
+                    .ok_or("pair is not claimable at t0+60s")?;
+                let second = submitted("pair", at(60), A, again.fence);
+                let results = commit(
+                    c,
+                    A,
+                    &[reschedule(again, Some(at(120)), vec![second.clone()])
+                        .with_max_active(Some(2))],
+                )
+                .await?;
+                ensure!(
+                    results[0] == CommitResult::Committed(vec![second.clone()]),
+                    "a second fire under max_active 2 while the first fire's two runs are active: {:?} (two active records of one fire are one instance)",
+                    results[0]
+                );
                 let t = claims
                     .iter()
                     .find(|c| c.task.id() == "t")
