@@ -4,18 +4,24 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use asyncz_core::chrono::{DateTime, Utc};
+use asyncz_core::cluster::ClusterStore;
 use asyncz_core::record::StartedCell;
 use asyncz_core::retry::{connect_within, Attempt};
 use asyncz_core::{async_trait, Error, Result, Store, StoreContext, Task};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{AsyncCommands, Script};
 
+use crate::cluster::ClusterKeys;
 use crate::config::{redact, RedisStoreConfig};
+
+// KEYS[3] of each is the cluster's claims hash: a write drops any claim on the task, so a
+// node that claimed it before this change cannot commit over it (its fence no longer holds).
 
 /// Adds a task only if its id is free: HSETNX, then ZADD when it is scheduled.
 const ADD: &str = r"
 if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) == 0 then return 0 end
 if ARGV[3] ~= '' then redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1]) end
+redis.call('HDEL', KEYS[3], ARGV[1])
 return 1";
 
 /// Replaces a task only if it exists; its run time is set or, when paused, removed.
@@ -23,31 +29,46 @@ const UPDATE: &str = r"
 if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then return 0 end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 if ARGV[3] == '' then redis.call('ZREM', KEYS[2], ARGV[1]) else redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1]) end
+redis.call('HDEL', KEYS[3], ARGV[1])
 return 1";
 
 /// Deletes a task from both keys.
 const DELETE: &str = r"
 local n = redis.call('HDEL', KEYS[1], ARGV[1])
 redis.call('ZREM', KEYS[2], ARGV[1])
+redis.call('HDEL', KEYS[3], ARGV[1])
 return n";
 
 /// The live connection; dropped after a connection failure and made again on next use, so
 /// the store recovers whatever state the old connection was left in.
 type Conn = Mutex<Option<ConnectionManager>>;
 
-type Started = asyncz_core::record::Started<Conn>;
+pub(crate) type Started = asyncz_core::record::Started<Conn>;
 
 /// Keeps tasks in Redis (spec: `RedisStore`).
 #[derive(Debug, Clone)]
 pub struct RedisStore {
-    config: RedisStoreConfig,
+    pub(crate) config: RedisStoreConfig,
     client: redis::Client,
-    started: Arc<StartedCell<Conn>>,
+    pub(crate) started: Arc<StartedCell<Conn>>,
+    pub(crate) cluster_keys: ClusterKeys,
 }
 
-fn score(t: Option<DateTime<Utc>>) -> String {
+pub(crate) fn score(t: Option<DateTime<Utc>>) -> String {
     t.map(|t| t.timestamp_micros().to_string())
         .unwrap_or_default()
+}
+
+/// `prefix` with the glob characters of SCAN MATCH escaped.
+fn glob_escape(prefix: &str) -> String {
+    let mut escaped = String::with_capacity(prefix.len());
+    for c in prefix.chars() {
+        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
+            escaped.push('\\');
+        }
+        escaped.push(c);
+    }
+    escaped
 }
 
 /// Scores below this (2^53 microseconds, about the year 2255) are exact in a double.
@@ -72,10 +93,12 @@ impl RedisStore {
                 format!("'{}': {e}", redact(&config.url)),
             )
         })?;
+        let cluster_keys = ClusterKeys::for_tasks_key(&config.tasks_key);
         Ok(RedisStore {
             config,
             client,
             started: Arc::new(StartedCell::new(crate::ALIAS)),
+            cluster_keys,
         })
     }
 
@@ -84,11 +107,19 @@ impl RedisStore {
         (&self.config.tasks_key, &self.config.run_times_key)
     }
 
-    fn started(&self) -> Result<Arc<Started>> {
+    /// The prefix of every key of the cluster half ([`asyncz_core::cluster::ClusterStore`]):
+    /// claims, fences, the run ledger and the node registry. It is `tasks_key` with a trailing
+    /// `tasks` replaced by `cluster.` (`asyncz.tasks` → `asyncz.cluster.`), else `tasks_key`
+    /// followed by `.cluster.`.
+    pub fn cluster_key_prefix(&self) -> &str {
+        self.cluster_keys.prefix()
+    }
+
+    pub(crate) fn started(&self) -> Result<Arc<Started>> {
         self.started.get()
     }
 
-    fn err(&self, s: &Started, what: &str, e: redis::RedisError) -> Error {
+    pub(crate) fn err(&self, s: &Started, what: &str, e: redis::RedisError) -> Error {
         if e.is_io_error()
             || e.is_connection_dropped()
             || e.is_connection_refusal()
@@ -103,7 +134,7 @@ impl RedisStore {
     }
 
     /// The connection, made anew if the last one failed.
-    async fn conn(&self, s: &Started) -> Result<ConnectionManager> {
+    pub(crate) async fn conn(&self, s: &Started) -> Result<ConnectionManager> {
         let cached = s.backend.lock().unwrap_or_else(|e| e.into_inner()).clone();
         if let Some(conn) = cached {
             return Ok(conn);
@@ -180,13 +211,39 @@ impl RedisStore {
             .map_err(|e| self.err(&s, "cannot read", e))
     }
 
-    /// Deletes both keys (tests and tooling).
+    /// Deletes every key of this store: the tasks hash, the run times and every key under
+    /// [`RedisStore::cluster_key_prefix`] (tests and tooling).
     pub async fn delete_keys(&self) -> Result<()> {
         let s = self.started()?;
         let mut conn = self.conn(&s).await?;
-        conn.del::<_, ()>(&[&self.config.tasks_key, &self.config.run_times_key])
-            .await
-            .map_err(|e| self.err(&s, "cannot delete", e))
+        let mut keys = vec![
+            self.config.tasks_key.clone(),
+            self.config.run_times_key.clone(),
+        ];
+        let pattern = format!("{}*", glob_escape(self.cluster_keys.prefix()));
+        let mut cursor: u64 = 0;
+        loop {
+            let (next, found): (u64, Vec<String>) = redis::cmd("SCAN")
+                .arg(cursor)
+                .arg("MATCH")
+                .arg(&pattern)
+                .arg("COUNT")
+                .arg(1000)
+                .query_async(&mut conn)
+                .await
+                .map_err(|e| self.err(&s, "cannot list the cluster keys", e))?;
+            keys.extend(found);
+            if next == 0 {
+                break;
+            }
+            cursor = next;
+        }
+        for chunk in keys.chunks(500) {
+            conn.del::<_, ()>(chunk)
+                .await
+                .map_err(|e| self.err(&s, "cannot delete", e))?;
+        }
+        Ok(())
     }
 
     async fn records(&self, s: &Started, ids: &[String]) -> Result<Vec<(String, Vec<u8>)>> {
@@ -327,6 +384,7 @@ impl Store for RedisStore {
         let added: i64 = Script::new(ADD)
             .key(&self.config.tasks_key)
             .key(&self.config.run_times_key)
+            .key(self.cluster_keys.claims())
             .arg(task.id())
             .arg(bytes)
             .arg(score(task.next_run_time()))
@@ -346,6 +404,7 @@ impl Store for RedisStore {
         let updated: i64 = Script::new(UPDATE)
             .key(&self.config.tasks_key)
             .key(&self.config.run_times_key)
+            .key(self.cluster_keys.claims())
             .arg(task.id())
             .arg(bytes)
             .arg(score(task.next_run_time()))
@@ -365,6 +424,7 @@ impl Store for RedisStore {
         let deleted: i64 = Script::new(DELETE)
             .key(&self.config.tasks_key)
             .key(&self.config.run_times_key)
+            .key(self.cluster_keys.claims())
             .arg(task_id)
             .invoke_async(&mut conn)
             .await
@@ -383,6 +443,7 @@ impl Store for RedisStore {
             .atomic()
             .del(&self.config.tasks_key)
             .del(&self.config.run_times_key)
+            .del(self.cluster_keys.claims())
             .query_async::<()>(&mut conn)
             .await
             .map_err(|e| self.err(&s, "cannot delete", e))?;
@@ -392,5 +453,9 @@ impl Store for RedisStore {
 
     fn undecodable_records(&self) -> Vec<(String, String)> {
         self.started.undecodable().list()
+    }
+
+    fn cluster(&self) -> Option<&dyn ClusterStore> {
+        Some(self)
     }
 }
