@@ -110,7 +110,7 @@ async fn three_nodes_fire_each_scheduled_time_once_and_record_it_once() {
         nodes[0]
             .add_task(
                 TaskBuilder::new()
-                    .id(&format!("every-100ms-{i}"))
+                    .id(format!("every-100ms-{i}"))
                     .function("tick")
                     .trigger(IntervalTrigger::new().every(Duration::from_millis(100))),
             )
