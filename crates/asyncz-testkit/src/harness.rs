@@ -213,12 +213,31 @@ impl fmt::Display for SuiteReport {
 
 /// Runs every case against fresh stores from `harness`, each on its own data set.
 pub async fn run_store_suite<H: StoreHarness>(harness: &H) -> SuiteReport {
+    run_cases(harness, crate::cases::store_cases::<H>(), 0).await
+}
+
+/// Runs the cluster cases (the `# Behavior` bullets of
+/// [`ClusterStore`](asyncz_core::cluster::ClusterStore)) against fresh stores from `harness`,
+/// each on its own data set (numbered from 1000, apart from [`run_store_suite`]'s). A case
+/// races two "nodes" by opening the same data set twice; a store whose
+/// [`Store::cluster`] answers `None` fails every case, saying so.
+pub async fn run_cluster_suite<H: StoreHarness>(harness: &H) -> SuiteReport {
+    run_cases(harness, crate::cases::cluster_cases::<H>(), 1000).await
+}
+
+/// Runs `cases`, case `i` on data set `first + i`.
+async fn run_cases<H: StoreHarness>(
+    harness: &H,
+    cases: Vec<crate::cases::StoreCase<H>>,
+    first: usize,
+) -> SuiteReport {
     let caps = harness.capabilities();
     let mut report = SuiteReport {
         backend: harness.name(),
         ..SuiteReport::default()
     };
-    for (n, case) in crate::cases::store_cases::<H>().into_iter().enumerate() {
+    for (i, case) in cases.into_iter().enumerate() {
+        let n = first + i;
         if (case.needs.persistent && !caps.persistent)
             || (case.needs.corruptible && !caps.corruptible)
         {

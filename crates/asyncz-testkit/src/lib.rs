@@ -44,6 +44,6 @@ pub use executor::{
     run_executor_suite, ExecutorCapabilities, ExecutorHarness, PoolOptions, Workers,
 };
 pub use harness::{
-    functions, plugins, run_store_suite, sample_task, store_context, t0, Capabilities, Fixture,
-    StoreHarness, SuiteReport,
+    functions, plugins, run_cluster_suite, run_store_suite, sample_task, store_context, t0,
+    Capabilities, Fixture, StoreHarness, SuiteReport,
 };

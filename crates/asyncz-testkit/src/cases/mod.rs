@@ -504,7 +504,16 @@ fn contract_cases<H: StoreHarness>() -> Vec<StoreCase<H>> {
     ]
 }
 
+/// The `ClusterStore` cases: claims and commits, then the run ledger and the node registry.
+pub(crate) fn cluster_cases<H: StoreHarness>() -> Vec<StoreCase<H>> {
+    let mut cases = cluster::cases();
+    cases.extend(cluster_ledger::cases());
+    cases
+}
+
 mod clock;
+mod cluster;
+mod cluster_ledger;
 mod connect;
 mod ids;
 mod precision;
