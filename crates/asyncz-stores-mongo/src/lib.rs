@@ -19,6 +19,7 @@
 #![deny(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod cluster;
 mod config;
 mod store;
 

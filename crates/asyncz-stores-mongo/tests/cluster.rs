@@ -1,0 +1,127 @@
+//! The MongoDB store runs the asyncz-testkit cluster suite (the `# Behavior` bullets of
+//! `ClusterStore`) when `ASYNCZ_TEST_MONGO_URL` is set (`cargo xtask test-backends` and CI set
+//! it). Two "nodes" of a case are two stores over the same collection, each with its own
+//! client.
+#![allow(clippy::unwrap_used)]
+
+use std::time::Instant;
+
+use asyncz_core::chrono::Utc;
+use asyncz_core::cluster::{
+    ClaimRequest, CommitResult, FireCommit, FireUpdate, HistoryQuery, RunKind, RunRecord, RunState,
+};
+use asyncz_core::{async_trait, Result, Store};
+use asyncz_stores_mongo::{MongoStore, MongoStoreConfig};
+use asyncz_testkit::{sample_task, store_context, t0, Capabilities, StoreHarness};
+
+/// MongoDB stores, each data set in a collection of its own (with its `_runs` and `_nodes`).
+struct Mongo {
+    url: String,
+    database: String,
+}
+
+#[async_trait]
+impl StoreHarness for Mongo {
+    type Store = MongoStore;
+    fn name(&self) -> String {
+        "mongo (cluster)".to_owned()
+    }
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            persistent: true,
+            corruptible: true,
+            max_id_len: None,
+        }
+    }
+    async fn open(&self, n: usize) -> Result<MongoStore> {
+        Ok(MongoStore::new(
+            MongoStoreConfig::new(&self.url)
+                .database(self.database.clone())
+                .collection(format!("tasks_{n}")),
+        ))
+    }
+    async fn corrupt_record(&self, store: &MongoStore, task_id: &str) -> Result<()> {
+        store.write_raw_state(task_id, b"\x00not a task").await
+    }
+    async fn record_exists(&self, store: &MongoStore, task_id: &str) -> Result<bool> {
+        store.record_exists(task_id).await
+    }
+    async fn clean_up(&self, store: &MongoStore) -> Result<()> {
+        store.drop_collection().await
+    }
+}
+
+fn mongo_url() -> Option<String> {
+    match std::env::var("ASYNCZ_TEST_MONGO_URL") {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ => {
+            println!(
+                "skipping: ASYNCZ_TEST_MONGO_URL is not set (cargo xtask test-backends sets it)"
+            );
+            None
+        }
+    }
+}
+
+#[tokio::test]
+async fn mongo_passes_the_cluster_suite() {
+    let Some(url) = mongo_url() else { return };
+    let harness = Mongo {
+        url,
+        database: format!("asyncz_cluster_{}", std::process::id()),
+    };
+    let began = Instant::now();
+    let report = asyncz_testkit::run_cluster_suite(&harness).await;
+    println!("{report}took {:?}", began.elapsed());
+    report.assert_passed();
+    assert!(report.skipped.is_empty(), "{:?}", report.skipped);
+}
+
+/// A store started on its own database, for the cases below.
+async fn started(url: &str, name: &str) -> MongoStore {
+    let store = MongoStore::new(
+        MongoStoreConfig::new(url).database(format!("asyncz_{name}_{}", std::process::id())),
+    );
+    store.start(store_context()).await.unwrap();
+    store
+}
+
+/// The run ledger and node registry live beside the tasks, and go with them.
+#[tokio::test]
+async fn drop_collection_drops_the_ledger_and_the_registry_too() {
+    let Some(url) = mongo_url() else { return };
+    let store = started(&url, "beside").await;
+    let c = store.cluster().unwrap();
+    let run = RunRecord::new("t", t0(), RunKind::Manual, RunState::Requested, Utc::now());
+    c.insert_run(&run).await.unwrap();
+    assert!(c.get_run(&run.run_id).await.unwrap().is_some());
+    store.drop_collection().await.unwrap();
+    assert!(c.get_run(&run.run_id).await.unwrap().is_none());
+    assert!(c.history(&HistoryQuery::new()).await.unwrap().is_empty());
+}
+
+/// A fire whose runs belong to another task writes nothing and is not committed.
+#[tokio::test]
+async fn a_fire_carrying_another_tasks_run_is_not_committed() {
+    let Some(url) = mongo_url() else { return };
+    let store = started(&url, "foreign").await;
+    let c = store.cluster().unwrap();
+    store.add_task(&sample_task("t", Some(t0()))).await.unwrap();
+    let claims = c
+        .claim_due_tasks(ClaimRequest::new(
+            "n",
+            t0(),
+            std::time::Duration::from_secs(60),
+            1,
+        ))
+        .await
+        .unwrap();
+    let foreign = RunRecord::new("u", t0(), RunKind::Scheduled, RunState::Submitted, t0())
+        .with_owner("n", claims[0].fence);
+    let fire = FireCommit::new("t", claims[0].fence, FireUpdate::Remove).with_runs(vec![foreign]);
+    let results = c.commit_fires("n", &[fire]).await.unwrap();
+    assert_eq!(results, [CommitResult::Stale]);
+    assert!(store.lookup_task("t").await.unwrap().is_some());
+    assert!(c.history(&HistoryQuery::new()).await.unwrap().is_empty());
+    store.drop_collection().await.unwrap();
+}
