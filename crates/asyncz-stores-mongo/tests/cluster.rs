@@ -125,3 +125,57 @@ async fn a_fire_carrying_another_tasks_run_is_not_committed() {
     assert!(c.history(&HistoryQuery::new()).await.unwrap().is_empty());
     store.drop_collection().await.unwrap();
 }
+
+/// A node that died (or paused past its lease) after inserting a fire's run but before
+/// advancing the task leaves an orphaned record: the next claimant's fire of the same
+/// scheduled time replaces it instead of leaving the fire unrun, while a record of a commit
+/// that completed is never replaced (the suite's `a_run_already_in_the_ledger_...`).
+#[tokio::test]
+async fn a_refire_replaces_the_run_of_a_fire_that_never_committed() {
+    let Some(url) = mongo_url() else { return };
+    let store = started(&url, "orphan").await;
+    let c = store.cluster().unwrap();
+    store.add_task(&sample_task("t", Some(t0()))).await.unwrap();
+    let short = std::time::Duration::from_millis(200);
+    let dead = c
+        .claim_due_tasks(ClaimRequest::new("dead", t0(), short, 1))
+        .await
+        .unwrap();
+    // The dead node's half of its fire: the run is in, the task never advanced.
+    let orphan = RunRecord::new("t", t0(), RunKind::Scheduled, RunState::Submitted, t0())
+        .with_owner("dead", dead[0].fence);
+    c.insert_run(&orphan).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    let live = c
+        .claim_due_tasks(ClaimRequest::new("live", t0(), short * 100, 1))
+        .await
+        .unwrap();
+    assert!(live[0].fence > dead[0].fence);
+    let run = RunRecord::new("t", t0(), RunKind::Scheduled, RunState::Submitted, t0())
+        .with_owner("live", live[0].fence);
+    let task = live[0]
+        .task
+        .clone()
+        .with_next_run_time(Some(t0() + asyncz_core::chrono::Duration::minutes(1)));
+    let fire = FireCommit::new("t", live[0].fence, FireUpdate::Reschedule(Box::new(task)))
+        .with_runs(vec![run.clone()]);
+    let results = c.commit_fires("live", &[fire]).await.unwrap();
+    assert_eq!(results, [CommitResult::Committed(vec![run.clone()])]);
+    let ledger = c.history(&HistoryQuery::new().task("t")).await.unwrap();
+    assert_eq!(ledger, [run]);
+    // The dead node's late commit is stale, and writes nothing.
+    let late = FireCommit::new("t", dead[0].fence, FireUpdate::Remove).with_runs(vec![orphan]);
+    assert_eq!(
+        c.commit_fires("dead", &[late]).await.unwrap(),
+        [CommitResult::Stale]
+    );
+    assert_eq!(
+        c.history(&HistoryQuery::new().task("t"))
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert!(store.lookup_task("t").await.unwrap().is_some());
+    store.drop_collection().await.unwrap();
+}

@@ -12,9 +12,9 @@ use mongodb::bson::{doc, Bson, Document};
 use mongodb::error::ErrorKind;
 use mongodb::options::ReturnDocument;
 
-use super::documents::{fence_bson, run_document, task_fence};
+use super::documents::{committed_fence, fence_bson, run_document, run_of, task_fence};
 use super::{micros_of, now_expr};
-use crate::store::{binary, MongoStore, Started};
+use crate::store::{binary, is_duplicate_key, MongoStore, Started};
 
 /// Claims due tasks one `findOneAndUpdate` at a time: each picks the oldest due, unpaused
 /// task with no live claim (none, or `claimed_until` at or before the server's now) and sets
@@ -211,27 +211,32 @@ fn duplicates(e: &mongodb::error::Error) -> Option<Vec<usize>> {
 ///
 /// 1. with `max_active`, count the task's active runs (one `countDocuments`) and mark the
 ///    runs beyond the limit `skipped`;
-/// 2. insert the fire's runs in one unordered `insertMany`; a duplicate-key error on
-///    `(task_id, scheduled_run_time)` means "already recorded": that run is left out;
+/// 2. insert the fire's runs in one unordered `insertMany`. A duplicate-key error on
+///    `(task_id, scheduled_run_time)` means "already recorded": that run is left out, unless
+///    the record is an orphan of a fire that never committed ([`adopt_orphan`]), which this
+///    run replaces;
 /// 3. update (or delete) the task, filtered on `_id` + `claimed_by` + `fence`, clearing the
-///    claim; when that matches nothing the claim is stale: the runs this call inserted are
-///    deleted again and the fire is `Stale`.
+///    claim and setting `committed_fence`; when that matches nothing the claim is stale: the
+///    runs this call inserted are deleted again and the fire is `Stale`.
+///
+/// Two or three round trips per fire; more only on a collision.
 ///
 /// # Crash windows
 /// - Dying before step 2 writes nothing: the claim expires, another node fires the same
 ///   scheduled time.
-/// - Dying between steps 2 and 3 leaves run records owned by the dead node and the task
-///   unadvanced. The records are settled by the node's death (`settle_runs_of`: abandoned, or
-///   requested again); the task's claim expires and the node that fires it again collides on
-///   the unique key, so the scheduled time is not recorded (nor run) twice.
+/// - Dying between steps 2 and 3 leaves run records owned by the dead node (never run: the
+///   node had no commit) and the task unadvanced. Whichever comes first settles them: the
+///   node's death (`settle_runs_of`: abandoned, or requested again), or the re-fire of the
+///   same scheduled time by the next claimant, which collides on the unique key, finds the
+///   record newer than the task's `committed_fence`, and replaces it with its own run. Either
+///   way the fire is recorded, and run, at most once (exactly once in the second case).
 /// - Dying after step 3 is a complete commit.
-/// - A node that paused past its lease *between* steps 2 and 3, while another node claimed
-///   and committed the same scheduled time, makes the other node leave that run out as
-///   already recorded; its own step 3 then finds a stale fence and deletes the record, so
-///   that one fire is not run. Only a transaction closes this window; it needs a pause
-///   longer than the lease in the middle of one commit.
-/// - An error in step 3 (the server away) is reported as `Stale` after deleting the runs
-///   inserted: if the update did apply, that fire is dropped rather than run twice.
+/// - A node that pauses past its lease between steps 2 and 3 while another node claims and
+///   fires the same scheduled time is the same orphan, seen by a live owner: the other node
+///   replaces the record (its conditional delete wins, or the paused node's undo already
+///   removed it), and the paused node's step 3 finds a stale fence.
+/// - An error in step 3 (the server away) deletes the runs inserted and reports the fire
+///   `Stale`: if the update did apply, that fire is dropped rather than run twice.
 async fn commit_fire(
     store: &MongoStore,
     s: &Started,
@@ -255,11 +260,15 @@ async fn commit_fire(
             let state = binary(s.records.encode(task)?);
             Some(match task.next_run_time() {
                 Some(t) => doc! {
-                    "$set": {"state": state, "next_run_time": t.timestamp_micros()},
+                    "$set": {
+                        "state": state,
+                        "next_run_time": t.timestamp_micros(),
+                        "committed_fence": fence,
+                    },
                     "$unset": {"claimed_by": "", "claimed_until": ""},
                 },
                 None => doc! {
-                    "$set": {"state": state},
+                    "$set": {"state": state, "committed_fence": fence},
                     "$unset": {"next_run_time": "", "claimed_by": "", "claimed_until": ""},
                 },
             })
@@ -299,9 +308,23 @@ async fn commit_fire(
                 undo(store, s, fire, &runs).await;
                 return Err(store.err(s, "cannot insert run records", e));
             };
+            let mut committed = None;
             for i in refused {
+                let Some(run) = runs.get(i) else { continue };
+                let adopted = adopt_orphan(store, s, fire, run, &mut committed)
+                    .await
+                    .unwrap_or_else(|e| {
+                        tracing::warn!(
+                            target: "asyncz.stores.mongo",
+                            store = %s.alias(),
+                            task = %task_id,
+                            error = %e,
+                            "cannot check a run already recorded; it is left out"
+                        );
+                        false
+                    });
                 if let Some(flag) = inserted.get_mut(i) {
-                    *flag = false;
+                    *flag = adopted;
                 }
             }
         }
@@ -341,6 +364,111 @@ async fn commit_fire(
             Err(store.err(s, "cannot advance the task", e))
         }
     }
+}
+
+/// How many times a fire tries to adopt one orphaned record (each try loses only to another
+/// writer that changed the record meanwhile).
+const ADOPT_TRIES: usize = 3;
+
+/// Whether `run`, refused as already recorded, replaced the record in the ledger because that
+/// record is an *orphan*: the half-written fire of a claim that can no longer commit.
+///
+/// A record is an orphan when it is still `submitted` (first attempt, owned by a node) under
+/// a fence older than this fire's and newer than the task's `committed_fence` (the fence of
+/// its last completed commit, set by the same write that advances the task). Fences only grow
+/// and this fire's claim came after the orphan's, so the orphan's commit never completed and
+/// never will (its fence-guarded task update cannot match any more), and its node never ran
+/// it. The orphan is deleted conditionally (same id, node, fence and state; a racing
+/// `settle_runs_of` or adopter wins otherwise) and this fire's run inserted in its place.
+/// `committed` caches the task's committed fence for the fire.
+async fn adopt_orphan(
+    store: &MongoStore,
+    s: &Started,
+    fire: &FireCommit,
+    run: &RunRecord,
+    committed: &mut Option<Option<u64>>,
+) -> Result<bool> {
+    let task_id = fire.task_id.as_str();
+    let committed = match committed {
+        Some(known) => *known,
+        None => {
+            let task = s
+                .backend
+                .tasks
+                .find_one(doc! {"_id": task_id})
+                .projection(doc! {"committed_fence": 1})
+                .await
+                .map_err(|e| store.err(s, "cannot read the task's committed fence", e))?;
+            let known = match task {
+                Some(task) => Some(committed_fence(&task)?),
+                None => None,
+            };
+            *committed = Some(known);
+            known
+        }
+    };
+    // A task deleted meanwhile: nothing to fire, nothing to adopt.
+    let Some(committed) = committed else {
+        return Ok(false);
+    };
+    let key = doc! {
+        "task_id": task_id,
+        "scheduled_run_time": run.scheduled_run_time.timestamp_micros(),
+    };
+    for _ in 0..ADOPT_TRIES {
+        let Some(existing) = s
+            .backend
+            .runs
+            .find_one(key.clone())
+            .await
+            .map_err(|e| store.err(s, "cannot read the recorded run", e))?
+        else {
+            // Deleted meanwhile (its own node undid it): the key is free again.
+            match s.backend.runs.insert_one(run_document(run)?).await {
+                Ok(_) => return Ok(true),
+                Err(e) if is_duplicate_key(&e) => continue,
+                Err(e) => return Err(store.err(s, "cannot insert a run record", e)),
+            }
+        };
+        let existing = run_of(&existing)?;
+        let orphan = existing.state == RunState::Submitted
+            && existing.attempt == 1
+            && existing.fence > committed
+            && existing.fence < fire.fence;
+        let Some(owner) = existing.node.as_deref().filter(|_| orphan) else {
+            return Ok(false);
+        };
+        let deleted = s
+            .backend
+            .runs
+            .delete_one(doc! {
+                "_id": &existing.run_id,
+                "node": owner,
+                "fence": fence_bson(existing.fence)?,
+                "attempt": 1_i64,
+                "state": RunState::Submitted.as_str(),
+            })
+            .await
+            .map_err(|e| store.err(s, "cannot delete an orphaned run record", e))?;
+        if deleted.deleted_count == 0 {
+            continue;
+        }
+        tracing::info!(
+            target: "asyncz.stores.mongo",
+            store = %s.alias(),
+            task = %task_id,
+            run = %existing.run_id,
+            node = %owner,
+            fence = existing.fence,
+            "replaced the run record of a fire that never committed"
+        );
+        match s.backend.runs.insert_one(run_document(run)?).await {
+            Ok(_) => return Ok(true),
+            Err(e) if is_duplicate_key(&e) => continue,
+            Err(e) => return Err(store.err(s, "cannot insert a run record", e)),
+        }
+    }
+    Ok(false)
 }
 
 /// Deletes the run records of `runs` (fresh run ids this fire inserted), best effort: a

@@ -115,6 +115,18 @@ pub(super) fn task_fence(document: &Document) -> Result<Fence> {
     })
 }
 
+/// The fence of a task's last completed commit (0 before its first).
+pub(super) fn committed_fence(document: &Document) -> Result<Fence> {
+    let fence = int("task", document, "committed_fence")?.unwrap_or(0);
+    Fence::try_from(fence).map_err(|_| {
+        bad(
+            "task",
+            &id_of(document),
+            format!("field 'committed_fence' = {fence} is negative"),
+        )
+    })
+}
+
 /// The document of `run`.
 pub(super) fn run_document(run: &RunRecord) -> Result<Document> {
     Ok(doc! {
