@@ -149,6 +149,10 @@ impl ClusterStore for MongoStore {
         ledger::start_run(self, run, started_at).await
     }
 
+    async fn start_runs(&self, runs: &[RunRef], started_at: DateTime<Utc>) -> Result<Vec<bool>> {
+        ledger::start_runs(self, runs, started_at).await
+    }
+
     async fn finish_run(&self, run: &RunRef, finish: &RunFinish) -> Result<bool> {
         ledger::finish_run(self, run, finish).await
     }

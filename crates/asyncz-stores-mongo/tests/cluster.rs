@@ -8,7 +8,8 @@ use std::time::Instant;
 
 use asyncz_core::chrono::Utc;
 use asyncz_core::cluster::{
-    ClaimRequest, CommitResult, FireCommit, FireUpdate, HistoryQuery, RunKind, RunRecord, RunState,
+    ClaimRequest, CommitResult, FireCommit, FireUpdate, HistoryQuery, RunKind, RunRecord, RunRef,
+    RunState,
 };
 use asyncz_core::{async_trait, Result, Store};
 use asyncz_stores_mongo::{MongoStore, MongoStoreConfig};
@@ -177,5 +178,56 @@ async fn a_refire_replaces_the_run_of_a_fire_that_never_committed() {
         1
     );
     assert!(store.lookup_task("t").await.unwrap().is_some());
+    store.drop_collection().await.unwrap();
+}
+
+/// `start_runs` writes a batch in one round trip and answers, per run, whether this call
+/// started it, as `start_run` would.
+#[tokio::test]
+async fn start_runs_answers_per_run_as_start_run_would() {
+    let Some(url) = mongo_url() else { return };
+    let store = started(&url, "starts").await;
+    let c = store.cluster().unwrap();
+    for second in 0..3 {
+        let time = t0() + asyncz_core::chrono::Duration::seconds(second);
+        let run = RunRecord::new("t", time, RunKind::Manual, RunState::Requested, Utc::now());
+        c.insert_run(&run).await.unwrap();
+    }
+    let taken = c.claim_run_requests("a", 3).await.unwrap();
+    let refs: Vec<RunRef> = taken.iter().map(|r| r.as_ref().unwrap()).collect();
+    let wrong_attempt = RunRef {
+        attempt: 2,
+        ..refs[1].clone()
+    };
+    let missing = RunRef {
+        run_id: "no-such-run".into(),
+        ..refs[0].clone()
+    };
+    let at = t0() + asyncz_core::chrono::Duration::microseconds(1_234_567);
+    let batch = [refs[0].clone(), wrong_attempt, refs[2].clone(), missing];
+    assert_eq!(
+        c.start_runs(&batch, at).await.unwrap(),
+        [true, false, true, false]
+    );
+    for (run, running) in [(&refs[0], true), (&refs[1], false), (&refs[2], true)] {
+        let stored = c.get_run(&run.run_id).await.unwrap().unwrap();
+        if running {
+            assert_eq!(
+                (stored.state, stored.started_at),
+                (RunState::Running, Some(at))
+            );
+        } else {
+            assert_eq!(
+                (stored.state, stored.started_at),
+                (RunState::Submitted, None)
+            );
+        }
+    }
+    assert_eq!(
+        c.start_runs(&refs, at).await.unwrap(),
+        [false, true, false],
+        "only the run still submitted starts the second time"
+    );
+    assert!(c.start_runs(&[], at).await.unwrap().is_empty());
     store.drop_collection().await.unwrap();
 }

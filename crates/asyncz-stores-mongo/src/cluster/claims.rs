@@ -489,3 +489,53 @@ async fn undo(store: &MongoStore, s: &Started, fire: &FireCommit, runs: &[RunRec
         );
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use asyncz_core::chrono::{DateTime, Utc};
+    use asyncz_core::cluster::RunKind;
+
+    fn run(state: RunState, second: i64) -> RunRecord {
+        let t = DateTime::<Utc>::from_timestamp(second, 0).unwrap_or_default();
+        RunRecord::new("t", t, RunKind::Scheduled, state, t)
+    }
+
+    #[test]
+    fn runs_beyond_max_active_are_skipped_naming_the_limit() {
+        let mut runs = vec![
+            run(RunState::Submitted, 1),
+            run(RunState::Missed, 2),
+            run(RunState::Submitted, 3),
+            run(RunState::Submitted, 4),
+        ];
+        limit_active(&mut runs, "t", 1, 2);
+        let states: Vec<RunState> = runs.iter().map(|r| r.state).collect();
+        assert_eq!(
+            states,
+            [
+                RunState::Submitted,
+                RunState::Missed,
+                RunState::Skipped,
+                RunState::Skipped
+            ]
+        );
+        let error = runs[2].error.as_deref().unwrap_or_default();
+        assert!(
+            error.contains("max_active = 2") && error.contains("'t'"),
+            "{error}"
+        );
+        assert_eq!(runs[2].finished_at, Some(runs[2].created_at));
+        assert_eq!(
+            runs[1].error, None,
+            "a missed run is not counted nor changed"
+        );
+    }
+
+    #[test]
+    fn no_run_is_skipped_below_max_active() {
+        let mut runs = vec![run(RunState::Submitted, 1), run(RunState::Submitted, 2)];
+        limit_active(&mut runs, "t", 0, 2);
+        assert!(runs.iter().all(|r| r.state == RunState::Submitted));
+    }
+}

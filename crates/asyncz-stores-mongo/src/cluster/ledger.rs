@@ -6,7 +6,7 @@ use asyncz_core::chrono::{DateTime, Utc};
 use asyncz_core::cluster::{HistoryQuery, OnNodeDeath, RunFinish, RunRecord, RunRef, RunState};
 use asyncz_core::{Error, Result};
 use futures::TryStreamExt;
-use mongodb::bson::{doc, Bson, Document};
+use mongodb::bson::{doc, oid::ObjectId, Bson, Document};
 use mongodb::options::ReturnDocument;
 
 use super::documents::{id_of, run_document, run_of};
@@ -103,6 +103,55 @@ pub(super) async fn start_run(
         .await
         .map_err(|e| store.err(&s, &format!("cannot start run '{}'", run.run_id), e))?;
     Ok(result.matched_count == 1)
+}
+
+/// Starts many runs in two round trips: one `updateMany` over every run still `submitted`
+/// and owned by its node and attempt, stamping them with a token new to this call, then one
+/// read of the runs carrying the token (the ones this call started).
+pub(super) async fn start_runs(
+    store: &MongoStore,
+    runs: &[RunRef],
+    started_at: DateTime<Utc>,
+) -> Result<Vec<bool>> {
+    let s = store.started()?;
+    if runs.is_empty() {
+        return Ok(Vec::new());
+    }
+    let token = ObjectId::new();
+    let each: Vec<Document> = runs
+        .iter()
+        .map(|r| owned(r, Bson::Array(vec![RunState::Submitted.as_str().into()])))
+        .collect();
+    s.backend
+        .runs
+        .update_many(
+            doc! {"$or": each},
+            doc! {"$set": {
+                "state": RunState::Running.as_str(),
+                "started_at": asyncz_core::truncate_to_micros(started_at).timestamp_micros(),
+                "start_token": token,
+            }},
+        )
+        .await
+        .map_err(|e| store.err(&s, &format!("cannot start {} runs", runs.len()), e))?;
+    let started: Vec<Document> = s
+        .backend
+        .runs
+        .find(doc! {"start_token": token})
+        .projection(doc! {"_id": 1})
+        .await
+        .map_err(|e| store.err(&s, "cannot read the runs started", e))?
+        .try_collect()
+        .await
+        .map_err(|e| store.err(&s, "cannot read the runs started", e))?;
+    let started: Vec<&str> = started
+        .iter()
+        .filter_map(|d| d.get_str("_id").ok())
+        .collect();
+    Ok(runs
+        .iter()
+        .map(|r| started.contains(&r.run_id.as_str()))
+        .collect())
 }
 
 pub(super) async fn finish_run(
