@@ -187,7 +187,7 @@ fn limit_active(runs: &mut [RunRecord], task_id: &str, mut active: u64, max_acti
         run.state = RunState::Skipped;
         run.finished_at = Some(run.created_at);
         run.error = Some(format!(
-            "skipped: task '{task_id}' already has {active} active runs across the cluster (max_active = {max_active})"
+            "skipped: task '{task_id}' already has {active} active run(s) across the cluster (max_active = {max_active})"
         ));
     }
 }
