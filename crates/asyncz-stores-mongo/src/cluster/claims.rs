@@ -16,11 +16,16 @@ use super::documents::{committed_fence, fence_bson, run_document, run_of, task_f
 use super::{micros_of, now_expr};
 use crate::store::{binary, is_duplicate_key, MongoStore, Started};
 
-/// Claims due tasks one `findOneAndUpdate` at a time: each picks the oldest due, unpaused
-/// task with no live claim (none, or `claimed_until` at or before the server's now) and sets
+/// How many times one call reads candidates again after racing nodes took all it read.
+const CLAIM_PASSES: usize = 8;
+
+/// Claims due tasks one `findOneAndUpdate` at a time: each takes one due, unpaused task with
+/// no live claim (none, or `claimed_until` at or before the server's now) and sets
 /// `claimed_by`, `claimed_until = now + lease` and `fence + 1` in the same write, so two racing
-/// nodes never get the same task. A claimed document that does not decode is released at
-/// once and left out (it does not use up the limit).
+/// nodes never get the same task. The candidates, oldest next run time first, are read first
+/// (a read is cheap where a write is not, so an idle poll writes nothing); a candidate another
+/// node took meanwhile no longer matches and is passed over. A claimed document that does not
+/// decode is released at once and left out (it does not use up the limit).
 pub(super) async fn claim_due_tasks(
     store: &MongoStore,
     request: ClaimRequest<'_>,
@@ -35,43 +40,66 @@ pub(super) async fn claim_due_tasks(
         .into_iter()
         .map(|(id, _)| Bson::String(id))
         .collect();
-    let mut claims = Vec::new();
-    while claims.len() < request.limit {
-        let filter = doc! {
+    let claimable = |ids: Document| {
+        doc! {
             "next_run_time": {"$lte": now},
-            "_id": {"$nin": excluded.clone()},
+            "_id": ids,
             "$expr": {"$lte": [{"$ifNull": ["$claimed_until", i64::MIN]}, now_expr()]},
-        };
-        let update = vec![doc! {"$set": {
-            "claimed_by": {"$literal": request.node},
-            "claimed_until": {"$add": [now_expr(), lease]},
-            "fence": {"$add": [{"$ifNull": ["$fence", 0_i64]}, 1_i64]},
-        }}];
-        let claimed = s
+        }
+    };
+    let update = vec![doc! {"$set": {
+        "claimed_by": {"$literal": request.node},
+        "claimed_until": {"$add": [now_expr(), lease]},
+        "fence": {"$add": [{"$ifNull": ["$fence", 0_i64]}, 1_i64]},
+    }}];
+    let mut claims = Vec::new();
+    for _ in 0..CLAIM_PASSES {
+        let wanted = request.limit.saturating_sub(claims.len());
+        if wanted == 0 {
+            break;
+        }
+        let candidates: Vec<Document> = s
             .backend
             .tasks
-            .find_one_and_update(filter, update)
+            .find(claimable(doc! {"$nin": excluded.clone()}))
             .sort(doc! {"next_run_time": 1, "_id": 1})
-            .return_document(ReturnDocument::After)
+            .limit(i64::try_from(wanted).unwrap_or(i64::MAX))
+            .projection(doc! {"_id": 1})
             .await
-            .map_err(|e| store.err(&s, "cannot claim due tasks", e))?;
-        let Some(document) = claimed else { break };
-        let id = document.get("_id").cloned().unwrap_or(Bson::Null);
-        let fence = task_fence(&document)?;
-        match MongoStore::read(&s, &document) {
-            Ok(task) => claims.push(ClaimedTask::new(task, fence)),
-            Err(_) => {
-                // Noted as undecodable by the read; never run, so never held.
-                s.backend
-                    .tasks
-                    .update_one(
-                        doc! {"_id": id.clone(), "claimed_by": request.node, "fence": fence_bson(fence)?},
-                        doc! {"$unset": {"claimed_by": "", "claimed_until": ""}},
-                    )
-                    .await
-                    .map_err(|e| store.err(&s, "cannot release an undecodable task", e))?;
-                excluded.push(id);
+            .map_err(|e| store.err(&s, "cannot read due tasks", e))?
+            .try_collect()
+            .await
+            .map_err(|e| store.err(&s, "cannot read due tasks", e))?;
+        let more = candidates.len() == wanted;
+        for candidate in candidates {
+            let id = candidate.get("_id").cloned().unwrap_or(Bson::Null);
+            let claimed = s
+                .backend
+                .tasks
+                .find_one_and_update(claimable(doc! {"$eq": id.clone()}), update.clone())
+                .return_document(ReturnDocument::After)
+                .await
+                .map_err(|e| store.err(&s, "cannot claim due tasks", e))?;
+            let Some(document) = claimed else { continue };
+            let fence = task_fence(&document)?;
+            match MongoStore::read(&s, &document) {
+                Ok(task) => claims.push(ClaimedTask::new(task, fence)),
+                Err(_) => {
+                    // Noted as undecodable by the read; never run, so never held.
+                    s.backend
+                        .tasks
+                        .update_one(
+                            doc! {"_id": id.clone(), "claimed_by": request.node, "fence": fence_bson(fence)?},
+                            doc! {"$unset": {"claimed_by": "", "claimed_until": ""}},
+                        )
+                        .await
+                        .map_err(|e| store.err(&s, "cannot release an undecodable task", e))?;
+                    excluded.push(id);
+                }
             }
+        }
+        if !more {
+            break;
         }
     }
     Ok(claims)

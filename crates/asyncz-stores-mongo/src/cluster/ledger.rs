@@ -56,6 +56,17 @@ pub(super) async fn claim_run_requests(
 ) -> Result<Vec<RunRecord>> {
     let s = store.started()?;
     let mut taken = Vec::new();
+    // A read first: an idle poll (no request waiting) writes nothing.
+    let waiting = s
+        .backend
+        .runs
+        .find_one(doc! {"state": RunState::Requested.as_str()})
+        .projection(doc! {"_id": 1})
+        .await
+        .map_err(|e| store.err(&s, "cannot read run requests", e))?;
+    if waiting.is_none() {
+        return Ok(taken);
+    }
     while taken.len() < limit {
         let document = s
             .backend
