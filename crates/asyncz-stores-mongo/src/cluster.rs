@@ -25,6 +25,7 @@
 //! (`ClaimRequest::now`), as the contract says.
 
 mod claims;
+mod commit;
 mod documents;
 mod ledger;
 mod nodes;
@@ -134,7 +135,7 @@ impl ClusterStore for MongoStore {
     }
 
     async fn commit_fires(&self, node: &str, fires: &[FireCommit]) -> Result<Vec<CommitResult>> {
-        claims::commit_fires(self, node, fires).await
+        commit::commit_fires(self, node, fires).await
     }
 
     async fn insert_run(&self, run: &RunRecord) -> Result<()> {
