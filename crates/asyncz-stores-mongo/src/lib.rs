@@ -11,6 +11,13 @@
 //! skipped, logged, listed by `Store::undecodable_records`, never deleted, and never drives the
 //! engine's wakeups.
 //!
+//! The store takes part in cluster mode (`Store::cluster` answers it): several schedulers
+//! share the collection, each fire claimed by one node and recorded once in the run ledger
+//! `<collection>_runs`, with nodes registered in `<collection>_nodes`. Claims are one
+//! `findOneAndUpdate` per task; leases and heartbeats are judged on the server's clock
+//! (`$$NOW`); fire commits need no multi-document transaction (run records first, under a
+//! unique `(task_id, scheduled_run_time)` index, then the fence-guarded task update).
+//!
 //! ```
 //! use asyncz_stores_mongo::{MongoStore, MongoStoreConfig};
 //! let store = MongoStore::new(MongoStoreConfig::new("mongodb://127.0.0.1:27017"));
@@ -19,6 +26,7 @@
 #![deny(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod cluster;
 mod config;
 mod store;
 

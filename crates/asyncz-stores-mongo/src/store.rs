@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use asyncz_core::chrono::{DateTime, Utc};
+use asyncz_core::cluster::ClusterStore;
 use asyncz_core::record::StartedCell;
 use asyncz_core::{async_trait, Error, Result, Store, StoreContext, Task};
 use futures::TryStreamExt;
@@ -13,25 +14,38 @@ use mongodb::{Collection, IndexModel};
 
 use crate::config::{redact, MongoStoreConfig};
 
-type Started = asyncz_core::record::Started<Collection<Document>>;
+pub(crate) type Started = asyncz_core::record::Started<Collections>;
+
+/// The collections of one started store: the tasks, and beside them (`<collection>_runs`,
+/// `<collection>_nodes`) the cluster's run ledger and node registry.
+#[derive(Debug, Clone)]
+pub(crate) struct Collections {
+    /// `{_id, next_run_time, state}`, plus `claimed_by`, `claimed_until` and `fence` while a
+    /// cluster node holds (or held) a claim.
+    pub(crate) tasks: Collection<Document>,
+    /// One document per run (see `cluster::documents`).
+    pub(crate) runs: Collection<Document>,
+    /// One document per node.
+    pub(crate) nodes: Collection<Document>,
+}
 
 /// Keeps tasks in MongoDB (spec: `MongoDBStore`).
 #[derive(Debug, Clone)]
 pub struct MongoStore {
     config: MongoStoreConfig,
-    started: Arc<StartedCell<Collection<Document>>>,
+    pub(crate) started: Arc<StartedCell<Collections>>,
     /// A client the application gave (used instead of connecting to `config.url`).
     client: Option<mongodb::Client>,
 }
 
-fn binary(bytes: Vec<u8>) -> Bson {
+pub(crate) fn binary(bytes: Vec<u8>) -> Bson {
     Bson::Binary(Binary {
         subtype: BinarySubtype::Generic,
         bytes,
     })
 }
 
-fn is_duplicate_key(e: &mongodb::error::Error) -> bool {
+pub(crate) fn is_duplicate_key(e: &mongodb::error::Error) -> bool {
     match e.kind.as_ref() {
         mongodb::error::ErrorKind::Write(mongodb::error::WriteFailure::WriteError(w)) => {
             w.code == 11000
@@ -68,11 +82,11 @@ impl MongoStore {
         (&self.config.database, &self.config.collection)
     }
 
-    fn started(&self) -> Result<Arc<Started>> {
+    pub(crate) fn started(&self) -> Result<Arc<Started>> {
         self.started.get()
     }
 
-    fn err(&self, s: &Started, what: &str, e: mongodb::error::Error) -> Error {
+    pub(crate) fn err(&self, s: &Started, what: &str, e: mongodb::error::Error) -> Error {
         Error::backend(
             format!("store '{}' (mongo)", s.alias()),
             format!("{what}: {e}"),
@@ -81,7 +95,7 @@ impl MongoStore {
 
     /// The task in `document`; one without a binary state, or whose state does not decode,
     /// is an [`Error::Decode`] (and noted as undecodable).
-    fn read(s: &Started, document: &Document) -> Result<Task> {
+    pub(crate) fn read(s: &Started, document: &Document) -> Result<Task> {
         let id = document.get_str("_id").unwrap_or_default();
         match document.get("state") {
             Some(Bson::Binary(b)) => s.records.read(id, &b.bytes),
@@ -113,6 +127,7 @@ impl MongoStore {
     pub async fn write_raw_state(&self, task_id: &str, bytes: &[u8]) -> Result<()> {
         let s = self.started()?;
         s.backend
+            .tasks
             .update_one(
                 doc! {"_id": task_id},
                 doc! {"$set": {"state": binary(bytes.to_vec())}},
@@ -127,19 +142,25 @@ impl MongoStore {
         let s = self.started()?;
         let n = s
             .backend
+            .tasks
             .count_documents(doc! {"_id": task_id})
             .await
             .map_err(|e| self.err(&s, "cannot read", e))?;
         Ok(n > 0)
     }
 
-    /// Drops the collection (tests and tooling).
+    /// Drops the collection, and the run ledger and node registry beside it (tests and
+    /// tooling).
     pub async fn drop_collection(&self) -> Result<()> {
         let s = self.started()?;
-        s.backend
-            .drop()
-            .await
-            .map_err(|e| self.err(&s, "cannot drop", e))
+        let c = &s.backend;
+        for collection in [&c.tasks, &c.runs, &c.nodes] {
+            collection
+                .drop()
+                .await
+                .map_err(|e| self.err(&s, &format!("cannot drop '{}'", collection.name()), e))?;
+        }
+        Ok(())
     }
 
     /// The collection on a client that answered a ping within `connect_timeout`. A client made
@@ -192,7 +213,7 @@ impl MongoStore {
     }
 
     async fn find(&self, s: &Started, filter: Document, sorted: bool) -> Result<Vec<Document>> {
-        let mut find = s.backend.find(filter);
+        let mut find = s.backend.tasks.find(filter);
         if sorted {
             find = find.sort(doc! {"next_run_time": 1, "_id": 1});
         }
@@ -230,8 +251,9 @@ impl Store for MongoStore {
         collection
             .create_index(index)
             .await
-            .map_err(|e| Error::backend(backend, format!("cannot create the index: {e}")))?;
-        self.started.set(records, collection);
+            .map_err(|e| Error::backend(&backend, format!("cannot create the index: {e}")))?;
+        let collections = crate::cluster::collections_beside(collection, &backend).await?;
+        self.started.set(records, collections);
         Ok(())
     }
 
@@ -244,6 +266,7 @@ impl Store for MongoStore {
         let s = self.started()?;
         let found = s
             .backend
+            .tasks
             .find_one(doc! {"_id": task_id})
             .await
             .map_err(|e| self.err(&s, "cannot read", e))?;
@@ -269,6 +292,7 @@ impl Store for MongoStore {
         let skip = self.started.undecodable().len();
         let cursor = s
             .backend
+            .tasks
             .find(doc! {"next_run_time": {"$exists": true}})
             .sort(doc! {"next_run_time": 1, "_id": 1})
             .projection(doc! {"next_run_time": 1})
@@ -302,7 +326,7 @@ impl Store for MongoStore {
     async fn add_task(&self, task: &Task) -> Result<()> {
         let s = self.started()?;
         let document = self.document(&s, task)?;
-        match s.backend.insert_one(document).await {
+        match s.backend.tasks.insert_one(document).await {
             Ok(_) => Ok(()),
             Err(e) if is_duplicate_key(&e) => Err(Error::conflict(task.id())),
             Err(e) => Err(self.err(&s, "cannot insert", e)),
@@ -312,15 +336,24 @@ impl Store for MongoStore {
     async fn update_task(&self, task: &Task) -> Result<()> {
         let s = self.started()?;
         let bytes = s.records.encode(task)?;
+        // The same write ends any cluster claim on the task (clears it, moves its fence), so a
+        // node that claimed it before this change cannot commit over it.
         let update = match task.next_run_time() {
-            Some(t) => {
-                doc! {"$set": {"state": binary(bytes), "next_run_time": t.timestamp_micros()}}
-            }
+            Some(t) => doc! {
+                "$set": {"state": binary(bytes), "next_run_time": t.timestamp_micros()},
+                "$unset": {"claimed_by": "", "claimed_until": ""},
+                "$inc": {"fence": 1_i64},
+            },
             // Paused: the field goes away, so the sparse index leaves the task out.
-            None => doc! {"$set": {"state": binary(bytes)}, "$unset": {"next_run_time": ""}},
+            None => doc! {
+                "$set": {"state": binary(bytes)},
+                "$unset": {"next_run_time": "", "claimed_by": "", "claimed_until": ""},
+                "$inc": {"fence": 1_i64},
+            },
         };
         let result = s
             .backend
+            .tasks
             .update_one(doc! {"_id": task.id()}, update)
             .await
             .map_err(|e| self.err(&s, "cannot update", e))?;
@@ -333,8 +366,10 @@ impl Store for MongoStore {
 
     async fn delete_task(&self, task_id: &str) -> Result<()> {
         let s = self.started()?;
+        // A claim on the task goes with its document: a commit under it matches nothing.
         let result = s
             .backend
+            .tasks
             .delete_one(doc! {"_id": task_id})
             .await
             .map_err(|e| self.err(&s, "cannot delete", e))?;
@@ -348,6 +383,7 @@ impl Store for MongoStore {
     async fn remove_all_tasks(&self) -> Result<()> {
         let s = self.started()?;
         s.backend
+            .tasks
             .delete_many(doc! {})
             .await
             .map_err(|e| self.err(&s, "cannot delete", e))?;
@@ -357,5 +393,9 @@ impl Store for MongoStore {
 
     fn undecodable_records(&self) -> Vec<(String, String)> {
         self.started.undecodable().list()
+    }
+
+    fn cluster(&self) -> Option<&dyn ClusterStore> {
+        Some(self)
     }
 }
