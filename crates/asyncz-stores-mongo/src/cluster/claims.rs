@@ -47,7 +47,14 @@ pub(super) async fn claim_due_tasks(
     let update = vec![doc! {"$set": {
         "claimed_by": {"$literal": request.node},
         "claimed_until": {"$add": [now_expr(), lease]},
-        "fence": {"$add": [{"$ifNull": ["$fence", 0_i64]}, 1_i64]},
+        // One more, and at least the server's time in µs (milliseconds × 1000): a task
+        // deleted and added again (its fence back to 0) still gets fences above the old
+        // document's — unless deleted, added and claimed within one millisecond — so a
+        // commit computed under an old claim stays stale.
+        "fence": {"$max": [
+            {"$add": [{"$ifNull": ["$fence", 0_i64]}, 1_i64]},
+            {"$multiply": [{"$toLong": "$$NOW"}, 1000_i64]},
+        ]},
     }}];
     let mut claims = Vec::new();
     for _ in 0..CLAIM_PASSES {

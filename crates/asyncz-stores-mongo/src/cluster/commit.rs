@@ -37,18 +37,18 @@ pub(super) async fn commit_fires(
     Ok(results)
 }
 
-/// Applies `max_active`: with `active` runs of the task already active, a `submitted` run
-/// beyond the limit becomes `skipped` (finished when recorded), with an error naming it.
-fn limit_active(runs: &mut [RunRecord], task_id: &str, mut active: u64, max_active: u32) {
+/// Applies `max_active`: the fire is one instance (one job runs its runs in turn); with
+/// `active` instances of the task already active, all its `submitted` runs become `skipped`
+/// (finished when recorded), with an error naming the limit, or none do.
+fn limit_active(runs: &mut [RunRecord], task_id: &str, active: u64, max_active: u32) {
+    if active < u64::from(max_active) {
+        return;
+    }
     for run in runs.iter_mut().filter(|r| r.state == RunState::Submitted) {
-        if active < u64::from(max_active) {
-            active += 1;
-            continue;
-        }
         run.state = RunState::Skipped;
         run.finished_at = Some(run.created_at);
         run.error = Some(format!(
-            "skipped: task '{task_id}' already has {active} active run(s) across the cluster (max_active = {max_active})"
+            "skipped: task '{task_id}' already has {active} active instance(s) across the cluster (max_instances = {max_active})"
         ));
     }
 }
@@ -148,15 +148,20 @@ async fn commit_fire(
     }
     if let Some(max_active) = fire.max_active {
         if runs.iter().any(|r| r.state == RunState::Submitted) {
+            // Active instances: active runs by distinct fence (a fire's runs share theirs).
             let active = s
                 .backend
                 .runs
-                .count_documents(doc! {
-                    "task_id": task_id,
-                    "state": {"$in": [RunState::Submitted.as_str(), RunState::Running.as_str()]},
-                })
+                .distinct(
+                    "fence",
+                    doc! {
+                        "task_id": task_id,
+                        "state": {"$in": [RunState::Submitted.as_str(), RunState::Running.as_str()]},
+                    },
+                )
                 .await
-                .map_err(|e| store.err(s, "cannot count active runs", e))?;
+                .map_err(|e| store.err(s, "cannot count active runs", e))?
+                .len() as u64;
             limit_active(&mut runs, task_id, active, max_active);
         }
     }
@@ -363,27 +368,21 @@ mod tests {
     }
 
     #[test]
-    fn runs_beyond_max_active_are_skipped_naming_the_limit() {
+    fn a_fire_at_the_limit_is_skipped_whole_naming_the_limit() {
         let mut runs = vec![
             run(RunState::Submitted, 1),
             run(RunState::Missed, 2),
             run(RunState::Submitted, 3),
-            run(RunState::Submitted, 4),
         ];
-        limit_active(&mut runs, "t", 1, 2);
+        limit_active(&mut runs, "t", 2, 2);
         let states: Vec<RunState> = runs.iter().map(|r| r.state).collect();
         assert_eq!(
             states,
-            [
-                RunState::Submitted,
-                RunState::Missed,
-                RunState::Skipped,
-                RunState::Skipped
-            ]
+            [RunState::Skipped, RunState::Missed, RunState::Skipped]
         );
         let error = runs[2].error.as_deref().unwrap_or_default();
         assert!(
-            error.contains("max_active = 2") && error.contains("'t'"),
+            error.contains("max_instances = 2") && error.contains("'t'"),
             "{error}"
         );
         assert_eq!(runs[2].finished_at, Some(runs[2].created_at));
@@ -396,7 +395,7 @@ mod tests {
     #[test]
     fn no_run_is_skipped_below_max_active() {
         let mut runs = vec![run(RunState::Submitted, 1), run(RunState::Submitted, 2)];
-        limit_active(&mut runs, "t", 0, 2);
+        limit_active(&mut runs, "t", 1, 2);
         assert!(runs.iter().all(|r| r.state == RunState::Submitted));
     }
 }
