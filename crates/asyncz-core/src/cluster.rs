@@ -34,6 +34,7 @@ pub(crate) use config::host_name;
 pub use config::ClusterConfig;
 pub use ledger::{
     HistoryQuery, OnNodeDeath, RunFinish, RunKind, RunRecord, RunRef, RunState, RunTicket,
+    SettleReason,
 };
 pub use node::{NodeInfo, NodeState};
 pub use store::ClusterStore;

@@ -35,7 +35,7 @@ use std::time::Duration;
 use asyncz_core::chrono::{DateTime, Utc};
 use asyncz_core::cluster::{
     ClaimRequest, ClaimedTask, ClusterStore, CommitResult, FireCommit, HistoryQuery, NodeInfo,
-    NodeState, RunFinish, RunRecord, RunRef,
+    NodeState, RunFinish, RunRecord, RunRef, SettleReason,
 };
 use asyncz_core::{async_trait, Error, Result};
 use mongodb::bson::{doc, Bson, Document};
@@ -182,8 +182,13 @@ impl ClusterStore for MongoStore {
         nodes::mark_dead_nodes(self, timeout).await
     }
 
-    async fn settle_runs_of(&self, node_id: &str, now: DateTime<Utc>) -> Result<Vec<RunRecord>> {
-        ledger::settle_runs_of(self, node_id, now).await
+    async fn settle_runs_of(
+        &self,
+        node_id: &str,
+        now: DateTime<Utc>,
+        reason: SettleReason,
+    ) -> Result<Vec<RunRecord>> {
+        ledger::settle_runs_of(self, node_id, now, reason).await
     }
 
     async fn leave(&self, node_id: &str) -> Result<()> {

@@ -223,10 +223,17 @@ async fn start_runs_answers_per_run_as_start_run_would() {
             );
         }
     }
+    let later = at + asyncz_core::chrono::Duration::seconds(1);
     assert_eq!(
-        c.start_runs(&refs, at).await.unwrap(),
-        [false, true, false],
-        "only the run still submitted starts the second time"
+        c.start_runs(&refs, later).await.unwrap(),
+        [true, true, true],
+        "a retried start answers true for its owner"
+    );
+    let first = c.get_run(&refs[0].run_id).await.unwrap().unwrap();
+    assert_eq!(
+        first.started_at,
+        Some(at),
+        "a retried start keeps the first start time"
     );
     assert!(c.start_runs(&[], at).await.unwrap().is_empty());
     store.drop_collection().await.unwrap();

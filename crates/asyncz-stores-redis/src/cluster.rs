@@ -29,7 +29,7 @@ use std::time::Duration;
 use asyncz_core::chrono::{DateTime, Utc};
 use asyncz_core::cluster::{
     ClaimRequest, ClaimedTask, ClusterStore, CommitResult, Fence, FireCommit, FireUpdate,
-    HistoryQuery, NodeInfo, NodeState, RunFinish, RunRecord, RunRef,
+    HistoryQuery, NodeInfo, NodeState, RunFinish, RunRecord, RunRef, RunState, SettleReason,
 };
 use asyncz_core::{async_trait, Error, Result};
 use redis::{FromRedisValue, Script, ScriptInvocation};
@@ -657,12 +657,24 @@ impl ClusterStore for RedisStore {
             .collect()
     }
 
-    async fn settle_runs_of(&self, node_id: &str, now: DateTime<Utc>) -> Result<Vec<RunRecord>> {
+    async fn settle_runs_of(
+        &self,
+        node_id: &str,
+        now: DateTime<Utc>,
+        reason: SettleReason,
+    ) -> Result<Vec<RunRecord>> {
         let s = self.started()?;
         let mut inv = self.invocation(&SCRIPTS.settle, false);
-        inv.arg(node_id).arg(micros(now)).arg(format!(
-            "abandoned: node '{node_id}' died before the run finished"
-        ));
+        let reason_name = match reason {
+            SettleReason::NodeDead => "dead",
+            SettleReason::NodeLeaving => "leaving",
+            SettleReason::NodeRestarted => "restarted",
+        };
+        inv.arg(node_id)
+            .arg(micros(now))
+            .arg(reason_name)
+            .arg(reason.abandoned_error(node_id, RunState::Submitted))
+            .arg(reason.abandoned_error(node_id, RunState::Running));
         let raw: Vec<Vec<u8>> = self
             .invoke(
                 &s,

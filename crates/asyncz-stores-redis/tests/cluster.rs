@@ -13,7 +13,7 @@ use std::time::Duration;
 use asyncz_core::chrono::{DateTime, Utc};
 use asyncz_core::cluster::{
     ClaimRequest, ClaimedTask, ClusterStore, CommitResult, FireCommit, FireUpdate, HistoryQuery,
-    NodeInfo, NodeState, OnNodeDeath, RunFinish, RunKind, RunRecord, RunState,
+    NodeInfo, NodeState, OnNodeDeath, RunFinish, RunKind, RunRecord, RunState, SettleReason,
 };
 use asyncz_core::{Error, Store};
 use asyncz_stores_redis::{RedisStore, RedisStoreConfig};
@@ -502,7 +502,10 @@ async fn a_run_settled_for_a_dead_node_cannot_start_and_a_rerun_is_taken_once() 
     let runs = committed(&result[0]).to_vec();
     let started = runs[2].as_ref().unwrap();
     assert!(cluster(&a).start_run(&started, at(3)).await.unwrap());
-    let settled = cluster(&b).settle_runs_of("a", at(10)).await.unwrap();
+    let settled = cluster(&b)
+        .settle_runs_of("a", at(10), SettleReason::NodeDead)
+        .await
+        .unwrap();
     assert_eq!(settled.len(), 3);
     let (abandoned, rerun, was_running) = (&settled[0], &settled[1], &settled[2]);
     assert_eq!(abandoned.state, RunState::Abandoned);
@@ -516,7 +519,7 @@ async fn a_run_settled_for_a_dead_node_cannot_start_and_a_rerun_is_taken_once() 
     assert_eq!((rerun.node.as_deref(), rerun.attempt), (None, 2));
     assert!(
         cluster(&b)
-            .settle_runs_of("a", at(11))
+            .settle_runs_of("a", at(11), SettleReason::NodeDead)
             .await
             .unwrap()
             .is_empty(),
@@ -559,8 +562,8 @@ async fn a_run_settled_for_a_dead_node_cannot_start_and_a_rerun_is_taken_once() 
     let retry = retry.as_ref().unwrap();
     assert!(cluster(&a).start_run(&retry, at(13)).await.unwrap());
     assert!(
-        !cluster(&a).start_run(&retry, at(13)).await.unwrap(),
-        "already running"
+        cluster(&a).start_run(&retry, at(15)).await.unwrap(),
+        "a retried start answers true for its owner (and keeps the first start time)"
     );
     let finish = RunFinish::new(RunState::Failed, at(14)).with_error(Some("boom".into()));
     assert!(cluster(&a).finish_run(&retry, &finish).await.unwrap());
@@ -978,7 +981,11 @@ async fn an_undecodable_run_record_is_skipped_reported_and_kept() {
         assert!(err.contains(&format!("'{id}'")), "{err}");
     }
     assert!(c.claim_run_requests("a", 10).await.unwrap().is_empty());
-    assert!(c.settle_runs_of("a", at(3)).await.unwrap().is_empty());
+    assert!(c
+        .settle_runs_of("a", at(3), SettleReason::NodeDead)
+        .await
+        .unwrap()
+        .is_empty());
     assert_eq!(
         c.prune_runs(at(100), 0).await.unwrap(),
         1,

@@ -14,7 +14,7 @@ use std::time::Duration;
 use asyncz_core::chrono::{DateTime, Utc};
 use asyncz_core::cluster::{
     ClaimRequest, ClaimedTask, ClusterStore, CommitResult, FireCommit, HistoryQuery, NodeInfo,
-    NodeState, RunFinish, RunRecord, RunRef,
+    NodeState, RunFinish, RunRecord, RunRef, SettleReason,
 };
 use asyncz_core::{async_trait, Error, Result};
 
@@ -279,8 +279,13 @@ impl ClusterStore for SqlStore {
         self.prune(older_than, keep_per_task).await
     }
 
-    async fn settle_runs_of(&self, node_id: &str, now: DateTime<Utc>) -> Result<Vec<RunRecord>> {
-        self.settle(node_id, now).await
+    async fn settle_runs_of(
+        &self,
+        node_id: &str,
+        now: DateTime<Utc>,
+        reason: SettleReason,
+    ) -> Result<Vec<RunRecord>> {
+        self.settle(node_id, now, reason).await
     }
 
     async fn heartbeat(&self, node: &NodeInfo) -> Result<Option<NodeState>> {

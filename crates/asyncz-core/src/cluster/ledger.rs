@@ -171,6 +171,44 @@ impl FromStr for OnNodeDeath {
     }
 }
 
+/// Why a node's unfinished runs are settled ([`super::ClusterStore::settle_runs_of`]), which
+/// decides what happens to them.
+///
+/// Not `#[non_exhaustive]`: every store must handle every reason, so a new one is a change
+/// of the contract.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SettleReason {
+    /// Another node found the node dead ([`super::ClusterStore::mark_dead_nodes`]). Settled
+    /// only while the node is still registered dead: a node that heartbeated again meanwhile
+    /// (a pause, a network cut) keeps its runs. Every run follows its [`OnNodeDeath`].
+    NodeDead,
+    /// The node itself, as it leaves after a shutdown that did not wait for its jobs: a
+    /// `submitted` run never started and follows its policy; a `running` one may still be
+    /// running in the leaving process, so it is `abandoned` whatever its policy (running it
+    /// again elsewhere would overlap it).
+    NodeLeaving,
+    /// A node starting under an id that was registered before (a restart with a fixed node
+    /// id): the earlier process is gone, so every run it left follows its policy.
+    NodeRestarted,
+}
+
+impl SettleReason {
+    /// The error text of a run left in `state` that this settles as abandoned.
+    pub fn abandoned_error(self, node_id: &str, state: RunState) -> String {
+        match self {
+            SettleReason::NodeDead => {
+                format!("abandoned: node '{node_id}' died while the run was {state}")
+            }
+            SettleReason::NodeLeaving => {
+                format!("abandoned: node '{node_id}' shut down without waiting while the run was {state}")
+            }
+            SettleReason::NodeRestarted => {
+                format!("abandoned: node '{node_id}' restarted while the run was {state}")
+            }
+        }
+    }
+}
+
 /// One run of a task.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
@@ -265,6 +303,29 @@ impl RunRecord {
             _ => None,
         })?;
         Some(at - self.scheduled_run_time)
+    }
+
+    /// Settles this active run of `node_id` for `reason` (see [`SettleReason`]): `abandoned`
+    /// (finished at `now`, the error naming the node), or `requested` again with no node
+    /// and the next attempt. A store's `settle_runs_of` writes the record as this leaves it.
+    pub fn settle(&mut self, node_id: &str, now: DateTime<Utc>, reason: SettleReason) {
+        let rerun = match (self.on_node_death, reason, self.state) {
+            (OnNodeDeath::Abandon, _, _) => false,
+            (OnNodeDeath::Rerun, SettleReason::NodeLeaving, RunState::Running) => false,
+            (OnNodeDeath::Rerun, _, _) => true,
+        };
+        if rerun {
+            self.state = RunState::Requested;
+            self.node = None;
+            self.attempt = self.attempt.saturating_add(1);
+            self.started_at = None;
+            self.finished_at = None;
+            self.error = None;
+        } else {
+            self.error = Some(reason.abandoned_error(node_id, self.state));
+            self.state = RunState::Abandoned;
+            self.finished_at = Some(crate::truncate_to_micros(now));
+        }
     }
 
     /// The handle [`super::ClusterStore::start_run`] and [`super::ClusterStore::finish_run`]

@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use super::claim::{ClaimRequest, ClaimedRound, ClaimedTask, CommitResult, FireCommit};
-use super::ledger::{HistoryQuery, RunFinish, RunRecord, RunRef};
+use super::ledger::{HistoryQuery, RunFinish, RunRecord, RunRef, SettleReason};
 use super::node::{NodeInfo, NodeState};
 use crate::Result;
 
@@ -116,6 +116,9 @@ pub trait ClusterStore: Send + Sync {
     /// - Written only when the record is `submitted`, owned by `run.node`, at `run.attempt`;
     ///   otherwise (abandoned or requeued after the node was declared dead) nothing changes
     ///   and the answer is `false`: the caller must not run it.
+    /// - Idempotent for its owner: a record already `running`, owned by `run.node` at
+    ///   `run.attempt`, answers `true` again (a retry of a start whose answer was lost; a
+    ///   node begins each attempt once).
     async fn start_run(&self, run: &RunRef, started_at: DateTime<Utc>) -> Result<bool>;
 
     /// [`ClusterStore::start_run`] for many runs, one answer per run in the same order. The
@@ -182,14 +185,23 @@ pub trait ClusterStore: Send + Sync {
     /// - Each death is returned by exactly one caller, however many nodes race.
     async fn mark_dead_nodes(&self, timeout: Duration) -> Result<Vec<NodeInfo>>;
 
-    /// Settles the `submitted` and `running` runs of a dead node by each run's
-    /// [`super::OnNodeDeath`]: `Abandon` → `abandoned` (finished now, error naming the node),
-    /// `Rerun` → `requested` again with no node and the next attempt. Returns the records as
-    /// written.
+    /// Settles the `submitted` and `running` runs of `node_id`, each as
+    /// [`RunRecord::settle`] leaves it for `reason`: `abandoned` (finished now, error naming
+    /// the node), or `requested` again with no node and the next attempt. Returns the records
+    /// as written.
     ///
     /// # Behavior
+    /// - [`SettleReason::NodeDead`] settles only while `node_id` is registered dead (or not
+    ///   registered), checked atomically with the writes where the store can: a node that
+    ///   heartbeated again meanwhile keeps its runs, and the call returns nothing.
+    /// - [`SettleReason::NodeLeaving`]: `running` runs are abandoned whatever their policy.
     /// - Idempotent: a second call finds nothing to settle.
-    async fn settle_runs_of(&self, node_id: &str, now: DateTime<Utc>) -> Result<Vec<RunRecord>>;
+    async fn settle_runs_of(
+        &self,
+        node_id: &str,
+        now: DateTime<Utc>,
+        reason: SettleReason,
+    ) -> Result<Vec<RunRecord>>;
 
     /// Removes a node that shuts down cleanly (marked dead, so no one waits for its timeout).
     async fn leave(&self, node_id: &str) -> Result<()>;

@@ -3,10 +3,12 @@
 //! settling a dead node's runs.
 
 use asyncz_core::chrono::{DateTime, Utc};
-use asyncz_core::cluster::{HistoryQuery, OnNodeDeath, RunFinish, RunRecord, RunRef, RunState};
+use asyncz_core::cluster::{
+    HistoryQuery, NodeState, RunFinish, RunRecord, RunRef, RunState, SettleReason,
+};
 use asyncz_core::{Error, Result};
 use futures::TryStreamExt;
-use mongodb::bson::{doc, oid::ObjectId, Bson, Document};
+use mongodb::bson::{doc, Bson, Document};
 use mongodb::options::ReturnDocument;
 
 use super::documents::{id_of, run_document, run_of};
@@ -95,6 +97,13 @@ fn owned(run: &RunRef, states: Bson) -> Document {
     }
 }
 
+/// One state, as the `$in` list [`owned`] takes.
+fn only(state: RunState) -> Bson {
+    Bson::Array(vec![state.as_str().into()])
+}
+
+/// Starts a run still `submitted` (stamping its start time); a run already `running` under
+/// the same owner and attempt (a retried start) answers `true` and keeps its start time.
 pub(super) async fn start_run(
     store: &MongoStore,
     run: &RunRef,
@@ -105,7 +114,7 @@ pub(super) async fn start_run(
         .backend
         .runs
         .update_one(
-            owned(run, Bson::Array(vec![RunState::Submitted.as_str().into()])),
+            owned(run, only(RunState::Submitted)),
             doc! {"$set": {
                 "state": RunState::Running.as_str(),
                 "started_at": asyncz_core::truncate_to_micros(started_at).timestamp_micros(),
@@ -113,12 +122,21 @@ pub(super) async fn start_run(
         )
         .await
         .map_err(|e| store.err(&s, &format!("cannot start run '{}'", run.run_id), e))?;
-    Ok(result.matched_count == 1)
+    if result.matched_count == 1 {
+        return Ok(true);
+    }
+    let running = s
+        .backend
+        .runs
+        .count_documents(owned(run, only(RunState::Running)))
+        .await
+        .map_err(|e| store.err(&s, &format!("cannot read run '{}'", run.run_id), e))?;
+    Ok(running == 1)
 }
 
 /// Starts many runs in two round trips: one `updateMany` over every run still `submitted`
-/// and owned by its node and attempt, stamping them with a token new to this call, then one
-/// read of the runs carrying the token (the ones this call started).
+/// and owned by its node and attempt, then one read of which of them are now `running`
+/// under their owner (started by this call, or before by a start whose answer was lost).
 pub(super) async fn start_runs(
     store: &MongoStore,
     runs: &[RunRef],
@@ -128,27 +146,29 @@ pub(super) async fn start_runs(
     if runs.is_empty() {
         return Ok(Vec::new());
     }
-    let token = ObjectId::new();
-    let each: Vec<Document> = runs
+    let submitted: Vec<Document> = runs
         .iter()
-        .map(|r| owned(r, Bson::Array(vec![RunState::Submitted.as_str().into()])))
+        .map(|r| owned(r, only(RunState::Submitted)))
         .collect();
     s.backend
         .runs
         .update_many(
-            doc! {"$or": each},
+            doc! {"$or": submitted},
             doc! {"$set": {
                 "state": RunState::Running.as_str(),
                 "started_at": asyncz_core::truncate_to_micros(started_at).timestamp_micros(),
-                "start_token": token,
             }},
         )
         .await
         .map_err(|e| store.err(&s, &format!("cannot start {} runs", runs.len()), e))?;
+    let running: Vec<Document> = runs
+        .iter()
+        .map(|r| owned(r, only(RunState::Running)))
+        .collect();
     let started: Vec<Document> = s
         .backend
         .runs
-        .find(doc! {"start_token": token})
+        .find(doc! {"$or": running})
         .projection(doc! {"_id": 1})
         .await
         .map_err(|e| store.err(&s, "cannot read the runs started", e))?
@@ -314,13 +334,27 @@ pub(super) async fn prune_runs(
 
 /// Settles each active run of `node_id` with a conditional `findOneAndUpdate` (same node,
 /// attempt and an active state), so a second call, or a racing one, finds nothing left.
+/// For a dead node, the registry is read first: a node alive again keeps its runs. (Without
+/// transactions the check and the writes are not one step: a node reviving in between
+/// loses the runs settled after it; its own starts and finishes are then refused.)
 pub(super) async fn settle_runs_of(
     store: &MongoStore,
     node_id: &str,
     now: DateTime<Utc>,
+    reason: SettleReason,
 ) -> Result<Vec<RunRecord>> {
     let s = store.started()?;
-    let now = asyncz_core::truncate_to_micros(now).timestamp_micros();
+    if reason == SettleReason::NodeDead {
+        let alive = s
+            .backend
+            .nodes
+            .find_one(doc! {"_id": node_id, "state": NodeState::Alive.as_str()})
+            .await
+            .map_err(|e| store.err(&s, &format!("cannot read node '{node_id}'"), e))?;
+        if alive.is_some() {
+            return Ok(Vec::new());
+        }
+    }
     let left = find_runs(
         store,
         doc! {"node": node_id, "state": {"$in": active_states()}},
@@ -331,7 +365,7 @@ pub(super) async fn settle_runs_of(
     .await?;
     let mut settled = Vec::with_capacity(left.len());
     for document in left {
-        let run = match run_of(&document) {
+        let mut run = match run_of(&document) {
             Ok(run) => run,
             Err(e) => {
                 tracing::warn!(
@@ -339,7 +373,7 @@ pub(super) async fn settle_runs_of(
                     store = %s.alias(),
                     run = %id_of(&document),
                     error = %e,
-                    "cannot settle an unreadable run record of a dead node; left as it is"
+                    "cannot settle an unreadable run record of a node; left as it is"
                 );
                 continue;
             }
@@ -347,21 +381,15 @@ pub(super) async fn settle_runs_of(
         let Some(reference) = run.as_ref() else {
             continue;
         };
-        let update = match run.on_node_death {
-            OnNodeDeath::Abandon => doc! {"$set": {
-                "state": RunState::Abandoned.as_str(),
-                "finished_at": now,
-                "error": format!("abandoned: node '{node_id}' died while the run was {}", run.state),
-            }},
-            OnNodeDeath::Rerun => doc! {"$set": {
-                "state": RunState::Requested.as_str(),
-                "node": Bson::Null,
-                "attempt": i64::from(run.attempt.saturating_add(1)),
-                "started_at": Bson::Null,
-                "finished_at": Bson::Null,
-                "error": Bson::Null,
-            }},
-        };
+        run.settle(node_id, now, reason);
+        let update = doc! {"$set": {
+            "state": run.state.as_str(),
+            "node": run.node.as_deref().map_or(Bson::Null, Bson::from),
+            "attempt": i64::from(run.attempt),
+            "started_at": run.started_at.map_or(Bson::Null, |t| Bson::Int64(t.timestamp_micros())),
+            "finished_at": run.finished_at.map_or(Bson::Null, |t| Bson::Int64(t.timestamp_micros())),
+            "error": run.error.as_deref().map_or(Bson::Null, Bson::from),
+        }};
         let written = s
             .backend
             .runs

@@ -1,13 +1,23 @@
--- Settles a dead node's active runs. ARGV: prefix, node, now (µs), the error of an abandoned
--- run. Returns the records as written (JSON).
-local node, now, abandoned_error = ARGV[2], ARGV[3], ARGV[4]
+-- Settles a node's active runs (see SettleReason). ARGV: prefix, node, now (µs), reason
+-- ('dead', 'leaving' or 'restarted'), the error of an abandoned submitted run, that of an
+-- abandoned running run. Returns the records as written (JSON). For 'dead', nothing is
+-- settled while the node is registered alive (it heartbeated again).
+local node, now, reason = ARGV[2], ARGV[3], ARGV[4]
+local errors = { submitted = ARGV[5], running = ARGV[6] }
+if reason == 'dead' then
+  local n = decode_node(redis.call('HGET', K('nodes'), node))
+  if n and n.state == 'alive' then
+    return {}
+  end
+end
 local key = K('node_runs:' .. node)
 local out = {}
 for _, id in ipairs(redis.call('SMEMBERS', key)) do
   local r = decode_run(redis.call('HGET', K('runs'), id))
   if r and is_active(r.state) and r.node == node then
     unindex_run(r)
-    if r.on_death == 'rerun' then
+    local rerun = r.on_death == 'rerun' and not (reason == 'leaving' and r.state == 'running')
+    if rerun then
       r.state = 'requested'
       r.node = cjson.null
       r.attempt = r.attempt + 1
@@ -15,9 +25,9 @@ for _, id in ipairs(redis.call('SMEMBERS', key)) do
       r.finished = cjson.null
       r.error = cjson.null
     else
+      r.error = errors[r.state]
       r.state = 'abandoned'
       r.finished = now
-      r.error = abandoned_error
     end
     index_run(r)
     out[#out + 1] = write_run(r)

@@ -2,7 +2,7 @@
 //! per `(task_id, scheduled_run_time)`; times in microseconds since the epoch, UTC.
 
 use asyncz_core::chrono::{DateTime, Utc};
-use asyncz_core::cluster::{HistoryQuery, RunFinish, RunRecord, RunRef, RunState};
+use asyncz_core::cluster::{HistoryQuery, NodeState, RunFinish, RunRecord, RunRef, SettleReason};
 use asyncz_core::{Error, Result};
 
 use super::{in_tx, time_of};
@@ -183,8 +183,8 @@ impl SqlStore {
     fn start_sql(&self) -> String {
         let c = &self.cluster_sql;
         format!(
-            "UPDATE {} SET state = 'running', started_at = {} \
-             WHERE run_id = {} AND state = 'submitted' AND node = {} AND attempt = {}",
+            "UPDATE {} SET state = 'running', started_at = COALESCE(started_at, {}) \
+             WHERE run_id = {} AND state IN ('submitted', 'running') AND node = {} AND attempt = {}",
             c.names.runs,
             c.ph(1),
             c.ph(2),
@@ -408,10 +408,23 @@ impl SqlStore {
         Ok(deleted)
     }
 
-    pub(super) async fn settle(&self, node_id: &str, now: DateTime<Utc>) -> Result<Vec<RunRecord>> {
+    pub(super) async fn settle(
+        &self,
+        node_id: &str,
+        now: DateTime<Utc>,
+        reason: SettleReason,
+    ) -> Result<Vec<RunRecord>> {
         let s = self.started()?;
         let c = &self.cluster_sql;
         let runs = &c.names.runs;
+        // Locks the node's row, so a heartbeat that revives it waits for this settle, and a
+        // settle after the heartbeat sees the node alive.
+        let node_state = format!(
+            "SELECT state FROM {} WHERE node_id = {}{}",
+            c.names.nodes,
+            c.ph(1),
+            c.for_update
+        );
         let select = format!(
             "SELECT {COLUMNS} FROM {runs} WHERE node = {} AND state IN ('submitted', 'running') \
              ORDER BY created_at, run_id{}",
@@ -428,12 +441,24 @@ impl SqlStore {
             c.ph(6),
             c.ph(7)
         );
-        let now = asyncz_core::truncate_to_micros(now);
-        in_tx!(self, s, |tx, store_now| {
-            let rows: Vec<RunRow> = sqlx::query_as(&select)
-                .bind(IdParam(node_id))
-                .fetch_all(&mut *tx)
-                .await?;
+        in_tx!(self, s, |tx, _now| {
+            let revived = if reason == SettleReason::NodeDead {
+                let state: Option<String> = sqlx::query_scalar(&node_state)
+                    .bind(IdParam(node_id))
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                state.as_deref() == Some(NodeState::Alive.as_str())
+            } else {
+                false
+            };
+            let rows: Vec<RunRow> = if revived {
+                Vec::new()
+            } else {
+                sqlx::query_as(&select)
+                    .bind(IdParam(node_id))
+                    .fetch_all(&mut *tx)
+                    .await?
+            };
             let mut settled = Vec::with_capacity(rows.len());
             for row in rows {
                 let mut run = match run_of(row) {
@@ -444,29 +469,12 @@ impl SqlStore {
                             target: "asyncz.stores",
                             store = %s.alias(),
                             error = %e,
-                            "cannot read a run of a dead node: left unsettled"
+                            "cannot read an unfinished run of a node: left unsettled"
                         );
                         continue;
                     }
                 };
-                match run.on_node_death {
-                    asyncz_core::cluster::OnNodeDeath::Abandon => {
-                        run.error = Some(format!(
-                            "abandoned: node '{node_id}' died while the run was {}",
-                            run.state
-                        ));
-                        run.state = RunState::Abandoned;
-                        run.finished_at = Some(now);
-                    }
-                    asyncz_core::cluster::OnNodeDeath::Rerun => {
-                        run.state = RunState::Requested;
-                        run.node = None;
-                        run.attempt = run.attempt.saturating_add(1);
-                        run.started_at = None;
-                        run.finished_at = None;
-                        run.error = None;
-                    }
-                }
+                run.settle(node_id, now, reason);
                 sqlx::query(&update)
                     .bind(run.state.as_str())
                     .bind(run.node.as_deref().map(IdParam))
@@ -481,7 +489,7 @@ impl SqlStore {
             }
             settled
         })
-        .map_err(|e| self.db_error(&s, "cannot settle the runs of a dead node", e))
+        .map_err(|e| self.db_error(&s, "cannot settle the runs of a node", e))
     }
 }
 

@@ -9,7 +9,7 @@ use std::time::Duration;
 use asyncz_core::chrono::{DateTime, Duration as Span, Utc};
 use asyncz_core::cluster::{
     ClusterStore, HistoryQuery, NodeInfo, NodeState, OnNodeDeath, RunFinish, RunKind, RunRecord,
-    RunRef, RunState,
+    RunRef, RunState, SettleReason,
 };
 use asyncz_core::Error;
 
@@ -197,7 +197,7 @@ pub(super) fn cases<H: StoreHarness>() -> Vec<StoreCase<H>> {
             }
         ),
         case!(
-            start_run_only_from_submitted_by_its_node_and_attempt,
+            start_run_only_from_submitted_by_its_node_and_attempt_and_again_for_a_retry,
             ANY,
             |h, store| {
                 let c = cluster_of(&**store)?;
@@ -264,9 +264,47 @@ pub(super) fn cases<H: StoreHarness>() -> Vec<StoreCase<H>> {
                     running.state == RunState::Running && running.started_at == Some(started),
                     "after start_run: {running:?}"
                 );
+                // A retry of a start whose answer was lost answers true again, to its owner
+                // only.
+                let retried = started + Span::microseconds(1);
                 ensure!(
-                    !c.start_run(&mine, started).await.map_err(err)?,
-                    "a running run was started again"
+                    c.start_run(&mine, retried).await.map_err(err)?,
+                    "a retried start by the run's node and attempt answered false"
+                );
+                for (what, r) in [
+                    (
+                        "another node",
+                        RunRef {
+                            node: B.into(),
+                            ..mine.clone()
+                        },
+                    ),
+                    (
+                        "another attempt",
+                        RunRef {
+                            attempt: 2,
+                            ..mine.clone()
+                        },
+                    ),
+                ] {
+                    ensure!(
+                        !c.start_run(&r, retried).await.map_err(err)?,
+                        "start_run of a running run for {what} answered true"
+                    );
+                }
+                let again = get(c, &run.run_id).await?;
+                ensure!(
+                    again.state == RunState::Running && again.node.as_deref() == Some(A),
+                    "after the retried start: {again:?}"
+                );
+                let done = RunFinish::new(RunState::Succeeded, retried);
+                ensure!(
+                    c.finish_run(&mine, &done).await.map_err(err)?,
+                    "finish after a retried start answered false"
+                );
+                ensure!(
+                    !c.start_run(&mine, retried).await.map_err(err)?,
+                    "a finished run was started again"
                 );
                 Ok(())
             }
@@ -327,7 +365,10 @@ pub(super) fn cases<H: StoreHarness>() -> Vec<StoreCase<H>> {
                     get(c, &runs[0].run_id).await? == r0,
                     "the failed run changed"
                 );
-                let settled = c.settle_runs_of(A, at(100)).await.map_err(err)?;
+                let settled = c
+                    .settle_runs_of(A, at(100), SettleReason::NodeDead)
+                    .await
+                    .map_err(err)?;
                 ensure!(settled.len() == 1, "settled: {settled:?}");
                 let abandoned = get(c, &runs[2].run_id).await?;
                 ensure!(
@@ -551,7 +592,10 @@ pub(super) fn cases<H: StoreHarness>() -> Vec<StoreCase<H>> {
                 .await?;
                 let theirs = runs_in(b, B, &[("u", at(1), RunState::Running, RERUN)]).await?;
                 let now = at_us(600_000_001);
-                let mut settled = a.settle_runs_of(A, now).await.map_err(err)?;
+                let mut settled = a
+                    .settle_runs_of(A, now, SettleReason::NodeDead)
+                    .await
+                    .map_err(err)?;
                 settled.sort_by_key(|r| r.scheduled_run_time);
                 ensure!(
                     run_ids(&settled) == run_ids(&mine[..4]),
@@ -584,7 +628,10 @@ pub(super) fn cases<H: StoreHarness>() -> Vec<StoreCase<H>> {
                     get(a, &theirs[0].run_id).await? == theirs[0],
                     "{B}'s run was settled"
                 );
-                let again = a.settle_runs_of(A, now).await.map_err(err)?;
+                let again = a
+                    .settle_runs_of(A, now, SettleReason::NodeDead)
+                    .await
+                    .map_err(err)?;
                 ensure!(again.is_empty(), "a second settle found {again:?}");
                 let mut requeued = b.claim_run_requests(B, 10).await.map_err(err)?;
                 requeued.sort_by_key(|r| r.scheduled_run_time);
@@ -604,6 +651,135 @@ pub(super) fn cases<H: StoreHarness>() -> Vec<StoreCase<H>> {
                         .await
                         .map_err(err)?,
                     "{B} could not start the second attempt"
+                );
+                Ok(())
+            }
+        ),
+        case!(
+            settle_for_a_dead_node_spares_a_node_that_heartbeated_again,
+            ANY,
+            |h, store| {
+                let c = cluster_of(&**store)?;
+                let revived = "revived-node";
+                c.heartbeat(&node(revived)).await.map_err(err)?;
+                let runs = runs_in(
+                    c,
+                    revived,
+                    &[
+                        ("r", at(1), RunState::Submitted, RERUN),
+                        ("r", at(2), RunState::Running, ABANDON),
+                    ],
+                )
+                .await?;
+                let now = at_us(700_000_000);
+                let spared = c
+                    .settle_runs_of(revived, now, SettleReason::NodeDead)
+                    .await
+                    .map_err(err)?;
+                ensure!(
+                    spared.is_empty(),
+                    "settled the runs of a node registered alive: {spared:?}"
+                );
+                for run in &runs {
+                    ensure!(
+                        get(c, &run.run_id).await? == *run,
+                        "a live node's run changed: {run:?}"
+                    );
+                }
+                c.leave(revived).await.map_err(err)?;
+                let settled = c
+                    .settle_runs_of(revived, now, SettleReason::NodeDead)
+                    .await
+                    .map_err(err)?;
+                ensure!(
+                    settled.len() == 2,
+                    "after the node was marked dead, settled {settled:?}"
+                );
+                Ok(())
+            }
+        ),
+        case!(
+            settle_for_a_leaving_node_abandons_its_running_runs_whatever_the_policy,
+            ANY,
+            |h, store| {
+                let c = cluster_of(&**store)?;
+                let leaving = "leaving-node";
+                c.heartbeat(&node(leaving)).await.map_err(err)?;
+                let runs = runs_in(
+                    c,
+                    leaving,
+                    &[
+                        ("l", at(1), RunState::Submitted, RERUN),
+                        ("l", at(2), RunState::Running, RERUN),
+                        ("l", at(3), RunState::Submitted, ABANDON),
+                    ],
+                )
+                .await?;
+                let now = at_us(800_000_000);
+                let settled = c
+                    .settle_runs_of(leaving, now, SettleReason::NodeLeaving)
+                    .await
+                    .map_err(err)?;
+                ensure!(settled.len() == 3, "settled {settled:?}");
+                let states: Vec<(RunState, u32)> = {
+                    let mut out = Vec::new();
+                    for run in &runs {
+                        let r = get(c, &run.run_id).await?;
+                        out.push((r.state, r.attempt));
+                    }
+                    out
+                };
+                ensure!(
+                    states
+                        == [
+                            (RunState::Requested, 2),
+                            (RunState::Abandoned, 1),
+                            (RunState::Abandoned, 1)
+                        ],
+                    "after a leaving settle: {states:?} (expected the submitted rerun requested \
+                     again, the running rerun and the abandon run abandoned)"
+                );
+                let running = get(c, &runs[1].run_id).await?;
+                ensure!(
+                    running
+                        .error
+                        .as_deref()
+                        .is_some_and(|e| e.contains(leaving))
+                        && running.finished_at == Some(now),
+                    "the abandoned running run: {running:?}"
+                );
+                Ok(())
+            }
+        ),
+        case!(
+            settle_for_a_restarted_node_settles_while_it_is_registered_alive,
+            ANY,
+            |h, store| {
+                let c = cluster_of(&**store)?;
+                let restarted = "restarted-node";
+                c.heartbeat(&node(restarted)).await.map_err(err)?;
+                let runs = runs_in(
+                    c,
+                    restarted,
+                    &[
+                        ("s", at(1), RunState::Running, RERUN),
+                        ("s", at(2), RunState::Running, ABANDON),
+                    ],
+                )
+                .await?;
+                let now = at_us(900_000_000);
+                let settled = c
+                    .settle_runs_of(restarted, now, SettleReason::NodeRestarted)
+                    .await
+                    .map_err(err)?;
+                ensure!(settled.len() == 2, "settled {settled:?}");
+                let first = get(c, &runs[0].run_id).await?;
+                let second = get(c, &runs[1].run_id).await?;
+                ensure!(
+                    first.state == RunState::Requested
+                        && first.attempt == 2
+                        && second.state == RunState::Abandoned,
+                    "after a restart settle: {first:?} {second:?}"
                 );
                 Ok(())
             }

@@ -400,3 +400,54 @@ async fn a_node_that_shuts_down_leaves_and_the_others_see_it_dead_at_once() {
     );
     b.shutdown(true).await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_restarted_under_its_old_id_settles_what_the_old_process_left() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("cluster.db");
+    let calls: Calls = Arc::default();
+    // No one would find the old process dead within the test: only the restart settles.
+    let slow = ClusterConfig::new().node_timeout(Duration::from_secs(60));
+    let setup = node(&db, "setup", slow.clone());
+    register(&setup, &Calls::default());
+    setup.start().await.unwrap();
+    setup
+        .add_task(
+            TaskBuilder::new()
+                .id("again")
+                .function("tick")
+                .trigger(IntervalTrigger::new().seconds(3600))
+                .paused()
+                .on_node_death(OnNodeDeath::Rerun),
+        )
+        .await
+        .unwrap();
+    let store = setup.lookup_store("default").unwrap();
+    let abandoned = dead_node_with_a_running_run(&store, "once", OnNodeDeath::Abandon).await;
+    let rerun = dead_node_with_a_running_run(&store, "again", OnNodeDeath::Rerun).await;
+    setup.shutdown(true).await.unwrap();
+
+    let ghost = node(&db, "ghost", slow);
+    register(&ghost, &calls);
+    ghost.start().await.unwrap();
+    let record = ghost.run_record(&abandoned.run_id).await.unwrap().unwrap();
+    assert_eq!(record.state, RunState::Abandoned, "{record:?}");
+    assert!(
+        record.error.as_deref().unwrap_or("").contains("restarted"),
+        "{record:?}"
+    );
+    wait_for("the rerun", Duration::from_secs(5), async || {
+        !calls.lock().unwrap().is_empty()
+    })
+    .await;
+    assert_eq!(
+        calls.lock().unwrap().clone(),
+        [(
+            "again".to_owned(),
+            rerun.scheduled_run_time,
+            "ghost".to_owned(),
+            2
+        )]
+    );
+    ghost.shutdown(true).await.unwrap();
+}

@@ -1,7 +1,8 @@
-//! The node's heartbeat loop: every `heartbeat_interval` it refreshes its heartbeat in each
-//! store, warns when its clock and the store's disagree, marks nodes that stopped
-//! heartbeating dead and settles their unfinished runs (`on_node_death`), announces nodes
-//! that joined, and — on the live node with the smallest id — prunes the run ledger.
+//! The node's background loops, every `heartbeat_interval`: the heartbeat refreshes this
+//! node's registration in each store; the housekeeping warns when this host's clock and the
+//! store's disagree, marks nodes that stopped heartbeating dead and settles their unfinished
+//! runs (`on_node_death`), announces nodes that joined, and — on the live node with the
+//! smallest id — prunes the run ledger.
 
 use std::collections::HashSet;
 use std::sync::{Arc, Weak};
@@ -10,7 +11,7 @@ use std::time::Duration;
 use super::super::backends::BoundedStore;
 use super::super::{Inner, Scheduler};
 use super::Node;
-use crate::cluster::{ClusterStore, NodeState, RunState};
+use crate::cluster::{ClusterStore, NodeState, RunState, SettleReason};
 use crate::events::{ClusterEvent, Event, NODE_DEAD, NODE_JOINED, RUN_ABANDONED};
 
 /// A node warns when its clock and the store's differ by more than this.
@@ -27,9 +28,28 @@ struct Memory {
     skewed: bool,
 }
 
-/// The loop spawned at start. Holds the scheduler weakly; ends at shutdown (aborted) or when
-/// every `Scheduler` handle is gone.
+/// The loops spawned at start: the heartbeat, and the housekeeping (dead nodes, joins,
+/// pruning). They run side by side so that a slow settle or prune never delays a heartbeat
+/// past the node timeout (which would get this node declared dead). Hold the scheduler
+/// weakly; end at shutdown (aborted) or when every `Scheduler` handle is gone.
 pub(crate) async fn maintain(weak: Weak<Inner>, node: Arc<Node>) {
+    tokio::join!(heartbeat(weak.clone(), &node), housekeeping(weak, &node));
+}
+
+async fn heartbeat(weak: Weak<Inner>, node: &Node) {
+    loop {
+        tokio::time::sleep(node.config.heartbeat_interval).await;
+        let Some(inner) = weak.upgrade() else { return };
+        let scheduler = Scheduler { inner };
+        for store in scheduler.inner.backends.stores() {
+            if let Some(cluster) = store.cluster_half() {
+                scheduler.beat(node, &store, cluster).await;
+            }
+        }
+    }
+}
+
+async fn housekeeping(weak: Weak<Inner>, node: &Node) {
     let mut memory = Memory::default();
     memory.known.insert(node.id.clone());
     loop {
@@ -39,7 +59,7 @@ pub(crate) async fn maintain(weak: Weak<Inner>, node: Arc<Node>) {
         for store in scheduler.inner.backends.stores() {
             if let Some(cluster) = store.cluster_half() {
                 scheduler
-                    .maintain_store(&node, &store, cluster, &mut memory)
+                    .maintain_store(node, &store, cluster, &mut memory)
                     .await;
             }
         }
@@ -53,6 +73,18 @@ pub(crate) async fn maintain(weak: Weak<Inner>, node: Arc<Node>) {
 }
 
 impl Scheduler {
+    async fn beat(&self, node: &Node, store: &BoundedStore, cluster: &dyn ClusterStore) {
+        match store.bounded(cluster.heartbeat(&node.info)).await {
+            Ok(Some(NodeState::Dead)) => {
+                log!(warn, self, node = %node.id, store = %store.alias(), "this node was declared dead while it could not heartbeat (a pause or a network cut past the node timeout); runs other nodes settled meanwhile are not run here; rejoining");
+            }
+            Ok(_) => {}
+            Err(e) => {
+                log!(warn, self, node = %node.id, store = %store.alias(), error = %e, "heartbeat failed; retrying at the next interval");
+            }
+        }
+    }
+
     async fn maintain_store(
         &self,
         node: &Node,
@@ -61,16 +93,6 @@ impl Scheduler {
         memory: &mut Memory,
     ) {
         let alias = store.alias();
-        match store.bounded(cluster.heartbeat(&node.info)).await {
-            Ok(Some(NodeState::Dead)) => {
-                log!(warn, self, node = %node.id, store = %alias, "this node was declared dead while it could not heartbeat (a pause or a network cut past the node timeout); its unfinished runs were settled by other nodes; rejoining");
-            }
-            Ok(_) => {}
-            Err(e) => {
-                log!(warn, self, node = %node.id, store = %alias, error = %e, "heartbeat failed; retrying at the next interval");
-                return;
-            }
-        }
         self.check_skew(store, cluster, memory).await;
         match store
             .bounded(cluster.mark_dead_nodes(node.config.node_timeout))
@@ -147,10 +169,12 @@ impl Scheduler {
         }
     }
 
-    /// Settles a dead node's unfinished runs and reports each.
+    /// Settles a dead node's unfinished runs (unless it came back meanwhile) and reports
+    /// each.
     async fn settle(&self, store: &BoundedStore, cluster: &dyn ClusterStore, dead: &str) {
         let now = self.inner.clock.now();
-        let settled = match store.bounded(cluster.settle_runs_of(dead, now)).await {
+        let settle = cluster.settle_runs_of(dead, now, SettleReason::NodeDead);
+        let settled = match store.bounded(settle).await {
             Ok(settled) => settled,
             Err(e) => {
                 log!(warn, self, node = %dead, store = %store.alias(), error = %e, "cannot settle the runs of a dead node; retrying later");

@@ -15,7 +15,7 @@ use chrono::{DateTime, Utc};
 
 use super::backends::BoundedStore;
 use super::{lock, read, Scheduler};
-use crate::cluster::{ClusterConfig, HistoryQuery, NodeInfo, RunRecord, RunState};
+use crate::cluster::{ClusterConfig, HistoryQuery, NodeInfo, RunRecord, RunState, SettleReason};
 use crate::events::{ClusterEvent, Event, NODE_JOINED};
 use crate::store::Store;
 use crate::{Error, Result};
@@ -82,12 +82,16 @@ impl Scheduler {
         let mut writers = HashMap::new();
         for store in &stores {
             let cluster = store.cluster_half().expect("checked above");
-            store.bounded(cluster.heartbeat(&info)).await.map_err(|e| {
+            let before = store.bounded(cluster.heartbeat(&info)).await.map_err(|e| {
                 Error::backend(
                     format!("store '{}'", store.alias()),
                     format!("cannot register node '{id}': {e}"),
                 )
             })?;
+            if let Some(state) = before {
+                self.settle_earlier_incarnation(store, cluster, &id, state)
+                    .await?;
+            }
             writers.insert(
                 store.alias().to_owned(),
                 LedgerWriter::spawn(Arc::clone(store), Arc::clone(&self.inner.clock), &runtime),
@@ -109,6 +113,36 @@ impl Scheduler {
                     Some(store.alias()),
                 )));
             }
+        }
+        Ok(())
+    }
+
+    /// A node starting under an id registered before (a restart with a fixed node id) is
+    /// the earlier process's successor: the runs that process left are settled by their
+    /// policy now, before this one fires anything, since no other node will ever find that
+    /// id dead while this process heartbeats under it.
+    async fn settle_earlier_incarnation(
+        &self,
+        store: &BoundedStore,
+        cluster: &dyn crate::cluster::ClusterStore,
+        id: &str,
+        state: crate::cluster::NodeState,
+    ) -> Result<()> {
+        let now = self.inner.clock.now();
+        let settled = store
+            .bounded(cluster.settle_runs_of(id, now, SettleReason::NodeRestarted))
+            .await
+            .map_err(|e| {
+                Error::backend(
+                    format!("store '{}'", store.alias()),
+                    format!(
+                        "cannot settle the runs an earlier process with node id '{id}' left: {e}"
+                    ),
+                )
+            })?;
+        log!(info, self, node = %id, store = %store.alias(), was = state.as_str(), settled = settled.len(), "this node id was registered before: the earlier process's unfinished runs were settled by their on_node_death policy (two live processes must never share a node id)");
+        if settled.iter().any(|r| r.state == RunState::Requested) {
+            self.wakeup();
         }
         Ok(())
     }
@@ -139,7 +173,8 @@ impl Scheduler {
                 continue;
             };
             let now = self.inner.clock.now();
-            match store.bounded(cluster.settle_runs_of(&node.id, now)).await {
+            let settle = cluster.settle_runs_of(&node.id, now, SettleReason::NodeLeaving);
+            match store.bounded(settle).await {
                 Ok(settled) if !settled.is_empty() => {
                     log!(warn, self, node = %node.id, store = %store.alias(), runs = settled.len(), "runs this node had not finished were settled by their on_node_death policy");
                 }

@@ -30,6 +30,14 @@ struct Planned {
     finished: bool,
 }
 
+/// What committing a round's claims did.
+struct Fired {
+    /// The earliest next run time of the tasks rescheduled.
+    earliest: Option<DateTime<Utc>>,
+    /// How many fires were committed (not stale).
+    committed: usize,
+}
+
 impl Scheduler {
     /// One store's part of a cluster round; returns when to look at it again (never later
     /// than the poll interval: other nodes add tasks and run requests too).
@@ -54,22 +62,24 @@ impl Scheduler {
                 return Some(retry_at);
             }
         };
-        // A full batch: more may be waiting.
-        let again_now = claimed.requests.len() >= batch || claimed.tasks.len() >= batch;
+        let full_requests = claimed.requests.len() >= batch;
+        let full_tasks = claimed.tasks.len() >= batch;
         for run in claimed.requests {
             self.run_request(store, writer, run).await;
         }
-        let Some(rescheduled) = self
+        let Some(fired) = self
             .fire_claims(store, cluster, round, node, writer, claimed.tasks)
             .await
         else {
             return Some(retry_at);
         };
-        if again_now {
+        // A full batch: more may be waiting. A full batch of tasks whose fires all went stale
+        // (another node committed them) is not a reason to spin: wait for the poll.
+        if full_requests || (full_tasks && fired.committed > 0) {
             return Some(round.now);
         }
         let next = match claimed.next_run_time {
-            Some(unclaimed) => unclaimed.into_iter().chain(rescheduled).min(),
+            Some(unclaimed) => unclaimed.into_iter().chain(fired.earliest).min(),
             None => match store.get_next_run_time().await {
                 Ok(next) => next,
                 Err(e) => {
@@ -86,9 +96,9 @@ impl Scheduler {
         }
     }
 
-    /// Plans, commits and submits the claimed tasks. Returns the earliest next run time of the
-    /// tasks it rescheduled (`Some(None)`: none), or `None` when the commit failed (the claims
-    /// then expire and the fires are retried, by this node or another).
+    /// Plans, commits and submits the claimed tasks. Returns what it committed, or `None`
+    /// when the commit failed and nothing of it was found committed (the claims then expire
+    /// and the fires are retried, by this node or another).
     async fn fire_claims(
         &self,
         store: &BoundedStore,
@@ -97,7 +107,7 @@ impl Scheduler {
         node: &Node,
         writer: &Arc<LedgerWriter>,
         claims: Vec<ClaimedTask>,
-    ) -> Option<Option<DateTime<Utc>>> {
+    ) -> Option<Fired> {
         let alias = store.alias();
         let mut fires = Vec::with_capacity(claims.len());
         let mut planned = Vec::with_capacity(claims.len());
@@ -159,7 +169,10 @@ impl Scheduler {
             }
         }
         if fires.is_empty() {
-            return Some(None);
+            return Some(Fired {
+                earliest: None,
+                committed: 0,
+            });
         }
         let results = match store.bounded(cluster.commit_fires(&node.id, &fires)).await {
             Ok(results) if results.len() == fires.len() => results,
@@ -168,20 +181,87 @@ impl Scheduler {
                 return None;
             }
             Err(e) => {
-                log!(warn, self, store = %alias, error = %e, fires = fires.len(), "cannot commit fires; their claims expire and they are retried");
-                return None;
+                log!(warn, self, store = %alias, error = %e, fires = fires.len(), "cannot commit fires; looking up which of them the store committed");
+                let found = self
+                    .find_committed(store, cluster, node, writer, &fires)
+                    .await;
+                if found.iter().all(Option::is_none) {
+                    return None;
+                }
+                found
+                    .into_iter()
+                    .map(|runs| runs.map_or(CommitResult::Stale, CommitResult::Committed))
+                    .collect()
             }
         };
-        let mut earliest = None;
+        let mut fired = Fired {
+            earliest: None,
+            committed: 0,
+        };
         for ((plan, fire), result) in planned.into_iter().zip(&fires).zip(results) {
-            if let (FireUpdate::Reschedule(task), CommitResult::Committed(_)) =
-                (&fire.update, &result)
-            {
-                earliest = earliest.into_iter().chain(task.next_run_time).min();
+            if let CommitResult::Committed(_) = &result {
+                fired.committed += 1;
+                if let FireUpdate::Reschedule(task) = &fire.update {
+                    fired.earliest = fired.earliest.into_iter().chain(task.next_run_time).min();
+                }
             }
             self.run_committed(store, node, writer, plan, result).await;
         }
-        Some(earliest)
+        Some(fired)
+    }
+
+    /// After a commit whose answer was lost (the connection dropped, the call timed out):
+    /// which fires did the store commit? A fire commits whole, so its first run record
+    /// tells: found under this node and the claim's fence, it committed (its records are
+    /// returned, to run them); not found, it did not. A fire that cannot be looked up is
+    /// not run, and its records are finished `missed` in case it did commit, so that no
+    /// record stays `submitted` under a live node.
+    async fn find_committed(
+        &self,
+        store: &BoundedStore,
+        cluster: &dyn ClusterStore,
+        node: &Node,
+        writer: &Arc<LedgerWriter>,
+        fires: &[FireCommit],
+    ) -> Vec<Option<Vec<RunRecord>>> {
+        let mut found = Vec::with_capacity(fires.len());
+        for fire in fires {
+            let mut runs = Vec::with_capacity(fire.runs.len());
+            let mut unknown = false;
+            for run in &fire.runs {
+                match store.bounded(cluster.get_run(&run.run_id)).await {
+                    Ok(Some(stored))
+                        if stored.node.as_deref() == Some(node.id.as_str())
+                            && stored.fence == fire.fence =>
+                    {
+                        runs.push(stored);
+                    }
+                    Ok(_) => break,
+                    Err(_) => {
+                        unknown = true;
+                        break;
+                    }
+                }
+            }
+            if unknown {
+                log!(warn, self, task = ?fire.task_id, store = %store.alias(), "cannot tell whether a fire was committed; not running it, and recording its runs as missed if it was");
+                for run in &fire.runs {
+                    if let Some(run_ref) = run.as_ref() {
+                        writer.finish_state(
+                            run_ref,
+                            RunState::Missed,
+                            Some("not run: the store's answer to the commit was lost".to_owned()),
+                        );
+                    }
+                }
+                found.push(None);
+            } else if runs.is_empty() {
+                found.push(None);
+            } else {
+                found.push(Some(runs));
+            }
+        }
+        found
     }
 
     /// Submits the runs of one committed fire (or reports its lost claim).
