@@ -6,6 +6,8 @@ mod common;
 
 #[cfg(feature = "stores-sql-sqlite")]
 mod cluster;
+#[cfg(feature = "stores-sql-sqlite")]
+mod cluster_faults;
 mod config;
 mod engine;
 mod events;
