@@ -152,6 +152,9 @@ impl ClusterStore for LostAnswers {
     }
 }
 
+/// Every call, as (scheduled run time, run id).
+type Calls = Arc<Mutex<Vec<(DateTime<Utc>, String)>>>;
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_fire_whose_commit_answer_was_lost_runs_once() {
     let dir = tempfile::tempdir().unwrap();
@@ -169,7 +172,7 @@ async fn a_fire_whose_commit_answer_was_lost_runs_once() {
         )
         .build()
         .unwrap();
-    let calls: Arc<Mutex<Vec<(DateTime<Utc>, String)>>> = Arc::default();
+    let calls: Calls = Arc::default();
     let c = Arc::clone(&calls);
     scheduler
         .register("tick", move |ctx: CallContext| {
