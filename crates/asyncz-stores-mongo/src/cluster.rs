@@ -194,4 +194,8 @@ impl ClusterStore for MongoStore {
     async fn leave(&self, node_id: &str) -> Result<()> {
         nodes::leave(self, node_id).await
     }
+
+    async fn forget_dead_nodes(&self, dead_for: Duration) -> Result<u64> {
+        nodes::forget_dead_nodes(self, dead_for).await
+    }
 }

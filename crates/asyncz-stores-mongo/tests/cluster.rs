@@ -9,7 +9,7 @@ use std::time::Instant;
 use asyncz_core::chrono::Utc;
 use asyncz_core::cluster::{
     ClaimRequest, CommitResult, FireCommit, FireUpdate, HistoryQuery, RunKind, RunRecord, RunRef,
-    RunState,
+    RunState, SettleReason,
 };
 use asyncz_core::{async_trait, Result, Store};
 use asyncz_stores_mongo::{MongoStore, MongoStoreConfig};
@@ -178,6 +178,53 @@ async fn a_refire_replaces_the_run_of_a_fire_that_never_committed() {
         1
     );
     assert!(store.lookup_task("t").await.unwrap().is_some());
+    store.drop_collection().await.unwrap();
+}
+
+/// An orphan settled before anyone re-fired its time (its node found dead first, the run
+/// abandoned though it never started) is still replaced by the next claimant's fire: the
+/// run never ran, and the scheduled time is not lost.
+#[tokio::test]
+async fn a_refire_replaces_an_orphan_abandoned_before_it_started() {
+    let Some(url) = mongo_url() else { return };
+    let store = started(&url, "orphan_abandoned").await;
+    let c = store.cluster().unwrap();
+    store.add_task(&sample_task("t", Some(t0()))).await.unwrap();
+    let short = std::time::Duration::from_millis(200);
+    let dead = c
+        .claim_due_tasks(ClaimRequest::new("dead", t0(), short, 1))
+        .await
+        .unwrap();
+    let orphan = RunRecord::new("t", t0(), RunKind::Scheduled, RunState::Submitted, t0())
+        .with_owner("dead", dead[0].fence);
+    c.insert_run(&orphan).await.unwrap();
+    let settled = c
+        .settle_runs_of("dead", t0(), SettleReason::NodeDead)
+        .await
+        .unwrap();
+    assert_eq!(settled.len(), 1);
+    assert_eq!(settled[0].state, RunState::Abandoned);
+    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    let live = c
+        .claim_due_tasks(ClaimRequest::new("live", t0(), short * 100, 1))
+        .await
+        .unwrap();
+    let run = RunRecord::new("t", t0(), RunKind::Scheduled, RunState::Submitted, t0())
+        .with_owner("live", live[0].fence);
+    let task = live[0]
+        .task
+        .clone()
+        .with_next_run_time(Some(t0() + asyncz_core::chrono::Duration::minutes(1)));
+    let fire = FireCommit::new("t", live[0].fence, FireUpdate::Reschedule(Box::new(task)))
+        .with_runs(vec![run.clone()]);
+    assert_eq!(
+        c.commit_fires("live", &[fire]).await.unwrap(),
+        [CommitResult::Committed(vec![run.clone()])]
+    );
+    assert_eq!(
+        c.history(&HistoryQuery::new().task("t")).await.unwrap(),
+        [run]
+    );
     store.drop_collection().await.unwrap();
 }
 

@@ -87,6 +87,7 @@ struct Scripts {
     prune: Script,
     heartbeat: Script,
     mark_dead: Script,
+    forget_dead: Script,
     leave: Script,
 }
 
@@ -113,6 +114,7 @@ static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| Scripts {
     prune: script!("prune.lua"),
     heartbeat: script!("heartbeat.lua"),
     mark_dead: script!("mark_dead.lua"),
+    forget_dead: script!("forget_dead.lua"),
     leave: script!("leave.lua"),
 });
 
@@ -700,6 +702,14 @@ impl ClusterStore for RedisStore {
         self.invoke::<i64>(&s, &format!("cannot remove node '{node_id}'"), &inv)
             .await?;
         Ok(())
+    }
+
+    async fn forget_dead_nodes(&self, dead_for: Duration) -> Result<u64> {
+        let s = self.started()?;
+        let mut inv = self.invocation(&SCRIPTS.forget_dead, false);
+        inv.arg(span_micros(dead_for));
+        let deleted: i64 = self.invoke(&s, "cannot forget dead nodes", &inv).await?;
+        Ok(u64::try_from(deleted).unwrap_or(0))
     }
 }
 

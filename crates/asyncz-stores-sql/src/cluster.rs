@@ -13,8 +13,8 @@ use std::time::Duration;
 
 use asyncz_core::chrono::{DateTime, Utc};
 use asyncz_core::cluster::{
-    ClaimRequest, ClaimedTask, ClusterStore, CommitResult, FireCommit, HistoryQuery, NodeInfo,
-    NodeState, RunFinish, RunRecord, RunRef, SettleReason,
+    ClaimRequest, ClaimedRound, ClaimedTask, ClusterStore, CommitResult, FireCommit, HistoryQuery,
+    NodeInfo, NodeState, RunFinish, RunRecord, RunRef, SettleReason,
 };
 use asyncz_core::{async_trait, Error, Result};
 
@@ -24,6 +24,7 @@ use crate::store::{Dialect, SqlStore};
 mod claims;
 mod ledger;
 mod nodes;
+mod peek;
 
 /// The fixed statements of cluster mode, built once from the table name.
 #[derive(Debug)]
@@ -226,6 +227,10 @@ impl ClusterStore for SqlStore {
         self.claim(request).await
     }
 
+    async fn claim_round(&self, request: ClaimRequest<'_>) -> Result<ClaimedRound> {
+        self.claim_round_peeking(request).await
+    }
+
     async fn renew_claims(
         &self,
         node: &str,
@@ -302,5 +307,9 @@ impl ClusterStore for SqlStore {
 
     async fn leave(&self, node_id: &str) -> Result<()> {
         self.depart(node_id).await
+    }
+
+    async fn forget_dead_nodes(&self, dead_for: Duration) -> Result<u64> {
+        self.forget_dead(dead_for).await
     }
 }

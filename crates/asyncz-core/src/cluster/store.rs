@@ -205,4 +205,15 @@ pub trait ClusterStore: Send + Sync {
 
     /// Removes a node that shuts down cleanly (marked dead, so no one waits for its timeout).
     async fn leave(&self, node_id: &str) -> Result<()>;
+
+    /// Deletes from the registry the nodes registered dead whose last heartbeat is older
+    /// than `dead_for` on the store's clock (a cluster whose nodes get fresh ids at every
+    /// start would otherwise keep every id it ever had). Returns how many it deleted.
+    ///
+    /// # Behavior
+    /// - Alive nodes are never deleted, however old their heartbeat (the dead-node search
+    ///   marks them first).
+    /// - A deleted node's run records stay; settling a node that is not registered works as
+    ///   for a dead one.
+    async fn forget_dead_nodes(&self, dead_for: Duration) -> Result<u64>;
 }

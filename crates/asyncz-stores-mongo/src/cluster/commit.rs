@@ -96,8 +96,11 @@ fn duplicates(e: &mongodb::error::Error) -> Option<Vec<usize>> {
 ///   fires the same scheduled time is the same orphan, seen by a live owner: the other node
 ///   replaces the record (its conditional delete wins, or the paused node's undo already
 ///   removed it), and the paused node's step 3 finds a stale fence.
-/// - An error in step 3 (the server away) deletes the runs inserted and reports the fire
-///   `Stale`: if the update did apply, that fire is dropped rather than run twice.
+/// - An error in step 3 (the server away, the answer lost) is resolved by reading the task
+///   back: carrying this fire's fence as `committed_fence` it committed (and runs); not
+///   carrying it, the runs inserted are deleted and the fire is `Stale`; unreadable, the
+///   runs stay as orphans (the next claimant adopts them, or settling ends them) and the
+///   fire is not run.
 async fn commit_fire(
     store: &MongoStore,
     s: &Started,
@@ -225,10 +228,47 @@ async fn commit_fire(
             undo(store, s, fire, &ours).await;
             Ok(CommitResult::Stale)
         }
-        Err(e) => {
-            undo(store, s, fire, &ours).await;
-            Err(store.err(s, "cannot advance the task", e))
-        }
+        // The update's answer was lost: it may have applied. The task tells (its
+        // `committed_fence` is this fire's only if it did); undoing without knowing could
+        // drop a committed fire.
+        Err(e) => match applied(store, s, fire).await {
+            Ok(true) => {
+                store.started.undecodable().clear(task_id);
+                Ok(CommitResult::Committed(ours))
+            }
+            Ok(false) => {
+                undo(store, s, fire, &ours).await;
+                Err(store.err(s, "cannot advance the task", e))
+            }
+            Err(read) => {
+                tracing::warn!(
+                    target: "asyncz.stores.mongo",
+                    store = %s.alias(),
+                    task = %task_id,
+                    fence = fire.fence,
+                    error = %read,
+                    "cannot tell whether a fire's task update applied; its records stay for the next claimant to adopt (or for settling when this node leaves)"
+                );
+                Err(store.err(s, "cannot advance the task", e))
+            }
+        },
+    }
+}
+
+/// Whether this fire's task update applied, read back after its answer was lost: the task
+/// carries the fire's fence as `committed_fence`, or (a final fire) the task is gone.
+async fn applied(store: &MongoStore, s: &Started, fire: &FireCommit) -> Result<bool> {
+    let task = s
+        .backend
+        .tasks
+        .find_one(doc! {"_id": fire.task_id.as_str()})
+        .projection(doc! {"committed_fence": 1})
+        .await
+        .map_err(|e| store.err(s, "cannot read the task back", e))?;
+    match (task, &fire.update) {
+        (Some(task), _) => Ok(committed_fence(&task)? == fire.fence),
+        (None, FireUpdate::Remove) => Ok(true),
+        (None, FireUpdate::Reschedule(_)) => Ok(false),
     }
 }
 
@@ -239,7 +279,8 @@ const ADOPT_TRIES: usize = 3;
 /// Whether `run`, refused as already recorded, replaced the record in the ledger because that
 /// record is an *orphan*: the half-written fire of a claim that can no longer commit.
 ///
-/// A record is an orphan when it is still `submitted` (first attempt, owned by a node) under
+/// A record is an orphan when it is still `submitted` (or was settled `abandoned` before it
+/// ever started, its node found dead first; first attempt, owned by a node) under
 /// a fence older than this fire's and newer than the task's `committed_fence` (the fence of
 /// its last completed commit, set by the same write that advances the task). Fences only grow
 /// and this fire's claim came after the orphan's, so the orphan's commit never completed and
@@ -297,7 +338,10 @@ async fn adopt_orphan(
             }
         };
         let existing = run_of(&existing)?;
-        let orphan = existing.state == RunState::Submitted
+        // Settled while orphaned (its node found dead first): abandoned, never started.
+        let never_run = existing.state == RunState::Submitted
+            || (existing.state == RunState::Abandoned && existing.started_at.is_none());
+        let orphan = never_run
             && existing.attempt == 1
             && existing.fence > committed
             && existing.fence < fire.fence;
@@ -312,7 +356,7 @@ async fn adopt_orphan(
                 "node": owner,
                 "fence": fence_bson(existing.fence)?,
                 "attempt": 1_i64,
-                "state": RunState::Submitted.as_str(),
+                "state": existing.state.as_str(),
             })
             .await
             .map_err(|e| store.err(s, "cannot delete an orphaned run record", e))?;

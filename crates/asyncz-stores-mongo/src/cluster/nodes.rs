@@ -114,3 +114,19 @@ pub(super) async fn leave(store: &MongoStore, node_id: &str) -> Result<()> {
         .map_err(|e| store.err(&s, &format!("cannot remove node '{node_id}'"), e))?;
     Ok(())
 }
+
+/// Deletes the nodes dead for longer than `dead_for` on the server's clock.
+pub(super) async fn forget_dead_nodes(store: &MongoStore, dead_for: Duration) -> Result<u64> {
+    let s = store.started()?;
+    let dead_for = micros_of("dead_for", dead_for)?;
+    let deleted = s
+        .backend
+        .nodes
+        .delete_many(doc! {
+            "state": NodeState::Dead.as_str(),
+            "$expr": {"$lt": ["$last_heartbeat", {"$subtract": [now_expr(), dead_for]}]},
+        })
+        .await
+        .map_err(|e| store.err(&s, "cannot forget dead nodes", e))?;
+    Ok(deleted.deleted_count)
+}

@@ -169,4 +169,24 @@ impl SqlStore {
             .map(|_| ()))
         .map_err(|e| self.db_error(&s, "cannot leave the cluster", e))
     }
+
+    /// Deletes the nodes dead for longer than `dead_for` (heartbeat age on the database's
+    /// clock, read in the same transaction).
+    pub(super) async fn forget_dead(&self, dead_for: Duration) -> Result<u64> {
+        let s = self.started()?;
+        let delete = format!(
+            "DELETE FROM {} WHERE state = 'dead' AND last_heartbeat < {}",
+            self.cluster_sql.names.nodes,
+            self.cluster_sql.ph(1)
+        );
+        let dead_for = micros_of(dead_for);
+        in_tx!(self, s, |tx, now| {
+            sqlx::query(&delete)
+                .bind(now.saturating_sub(dead_for))
+                .execute(&mut *tx)
+                .await?
+                .rows_affected()
+        })
+        .map_err(|e| self.db_error(&s, "cannot forget dead nodes", e))
+    }
 }

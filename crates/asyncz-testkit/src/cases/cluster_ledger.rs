@@ -1,7 +1,7 @@
 //! The cluster cases, part two: the `# Behavior` bullets of `ClusterStore`'s run ledger
 //! (`insert_run`, `claim_run_requests`, `start_run`, `finish_run`, `get_run`, `history`,
 //! `prune_runs`, `settle_runs_of`) and node registry (`heartbeat`, `list_nodes`,
-//! `mark_dead_nodes`, `leave`).
+//! `mark_dead_nodes`, `leave`, `forget_dead_nodes`).
 
 use std::collections::HashSet;
 use std::time::Duration;
@@ -873,6 +873,43 @@ pub(super) fn cases<H: StoreHarness>() -> Vec<StoreCase<H>> {
                         "round {round}: marked dead again: {later:?}"
                     );
                 }
+                Ok(())
+            }
+        ),
+        case!(
+            forget_dead_nodes_deletes_only_nodes_dead_for_long_enough,
+            ANY,
+            |h, store| {
+                let c = cluster_of(&**store)?;
+                for id in ["long-dead", "quiet-alive"] {
+                    c.heartbeat(&node(id)).await.map_err(err)?;
+                }
+                c.leave("long-dead").await.map_err(err)?;
+                tokio::time::sleep(Duration::from_millis(600)).await;
+                c.heartbeat(&node("just-dead")).await.map_err(err)?;
+                c.leave("just-dead").await.map_err(err)?;
+                let forgotten = c
+                    .forget_dead_nodes(Duration::from_millis(400))
+                    .await
+                    .map_err(err)?;
+                let mut left: Vec<String> = c
+                    .list_nodes()
+                    .await
+                    .map_err(err)?
+                    .into_iter()
+                    .map(|n| n.node_id)
+                    .filter(|id| ["long-dead", "quiet-alive", "just-dead"].contains(&id.as_str()))
+                    .collect();
+                left.sort();
+                ensure!(
+                    forgotten >= 1 && left == ["just-dead", "quiet-alive"],
+                    "forget_dead_nodes(400ms) deleted {forgotten}, left {left:?} (expected only 'long-dead' gone: 'quiet-alive' is old but alive)"
+                );
+                let again = c
+                    .forget_dead_nodes(Duration::from_millis(400))
+                    .await
+                    .map_err(err)?;
+                ensure!(again == 0, "a second call deleted {again}");
                 Ok(())
             }
         ),

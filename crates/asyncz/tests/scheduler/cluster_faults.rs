@@ -150,6 +150,9 @@ impl ClusterStore for LostAnswers {
     async fn leave(&self, node_id: &str) -> asyncz::Result<()> {
         self.cluster().leave(node_id).await
     }
+    async fn forget_dead_nodes(&self, dead_for: Duration) -> asyncz::Result<u64> {
+        self.cluster().forget_dead_nodes(dead_for).await
+    }
 }
 
 /// Every call, as (scheduled run time, run id).

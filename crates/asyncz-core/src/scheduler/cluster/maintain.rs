@@ -166,6 +166,20 @@ impl Scheduler {
                     log!(warn, self, store = %alias, error = %e, "cannot prune the run ledger")
                 }
             }
+            // Nodes dead for as long as history is kept leave the registry (their runs were
+            // settled above, again and again): ids that change at every start do not pile up.
+            match store
+                .bounded(cluster.forget_dead_nodes(node.config.history_max_age))
+                .await
+            {
+                Ok(0) => {}
+                Ok(n) => {
+                    log!(debug, self, store = %alias, forgotten = n, "removed long-dead nodes from the registry")
+                }
+                Err(e) => {
+                    log!(warn, self, store = %alias, error = %e, "cannot remove long-dead nodes from the registry")
+                }
+            }
         }
     }
 
