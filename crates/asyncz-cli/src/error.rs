@@ -13,6 +13,8 @@ use clap::error::{ContextKind, ContextValue, ErrorKind};
 pub enum CliError {
     /// Bad arguments or values (exit code 2).
     Usage(String),
+    /// The operation failed: not found, conflict, unreachable store (exit code 1).
+    Failed(String),
 }
 
 impl CliError {
@@ -20,6 +22,7 @@ impl CliError {
     pub fn exit_code(&self) -> u8 {
         match self {
             CliError::Usage(_) => 2,
+            CliError::Failed(_) => 1,
         }
     }
 }
@@ -27,7 +30,7 @@ impl CliError {
 impl fmt::Display for CliError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            CliError::Usage(m) => f.write_str(m),
+            CliError::Usage(m) | CliError::Failed(m) => f.write_str(m),
         }
     }
 }

@@ -41,8 +41,12 @@ const EXAMPLES: &str = "Examples:
   asyncz preview --field day=\"last fri\" --field hour=10 --json
   asyncz preview --interval 1h30m --start-at 2026-01-01T00:00:00Z
   asyncz completions bash > /etc/bash_completion.d/asyncz
+  asyncz list --store sqlite://tasks.db --state scheduled --sort-by name
+  asyncz show report --store postgres://app@db/app --json
+  asyncz pause report cleanup --store redis://127.0.0.1:6379
 
-Exit codes: 0 ok, 2 usage error (one line on stderr naming the bad value).";
+Exit codes: 0 ok, 1 operation failed (not found, unreachable store), 2 usage error (one line on
+stderr naming the bad value).";
 
 /// The command line.
 #[derive(Debug, Parser)]
@@ -67,6 +71,16 @@ pub enum Command {
     Preview(commands::preview::PreviewArgs),
     /// Print a shell completion script (bash, zsh, fish, ...)
     Completions(commands::completions::CompletionsArgs),
+    /// List the tasks in the store(s)
+    List(commands::tasks::ListArgs),
+    /// Show one task
+    Show(commands::tasks::ShowArgs),
+    /// Pause tasks (they keep their trigger, with no next run time)
+    Pause(commands::tasks::IdsArgs),
+    /// Resume paused tasks from now
+    Resume(commands::tasks::IdsArgs),
+    /// Remove tasks (asks unless --yes or stdin is not a TTY)
+    Remove(commands::tasks::IdsArgs),
 }
 
 /// Runs the command line (without the program name) and returns what to print on stdout.
@@ -87,6 +101,11 @@ where
     match cli.command {
         Some(Command::Preview(preview)) => commands::preview::run(&preview),
         Some(Command::Completions(completions)) => commands::completions::run(&completions),
+        Some(Command::List(a)) => commands::tasks::list(&a),
+        Some(Command::Show(a)) => commands::tasks::show(&a),
+        Some(Command::Pause(a)) => commands::tasks::pause(&a),
+        Some(Command::Resume(a)) => commands::tasks::resume(&a),
+        Some(Command::Remove(a)) => commands::tasks::remove(&a),
         None => Ok(Cli::command().render_help().to_string()),
     }
 }

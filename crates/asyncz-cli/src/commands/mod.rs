@@ -3,3 +3,5 @@
 
 pub mod completions;
 pub mod preview;
+pub mod store;
+pub mod tasks;
