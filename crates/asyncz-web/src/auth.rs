@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
-use axum::http::{header, HeaderMap, Method};
+use axum::http::{header, HeaderMap, HeaderName, Method};
 
 use crate::config::constant_time_eq;
 use crate::{ApiError, AppState, Role};
@@ -153,6 +153,7 @@ pub(crate) fn authorize(
     }
     let changes = !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS);
     if changes {
+        check_origin(state, headers)?;
         if let Some(expected) = &principal.csrf {
             let given = headers
                 .get(CSRF_HEADER)
@@ -168,6 +169,39 @@ pub(crate) fn authorize(
         }
     }
     Ok(principal)
+}
+
+/// Refuses a state-changing request a browser sent from another site (the `Origin` header
+/// names a host other than this one and no configured CORS origin, or `Sec-Fetch-Site` says
+/// `cross-site`). Non-browser clients send neither header. This is what protects a server
+/// running with auth off (no session, so no CSRF token) from a page that posts to it.
+pub(crate) fn check_origin(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
+    let text = |name| {
+        headers
+            .get(name)
+            .and_then(|v: &header::HeaderValue| v.to_str().ok())
+    };
+    let origin = text(header::ORIGIN).filter(|o| *o != "null");
+    if let Some(origin) = origin {
+        if state.config.cors_origins.iter().any(|o| o == origin) {
+            return Ok(());
+        }
+        let host = text(header::HOST).unwrap_or("");
+        let origin_host = origin.split_once("://").map_or(origin, |(_, h)| h);
+        if origin_host.eq_ignore_ascii_case(host) {
+            return Ok(());
+        }
+    }
+    let cross_site = text(HeaderName::from_static("sec-fetch-site"))
+        .is_some_and(|s| s == "cross-site" || s == "same-site");
+    if origin.is_some() || cross_site || text(header::ORIGIN) == Some("null") {
+        return Err(ApiError::new(
+            axum::http::StatusCode::FORBIDDEN,
+            "cross_origin",
+            "refusing a state-changing request from another origin",
+        ));
+    }
+    Ok(())
 }
 
 /// A role a route needs ([`Access`]).

@@ -1023,3 +1023,48 @@ async fn run_now_on_a_cluster_node_is_a_request_whose_record_shows_the_outcome()
     assert_eq!(status["nodes_alive"], 1);
     app.scheduler.shutdown(true).await.unwrap();
 }
+
+#[tokio::test]
+async fn a_page_on_another_site_cannot_post_to_a_server_without_auth() {
+    let scheduler = seeded(asyncz::builder().build().unwrap()).await;
+    let open = router(scheduler.clone(), WebConfig::new().without_auth());
+    let post = |origin: Option<&str>, site: Option<&str>| {
+        let mut r =
+            Request::post("/api/v1/tasks/alpha/pause").header(header::HOST, "127.0.0.1:8080");
+        if let Some(origin) = origin {
+            r = r.header(header::ORIGIN, origin);
+        }
+        if let Some(site) = site {
+            r = r.header("sec-fetch-site", site);
+        }
+        r.body(Body::empty()).unwrap()
+    };
+    for (origin, site) in [
+        (Some("https://evil.example"), Some("cross-site")),
+        (Some("https://evil.example"), None),
+        (Some("null"), None),
+        (None, Some("cross-site")),
+    ] {
+        let (status, body) = send(&open, post(origin, site)).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{origin:?} {site:?}: {body}");
+        assert_eq!(body["error"]["code"], "cross_origin");
+    }
+    assert!(
+        !scheduler
+            .get_task_info("alpha", None)
+            .await
+            .unwrap()
+            .unwrap()
+            .paused
+    );
+    // The same origin (the dashboard's own forms) and non-browser clients (no Origin) pass.
+    let (status, _) = send(
+        &open,
+        post(Some("http://127.0.0.1:8080"), Some("same-origin")),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = send(&open, post(None, None)).await;
+    assert_eq!(status, StatusCode::OK);
+    scheduler.shutdown(true).await.unwrap();
+}
