@@ -43,6 +43,7 @@ mod audit;
 mod auth;
 mod config;
 mod error;
+mod pages;
 
 use std::sync::Arc;
 
@@ -76,6 +77,7 @@ pub fn router(scheduler: Scheduler, config: WebConfig) -> Router {
     });
     let router = Router::new()
         .nest("/api/v1", api::routes())
+        .merge(pages::routes())
         .with_state(state);
     match cors {
         Some(layer) => router.layer(layer),

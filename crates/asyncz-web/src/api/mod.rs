@@ -1,10 +1,12 @@
 //! The JSON API under `/api/v1`: one module per resource.
 
-mod body;
+pub(crate) mod body;
 mod events;
 mod runs;
 mod session;
 mod tasks;
+
+pub(crate) use session::login_session;
 
 use std::sync::Arc;
 

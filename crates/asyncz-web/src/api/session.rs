@@ -22,10 +22,12 @@ pub(crate) struct Login {
     token: String,
 }
 
-pub(crate) async fn login(
-    State(state): State<Arc<AppState>>,
-    Body(body): Body<Login>,
-) -> Result<impl IntoResponse, ApiError> {
+/// Checks a login token and opens a session: the `Set-Cookie` value and the principal (whose
+/// `csrf` is the session's token). Refused while failed logins are over the limit.
+pub(crate) fn login_session(
+    state: &AppState,
+    token: &str,
+) -> Result<(String, Principal), ApiError> {
     if !state.config.auth {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
@@ -43,14 +45,14 @@ pub(crate) async fn login(
             "too many failed logins; try again in a minute",
         ));
     }
-    let Some(entry) = state.config.find_token(body.token.trim()).cloned() else {
+    let Some(entry) = state.config.find_token(token.trim()).cloned() else {
         state.sessions.login_failed();
         let nobody = Principal {
             name: "unknown".to_owned(),
             role: Role::Read,
             csrf: None,
         };
-        let refused = audited::<()>(&state, &nobody, "login", "", Err(ApiError::unauthorized()));
+        let refused = audited::<()>(state, &nobody, "login", "", Err(ApiError::unauthorized()));
         return Err(refused.err().unwrap_or_else(ApiError::unauthorized));
     };
     let (id, session) =
@@ -62,17 +64,25 @@ pub(crate) async fn login(
         role: entry.role,
         csrf: Some(session.csrf.clone()),
     };
-    audited(&state, &principal, "login", "", Ok(()))?;
+    audited(state, &principal, "login", "", Ok(()))?;
     let cookie = format!(
         "{SESSION_COOKIE}={id}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}",
         state.config.session_ttl.as_secs()
     );
+    Ok((cookie, principal))
+}
+
+pub(crate) async fn login(
+    State(state): State<Arc<AppState>>,
+    Body(body): Body<Login>,
+) -> Result<impl IntoResponse, ApiError> {
+    let (cookie, principal) = login_session(&state, &body.token)?;
     Ok((
         [(header::SET_COOKIE, cookie)],
         Json(json!({
-            "principal": entry.principal,
-            "role": entry.role,
-            "csrf": session.csrf,
+            "principal": principal.name,
+            "role": principal.role,
+            "csrf": principal.csrf,
         })),
     ))
 }
