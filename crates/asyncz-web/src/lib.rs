@@ -33,6 +33,7 @@
 //! | `GET /status` | read | counts by state, next fire, nodes alive |
 //! | `GET /events` | read | scheduler events as Server-Sent Events |
 //! | `POST /session`, `DELETE /session` | — | browser login with a token (session cookie), logout |
+//! | `GET /openapi.json` | — | the OpenAPI 3.1 document ([`OPENAPI`]) |
 //!
 //! Errors are `{"error": {"code", "message", "field"}}` with a 4xx for bad input ([`ApiError`]).
 //! Auth is on by default ([`WebConfig`]); every change is written to the [`AuditSink`].
@@ -52,6 +53,7 @@ use axum::http::{header, HeaderName, HeaderValue, Method};
 use axum::Router;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
+pub use api::OPENAPI;
 pub use audit::{AuditRecord, AuditSink, MemoryAudit, TracingAudit};
 pub use auth::{
     Access, AdminRole, Needs, OperateRole, Principal, ReadRole, CSRF_HEADER, SESSION_COOKIE,

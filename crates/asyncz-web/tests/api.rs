@@ -1068,3 +1068,90 @@ async fn a_page_on_another_site_cannot_post_to_a_server_without_auth() {
     assert_eq!(status, StatusCode::OK);
     scheduler.shutdown(true).await.unwrap();
 }
+
+#[tokio::test]
+async fn the_openapi_document_matches_the_routes_and_the_bodies() {
+    let app = app().await;
+    let (status, doc) = call(&app.router, Method::GET, "/api/v1/openapi.json", None, None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(doc["openapi"], "3.1.0");
+    let doc_text: Value = serde_json::from_str(asyncz_web::OPENAPI).unwrap();
+    assert_eq!(doc, doc_text);
+    // Every documented operation is routed (not the API's 404, not 405).
+    let mut operations = 0;
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for method in item.as_object().unwrap().keys() {
+            operations += 1;
+            let concrete = path
+                .replace("{id}", "no-such-task")
+                .replace("{run_id}", "r1");
+            let method: Method = method.to_uppercase().parse().unwrap();
+            if path == "/events" {
+                // A stream that never ends: check the status alone.
+                let request = Request::get("/api/v1/events")
+                    .header(header::AUTHORIZATION, format!("Bearer {ADMIN}"))
+                    .body(Body::empty())
+                    .unwrap();
+                let response = app.router.clone().oneshot(request).await.unwrap();
+                assert_eq!(response.status(), StatusCode::OK);
+                continue;
+            }
+            let (status, body) = call(
+                &app.router,
+                method.clone(),
+                &format!("/api/v1{concrete}"),
+                Some(ADMIN),
+                None,
+            )
+            .await;
+            assert_ne!(status, StatusCode::METHOD_NOT_ALLOWED, "{method} {path}");
+            assert!(
+                !(status == StatusCode::NOT_FOUND
+                    && body["error"]["message"] == "no such API route"),
+                "{method} {path} is documented but not routed"
+            );
+        }
+    }
+    assert!(operations >= 19, "{operations}");
+    // An undocumented path is not routed.
+    let (status, _) = call(
+        &app.router,
+        Method::GET,
+        "/api/v1/tasks/alpha/secrets",
+        Some(ADMIN),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    // The task the API answers has exactly the documented fields.
+    let (_, task) = call(
+        &app.router,
+        Method::GET,
+        "/api/v1/tasks/alpha",
+        Some(READER),
+        None,
+    )
+    .await;
+    let documented: std::collections::BTreeSet<&String> = doc["components"]["schemas"]["Task"]
+        ["properties"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .collect();
+    let answered: std::collections::BTreeSet<&String> = task.as_object().unwrap().keys().collect();
+    assert_eq!(answered, documented);
+    // Run states are the library's.
+    let states: Vec<String> = asyncz::cluster::RunState::ALL
+        .iter()
+        .map(|s| s.as_str().to_owned())
+        .collect();
+    let documented_states: Vec<String> = doc["components"]["schemas"]["Run"]["properties"]["state"]
+        ["enum"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(states, documented_states);
+    app.scheduler.shutdown(true).await.unwrap();
+}

@@ -36,6 +36,7 @@ pub(crate) fn routes() -> Router<Arc<AppState>> {
         .route("/status", get(runs::status))
         .route("/events", get(events::stream))
         .route("/session", post(session::login).delete(session::logout))
+        .route("/openapi.json", get(openapi))
         .fallback(|| async {
             ApiError::new(
                 axum::http::StatusCode::NOT_FOUND,
@@ -43,6 +44,17 @@ pub(crate) fn routes() -> Router<Arc<AppState>> {
                 "no such API route",
             )
         })
+}
+
+/// The OpenAPI 3.1 document of this API (`openapi/openapi.json`; a test checks it against the
+/// routes and the bodies they answer).
+pub const OPENAPI: &str = include_str!("../../openapi/openapi.json");
+
+async fn openapi() -> impl axum::response::IntoResponse {
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        OPENAPI,
+    )
 }
 
 /// Writes the audit record of a change and passes its result through.
