@@ -5,6 +5,13 @@
 //! - `preview`: prints the next fire times of a trigger given on the command line (see
 //!   [`commands::preview`]).
 //! - `completions bash|zsh|fish`: prints a shell completion script.
+//! - `list`, `show`, `pause`, `resume`, `remove`: task records in the stores
+//!   ([`commands::tasks`]).
+//! - `run`, `history`, `nodes`: the cluster's run ledger and nodes ([`commands::runs`]).
+//!
+//! Stores are named with `--store [alias=]URL` or `--config asyncz.toml`
+//! ([`commands::store`]); the CLI reads and writes them and never runs a task or advances a
+//! schedule.
 //!
 //! The command logic lives in this library (so it is tested without spawning processes);
 //! `main.rs` only prints and maps errors to exit codes: 2 for a usage error, with a
@@ -44,6 +51,9 @@ const EXAMPLES: &str = "Examples:
   asyncz list --store sqlite://tasks.db --state scheduled --sort-by name
   asyncz show report --store postgres://app@db/app --json
   asyncz pause report cleanup --store redis://127.0.0.1:6379
+  asyncz run report --wait --timeout 1m --store postgres://app@db/app
+  asyncz history report --state failed --limit 20 --config asyncz.toml
+  asyncz nodes --store sqlite://tasks.db
 
 Exit codes: 0 ok, 1 operation failed (not found, unreachable store), 2 usage error (one line on
 stderr naming the bad value).";
@@ -81,6 +91,12 @@ pub enum Command {
     Resume(commands::tasks::IdsArgs),
     /// Remove tasks (asks unless --yes or stdin is not a TTY)
     Remove(commands::tasks::IdsArgs),
+    /// Ask a live cluster node to run a task now (--wait prints the outcome)
+    Run(commands::runs::RunArgs),
+    /// Run records from the ledger: state, times, duration, lateness, node, error
+    History(commands::runs::HistoryArgs),
+    /// The cluster nodes registered in the store
+    Nodes(commands::runs::NodesArgs),
 }
 
 /// Runs the command line (without the program name) and returns what to print on stdout.
@@ -106,6 +122,9 @@ where
         Some(Command::Pause(a)) => commands::tasks::pause(&a),
         Some(Command::Resume(a)) => commands::tasks::resume(&a),
         Some(Command::Remove(a)) => commands::tasks::remove(&a),
+        Some(Command::Run(a)) => commands::runs::run(&a),
+        Some(Command::History(a)) => commands::runs::history(&a),
+        Some(Command::Nodes(a)) => commands::runs::nodes(&a),
         None => Ok(Cli::command().render_help().to_string()),
     }
 }

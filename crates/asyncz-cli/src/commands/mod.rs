@@ -3,5 +3,6 @@
 
 pub mod completions;
 pub mod preview;
+pub mod runs;
 pub mod store;
 pub mod tasks;
