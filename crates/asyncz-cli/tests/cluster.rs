@@ -178,7 +178,8 @@ fn run_on_a_store_without_a_ledger_fails_naming_it() {
     let url = format!("file://{}", dir.path().display());
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
-        let map = asyncz_cli::commands::store::config_map(&[url.clone()], None, 5.0).unwrap();
+        let map =
+            asyncz_cli::commands::store::config_map(std::slice::from_ref(&url), None, 5.0).unwrap();
         let s = asyncz::builder().config(map).build().unwrap();
         s.register("ok", |_: CallContext| {}).unwrap();
         s.start_paused().await.unwrap();

@@ -2,6 +2,8 @@
 //! to print or a [`CliError`](crate::CliError).
 
 pub mod completions;
+pub mod edit;
+pub mod ops;
 pub mod preview;
 pub mod runs;
 pub mod store;

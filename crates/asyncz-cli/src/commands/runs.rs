@@ -58,7 +58,7 @@ pub struct NodesArgs {
     pub node_timeout: Duration,
 }
 
-fn parse_timeout(text: &str) -> Result<Duration, String> {
+pub(crate) fn parse_timeout(text: &str) -> Result<Duration, String> {
     asyncz_triggers::parse_duration(text.trim()).map_err(|e| format!("{}: {e}", quote(text)))
 }
 
