@@ -18,7 +18,11 @@ async fn main() {
     let map = asyncz_cli::commands::store::read_config(&config).unwrap();
     let node = asyncz::builder()
         .config(map)
-        .cluster(ClusterConfig::new().node_id("node-1").poll_interval(Duration::from_millis(200)))
+        .cluster(
+            ClusterConfig::new()
+                .node_id("node-1")
+                .poll_interval(Duration::from_millis(200)),
+        )
         .build()
         .unwrap();
     node.register("reports.send", |ctx: CallContext| {
