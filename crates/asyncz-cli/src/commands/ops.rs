@@ -327,7 +327,9 @@ pub fn doctor(args: &DoctorArgs) -> Result<String, CliError> {
                 }
             }
             let mut never = Vec::new();
+            let bar = super::tasks::progress(infos.len(), "checking tasks");
             for info in &infos {
+                bar.inc(1);
                 if let Ok(Some(task)) = s.get_task(&info.id, Some(&o.alias)).await {
                     let ahead = asyncz::preview_fire_times(task.trigger().as_ref(), s.timezone(), Utc::now(), 1);
                     let pending_fire = info.next_run_time.is_some_and(|t| t >= Utc::now());
@@ -338,6 +340,7 @@ pub fn doctor(args: &DoctorArgs) -> Result<String, CliError> {
                     }
                 }
             }
+            bar.finish_and_clear();
             if never.is_empty() {
                 push("ok", "never_fires", &o.alias, "every task has a fire time ahead".into(), vec![]);
             } else {

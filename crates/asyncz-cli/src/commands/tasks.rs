@@ -410,6 +410,21 @@ pub fn resume(args: &IdsArgs) -> Result<String, CliError> {
     })
 }
 
+/// A progress bar on stderr for long work (at least 100 steps), drawn only when stderr is a
+/// terminal: piped or redirected output stays quiet.
+pub(crate) fn progress(len: usize, what: &str) -> indicatif::ProgressBar {
+    if len < 100 || !std::io::stderr().is_terminal() {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new(len as u64);
+    if let Ok(style) = indicatif::ProgressStyle::with_template("{msg} {bar:40} {pos}/{len} ({eta})")
+    {
+        bar.set_style(style);
+    }
+    bar.set_message(what.to_owned());
+    bar
+}
+
 fn confirm(ids: &[String]) -> Result<bool, CliError> {
     use std::io::Write;
     eprint!("remove {} task(s): {}? [y/N] ", ids.len(), ids.join(", "));
@@ -433,11 +448,14 @@ pub fn remove(args: &IdsArgs) -> Result<String, CliError> {
         if ask && !confirm(&ids)? {
             return Err(CliError::Failed("not removed".to_owned()));
         }
+        let bar = progress(ids.len(), "removing");
         let mut done = Vec::new();
         for id in ids {
             scheduler.delete_task(&id, None).await.map_err(failed)?;
             done.push((id, None));
+            bar.inc(1);
         }
+        bar.finish_and_clear();
         Ok(report(json_out, "removed", &done))
     })
 }
