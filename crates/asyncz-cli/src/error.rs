@@ -15,6 +15,14 @@ pub enum CliError {
     Usage(String),
     /// The operation failed: not found, conflict, unreachable store (exit code 1).
     Failed(String),
+    /// The operation ran and reported a failure (a run that failed, a `doctor --strict`
+    /// warning): `output` goes to stdout as usual, `message` to stderr (exit code 1).
+    Reported {
+        /// What the command printed.
+        output: String,
+        /// The one-line error.
+        message: String,
+    },
 }
 
 impl CliError {
@@ -22,7 +30,15 @@ impl CliError {
     pub fn exit_code(&self) -> u8 {
         match self {
             CliError::Usage(_) => 2,
-            CliError::Failed(_) => 1,
+            CliError::Failed(_) | CliError::Reported { .. } => 1,
+        }
+    }
+
+    /// What to print on stdout before the error (only for [`CliError::Reported`]).
+    pub fn output(&self) -> &str {
+        match self {
+            CliError::Reported { output, .. } => output,
+            _ => "",
         }
     }
 }
@@ -31,6 +47,7 @@ impl fmt::Display for CliError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             CliError::Usage(m) | CliError::Failed(m) => f.write_str(m),
+            CliError::Reported { message, .. } => f.write_str(message),
         }
     }
 }

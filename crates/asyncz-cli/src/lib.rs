@@ -5,6 +5,15 @@
 //! - `preview`: prints the next fire times of a trigger given on the command line (see
 //!   [`commands::preview`]).
 //! - `completions bash|zsh|fish`: prints a shell completion script.
+//! - `list`, `show`, `pause`, `resume`, `remove`: task records in the stores
+//!   ([`commands::tasks`]).
+//! - `add`, `update`, `reschedule`: task records written ([`commands::edit`]).
+//! - `run`, `history`, `nodes`: the cluster's run ledger and nodes ([`commands::runs`]).
+//! - `timeline`, `status`, `doctor`: upcoming fires and health ([`commands::ops`]).
+//!
+//! Stores are named with `--store [alias=]URL` or `--config asyncz.toml`
+//! ([`commands::store`]); the CLI reads and writes them and never runs a task or advances a
+//! schedule.
 //!
 //! The command logic lives in this library (so it is tested without spawning processes);
 //! `main.rs` only prints and maps errors to exit codes: 2 for a usage error, with a
@@ -44,6 +53,15 @@ const EXAMPLES: &str = "Examples:
   asyncz list --store sqlite://tasks.db --state scheduled --sort-by name
   asyncz show report --store postgres://app@db/app --json
   asyncz pause report cleanup --store redis://127.0.0.1:6379
+  asyncz add reports.send --cron \"0 9 * * mon-fri\" --id report --kwargs '{\"to\": \"ops\"}' --store sqlite://tasks.db
+  asyncz update report --max-instances 2 --dry-run --store sqlite://tasks.db
+  asyncz reschedule report --interval 1h --store sqlite://tasks.db
+  asyncz run report --wait --timeout 1m --store postgres://app@db/app
+  asyncz history report --state failed --limit 20 --config asyncz.toml
+  asyncz nodes --store sqlite://tasks.db
+  asyncz timeline --from 2026-01-01T00:00:00Z --until 2026-01-02T00:00:00Z --config asyncz.toml
+  asyncz status --store a=sqlite://a.db --store b=redis://127.0.0.1:6379
+  asyncz doctor --strict --config asyncz.toml
 
 Exit codes: 0 ok, 1 operation failed (not found, unreachable store), 2 usage error (one line on
 stderr naming the bad value).";
@@ -81,6 +99,24 @@ pub enum Command {
     Resume(commands::tasks::IdsArgs),
     /// Remove tasks (asks unless --yes or stdin is not a TTY)
     Remove(commands::tasks::IdsArgs),
+    /// Add a task running a registered function on a schedule
+    Add(commands::edit::AddArgs),
+    /// Change a task's fields or schedule (--dry-run shows the difference)
+    Update(commands::edit::UpdateArgs),
+    /// Give a task a new schedule (its next run time is recomputed)
+    Reschedule(commands::edit::RescheduleArgs),
+    /// Ask a live cluster node to run a task now (--wait prints the outcome)
+    Run(commands::runs::RunArgs),
+    /// Run records from the ledger: state, times, duration, lateness, node, error
+    History(commands::runs::HistoryArgs),
+    /// The cluster nodes registered in the store
+    Nodes(commands::runs::NodesArgs),
+    /// Upcoming fires across tasks, in time order
+    Timeline(commands::ops::TimelineArgs),
+    /// Per store: reachable, tasks scheduled/paused, undecodable records, nodes alive, next fire
+    Status(commands::ops::StatusArgs),
+    /// Health checks: connectivity, undecodable records, clock skew, nodes, tasks that never fire
+    Doctor(commands::ops::DoctorArgs),
 }
 
 /// Runs the command line (without the program name) and returns what to print on stdout.
@@ -106,6 +142,15 @@ where
         Some(Command::Pause(a)) => commands::tasks::pause(&a),
         Some(Command::Resume(a)) => commands::tasks::resume(&a),
         Some(Command::Remove(a)) => commands::tasks::remove(&a),
+        Some(Command::Add(a)) => commands::edit::add(&a),
+        Some(Command::Update(a)) => commands::edit::update(&a),
+        Some(Command::Reschedule(a)) => commands::edit::reschedule(&a),
+        Some(Command::Run(a)) => commands::runs::run(&a),
+        Some(Command::History(a)) => commands::runs::history(&a),
+        Some(Command::Nodes(a)) => commands::runs::nodes(&a),
+        Some(Command::Timeline(a)) => commands::ops::timeline(&a),
+        Some(Command::Status(a)) => commands::ops::status(&a),
+        Some(Command::Doctor(a)) => commands::ops::doctor(&a),
         None => Ok(Cli::command().render_help().to_string()),
     }
 }

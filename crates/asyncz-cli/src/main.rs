@@ -9,6 +9,7 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(error) => {
+            print!("{}", error.output());
             eprintln!(
                 "asyncz: error: {}",
                 asyncz_cli::one_line(&error.to_string())

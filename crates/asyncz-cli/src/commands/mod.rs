@@ -2,6 +2,9 @@
 //! to print or a [`CliError`](crate::CliError).
 
 pub mod completions;
+pub mod edit;
+pub mod ops;
 pub mod preview;
+pub mod runs;
 pub mod store;
 pub mod tasks;

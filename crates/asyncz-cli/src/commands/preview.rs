@@ -40,10 +40,10 @@ Output: one line per run time in --timezone; with --json
 date, or a cron year range). RFC 3339 has no years past 9999: the preview stops before the
 first run time it cannot write and reports the schedule as exhausted there.";
 
-/// Parsed `preview` options.
+/// The schedule options shared by `preview`, `add`, `update` and `reschedule`: exactly one of
+/// `--cron`, `--field` (repeatable), `--interval` or `--at`.
 #[derive(Debug, Clone, PartialEq, Args)]
-#[command(after_help = AFTER_HELP)]
-pub struct PreviewArgs {
+pub struct ScheduleArgs {
     /// A crontab line: minute hour day month day_of_week (0 and 7 = Sunday)
     #[arg(long, value_name = "CRONTAB")]
     pub cron: Vec<String>,
@@ -62,10 +62,23 @@ pub struct PreviewArgs {
     /// No fire time after this (inclusive)
     #[arg(long, value_name = "RFC3339", value_parser = parse_instant)]
     pub end_at: Option<DateTime<Utc>>,
+}
+
+/// Parsed `preview` options.
+#[derive(Debug, Clone, PartialEq, Args)]
+#[command(after_help = AFTER_HELP)]
+pub struct PreviewArgs {
+    /// A stored task whose trigger to preview (needs --store or --config) instead of a
+    /// schedule given here
+    #[arg(value_name = "ID")]
+    pub id: Option<String>,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub schedule: ScheduleArgs,
     /// IANA zone the schedule and the output use
     #[arg(long, value_name = "IANA", default_value = "UTC", value_parser = parse_timezone)]
     pub timezone: Tz,
-    /// Compute from this instant (default: now)
+    /// Compute from this instant (default: now; for a stored task: its next run time)
     #[arg(long, value_name = "RFC3339", value_parser = parse_instant)]
     pub from: Option<DateTime<Utc>>,
     /// How many run times, 1..=1000
@@ -74,6 +87,12 @@ pub struct PreviewArgs {
     /// Print {"timezone": ..., "run_times": [...], "exhausted": bool}
     #[arg(long)]
     pub json: bool,
+    /// The store of a stored task (as for `list`)
+    #[arg(long = "store", value_name = "[ALIAS=]URL", action = clap::ArgAction::Append)]
+    pub stores: Vec<String>,
+    /// A TOML config naming the stores (as for `list`)
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<String>,
 }
 
 /// The trigger the command line describes.
@@ -146,7 +165,17 @@ fn parse_count(text: &str) -> Result<usize, String> {
         .ok_or_else(|| format!("{} is not a number from 1 to 1000", quote(text)))
 }
 
-impl PreviewArgs {
+impl ScheduleArgs {
+    /// Whether any schedule option is given.
+    pub fn is_given(&self) -> bool {
+        !self.cron.is_empty()
+            || !self.field.is_empty()
+            || self.interval.is_some()
+            || !self.at.is_empty()
+            || self.start_at.is_some()
+            || self.end_at.is_some()
+    }
+
     /// The one schedule the options give.
     pub fn schedule(&self) -> Result<Schedule, CliError> {
         let mut schedules: Vec<Schedule> = Vec::new();
@@ -163,7 +192,7 @@ impl PreviewArgs {
         match schedules.len() {
             1 => Ok(schedules.remove(0)),
             0 => Err(usage(
-                "preview needs a schedule: --cron, --field, --interval or --at",
+                "a schedule is needed: --cron, --field, --interval or --at",
             )),
             _ => Err(usage(
                 "give only one schedule: --cron, --field, --interval or --at",
@@ -171,20 +200,17 @@ impl PreviewArgs {
         }
     }
 
-    /// Builds the trigger the options describe.
-    pub fn trigger(&self, now: DateTime<Utc>) -> Result<Arc<dyn Trigger>, CliError> {
-        let ctx = TriggerContext::new(self.timezone, now);
+    /// Builds the trigger the options describe, computing in `timezone`.
+    pub fn trigger(&self, timezone: Tz, now: DateTime<Utc>) -> Result<Arc<dyn Trigger>, CliError> {
+        let ctx = TriggerContext::new(timezone, now);
         let mut map = Map::new();
-        map.insert(
-            "timezone".into(),
-            Value::String(self.timezone.name().to_owned()),
-        );
+        map.insert("timezone".into(), Value::String(timezone.name().to_owned()));
         if let Some(end) = self.end_at {
             map.insert("end_at".into(), Value::String(end.to_rfc3339()));
         }
         let trigger: Arc<dyn Trigger> = match self.schedule()? {
             Schedule::Crontab(line) => {
-                let crontab = CronTrigger::from_crontab(&line, Some(self.timezone))?;
+                let crontab = CronTrigger::from_crontab(&line, Some(timezone))?;
                 let mut state = crontab.state();
                 state.extend(map);
                 Arc::new(CronTrigger::from_args(&state, &ctx)?)
@@ -215,9 +241,61 @@ impl PreviewArgs {
     }
 }
 
-/// Runs `asyncz preview`.
+/// Runs `asyncz preview`: of a stored task when an id is given, else of the schedule given.
 pub fn run(args: &PreviewArgs) -> Result<String, CliError> {
-    render(args, Utc::now())
+    match &args.id {
+        Some(id) => stored(args, id),
+        None if !args.schedule.is_given() => Err(usage(
+            "preview needs a schedule: --cron, --field, --interval or --at (or a task ID with --store)",
+        )),
+        None => render(args, Utc::now()),
+    }
+}
+
+/// `preview ID`: the stored task's next run times (from its next run time, or `--from`).
+fn stored(args: &PreviewArgs, id: &str) -> Result<String, CliError> {
+    if args.schedule.is_given() {
+        return Err(usage(
+            "preview: give a task id or a schedule (--cron, --field, --interval, --at), not both",
+        ));
+    }
+    let have_store = !args.stores.is_empty()
+        || super::store::config_path(args.config.as_deref()).is_some()
+        || std::env::var("ASYNCZ_STORE_URL").is_ok_and(|u| !u.is_empty());
+    if !have_store {
+        return Err(usage(format!(
+            "preview: {} would name a stored task, but no store is given (--store or --config); \
+             or give a schedule: --cron, --field, --interval or --at",
+            quote(id)
+        )));
+    }
+    let common = super::tasks::StoreArgs {
+        stores: args.stores.clone(),
+        json: args.json,
+        timezone: args.timezone.name().to_owned(),
+        config: args.config.clone(),
+        connect_timeout: super::store::DEFAULT_CONNECT_TIMEOUT_SECS,
+    };
+    let id = id.to_owned();
+    let count = args.count;
+    let from = args.from;
+    let tz = args.timezone;
+    let json_out = args.json;
+    super::tasks::with_scheduler(&common, |scheduler| async move {
+        let info = super::tasks::find(&scheduler, &id).await?;
+        let task = scheduler
+            .get_task(&id, Some(&info.store_alias))
+            .await
+            .map_err(super::tasks::failed)?
+            .ok_or_else(|| CliError::Failed(format!("no task with id {}", quote(&id))))?;
+        let times = match from {
+            Some(from) => {
+                preview_fire_times(task.trigger().as_ref(), scheduler.timezone(), from, count)
+            }
+            None => task.preview_run_times(scheduler.timezone(), count),
+        };
+        Ok(format_times(&times, tz, count, json_out))
+    })
 }
 
 /// `t` in `tz` when RFC 3339 can write it (years 0000..=9999 there), computed without
@@ -233,28 +311,30 @@ fn rfc3339_local(t: DateTime<Utc>, tz: Tz) -> Option<DateTime<Tz>> {
 /// Computes and formats the preview, with `now` as the default `--from`.
 pub fn render(args: &PreviewArgs, now: DateTime<Utc>) -> Result<String, CliError> {
     let from = args.from.unwrap_or(now);
-    let trigger = args.trigger(from)?;
+    let trigger = args.schedule.trigger(args.timezone, from)?;
     let mut times = preview_fire_times(trigger.as_ref(), args.timezone, from, args.count);
-    if let Some(end) = args.end_at {
+    if let Some(end) = args.schedule.end_at {
         times.retain(|t| *t <= end);
     }
-    let local: Vec<DateTime<Tz>> = times
-        .iter()
-        .map_while(|t| rfc3339_local(*t, args.timezone))
-        .collect();
+    Ok(format_times(&times, args.timezone, args.count, args.json))
+}
+
+/// The preview's output: lines in `tz`, or the JSON document.
+fn format_times(times: &[DateTime<Utc>], tz: Tz, count: usize, json: bool) -> String {
+    let local: Vec<DateTime<Tz>> = times.iter().map_while(|t| rfc3339_local(*t, tz)).collect();
     let past_rfc3339 = local.len() < times.len();
-    let exhausted = local.len() < args.count;
-    if args.json {
+    let exhausted = local.len() < count;
+    if json {
         let run_times: Vec<Value> = local
             .iter()
             .map(|t| Value::String(t.to_rfc3339()))
             .collect();
         let doc = serde_json::json!({
-            "timezone": args.timezone.name(),
+            "timezone": tz.name(),
             "run_times": run_times,
             "exhausted": exhausted,
         });
-        return Ok(format!("{doc}\n"));
+        return format!("{doc}\n");
     }
     let mut out = String::new();
     for t in &local {
@@ -276,5 +356,5 @@ pub fn render(args: &PreviewArgs, now: DateTime<Utc>) -> Result<String, CliError
             ));
         }
     }
-    Ok(out)
+    out
 }

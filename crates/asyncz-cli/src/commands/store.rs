@@ -64,23 +64,121 @@ pub fn store_config(spec: &str) -> Result<(String, Map), CliError> {
     Ok((alias, map))
 }
 
-/// The store specs given, or `ASYNCZ_STORE_URL`.
-pub fn specs(given: &[String]) -> Result<Vec<String>, CliError> {
+/// The store specs given, or `ASYNCZ_STORE_URL` (only when no config file names stores).
+pub fn specs(given: &[String], have_config: bool) -> Result<Vec<String>, CliError> {
     if !given.is_empty() {
         return Ok(given.to_vec());
     }
     match std::env::var("ASYNCZ_STORE_URL") {
         Ok(url) if !url.is_empty() => Ok(vec![url]),
+        _ if have_config => Ok(Vec::new()),
         _ => Err(CliError::Usage(
-            "no store: give --store URL or set ASYNCZ_STORE_URL".to_owned(),
+            "no store: give --store URL or --config FILE, or set ASYNCZ_STORE_URL or ASYNCZ_CONFIG"
+                .to_owned(),
         )),
     }
 }
 
-/// A scheduler over the stores, started paused (reads and writes only; nothing fires).
-pub async fn open(given: &[String]) -> Result<Scheduler, CliError> {
-    let mut stores = Map::new();
-    for spec in specs(given)? {
+/// The config file given, or `ASYNCZ_CONFIG`.
+pub fn config_path(given: Option<&str>) -> Option<String> {
+    given.map(str::to_owned).or_else(|| {
+        std::env::var("ASYNCZ_CONFIG")
+            .ok()
+            .filter(|p| !p.is_empty())
+    })
+}
+
+/// Reads a TOML config file holding the spec's `asyncz.*` keys (`[asyncz.stores.NAME]`
+/// tables, `asyncz.timezone`, ...) as the flat map `SchedulerBuilder::config` reads. A store
+/// table with a `url` and no `type` gets its type from the URL's scheme, as `--store` does.
+pub fn read_config(path: &str) -> Result<Map, CliError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| CliError::Usage(format!("--config: cannot read {}: {e}", quote(path))))?;
+    let table: toml::Table = toml::from_str(&text).map_err(|e| {
+        CliError::Usage(format!(
+            "--config: {} is not valid TOML: {}",
+            quote(path),
+            crate::one_line(e.message())
+        ))
+    })?;
+    let value = serde_json::to_value(&table)
+        .map_err(|e| CliError::Usage(format!("--config: {} cannot be read: {e}", quote(path))))?;
+    let mut out = Map::new();
+    let Value::Object(root) = value else {
+        return Ok(out);
+    };
+    for (key, value) in root {
+        if key != "asyncz" {
+            return Err(CliError::Usage(format!(
+                "--config: {}: unknown top-level key {} (expected an [asyncz] table)",
+                quote(path),
+                quote(&key)
+            )));
+        }
+        let Value::Object(asyncz) = value else {
+            return Err(CliError::Usage(format!(
+                "--config: {}: 'asyncz' must be a table",
+                quote(path)
+            )));
+        };
+        for (k, mut v) in asyncz {
+            if k == "stores" {
+                if let Value::Object(stores) = &mut v {
+                    for (alias, store) in stores.iter_mut() {
+                        infer_store_type(alias, store)?;
+                    }
+                }
+            }
+            out.insert(format!("asyncz.{k}"), v);
+        }
+    }
+    Ok(out)
+}
+
+fn infer_store_type(alias: &str, store: &mut Value) -> Result<(), CliError> {
+    let Value::Object(map) = store else {
+        return Ok(());
+    };
+    if map.contains_key("type") {
+        return Ok(());
+    }
+    let Some(Value::String(url)) = map.get("url").cloned() else {
+        return Ok(());
+    };
+    let (_, from_url) = store_config(&url)
+        .map_err(|e| CliError::Usage(format!("--config: asyncz.stores.{alias}.url: {e}")))?;
+    for (k, v) in from_url {
+        map.entry(k).or_insert(v);
+    }
+    Ok(())
+}
+
+/// How long opening a networked store keeps trying (`connect_timeout` of the SQL, Redis and
+/// MongoDB stores), unless the config file sets it.
+pub const DEFAULT_CONNECT_TIMEOUT_SECS: f64 = 5.0;
+
+/// The scheduler configuration map the store options describe: the config file's keys, then
+/// the `--store` URLs (an alias given twice is an error).
+pub fn config_map(
+    given: &[String],
+    config: Option<&str>,
+    connect_timeout: f64,
+) -> Result<Map, CliError> {
+    let path = config_path(config);
+    let mut map = match &path {
+        Some(path) => read_config(path)?,
+        None => Map::new(),
+    };
+    let mut stores = match map.remove("asyncz.stores") {
+        Some(Value::Object(stores)) => stores,
+        Some(_) => {
+            return Err(CliError::Usage(
+                "--config: asyncz.stores must be a table of stores".to_owned(),
+            ))
+        }
+        None => Map::new(),
+    };
+    for spec in specs(given, !stores.is_empty())? {
         let (alias, map) = store_config(&spec)?;
         if stores.contains_key(&alias) {
             return Err(CliError::Usage(format!(
@@ -90,8 +188,28 @@ pub async fn open(given: &[String]) -> Result<Scheduler, CliError> {
         }
         stores.insert(alias, Value::Object(map));
     }
-    let mut config = Map::new();
-    config.insert("asyncz.stores".into(), Value::Object(stores));
+    for store in stores.values_mut() {
+        if let Value::Object(s) = store {
+            let networked = matches!(
+                s.get("type").and_then(Value::as_str),
+                Some("sql" | "redis" | "mongo")
+            );
+            if networked && !s.contains_key("connect_timeout") {
+                s.insert("connect_timeout".into(), Value::from(connect_timeout));
+            }
+        }
+    }
+    map.insert("asyncz.stores".into(), Value::Object(stores));
+    Ok(map)
+}
+
+/// A scheduler over the stores, started paused (reads and writes only; nothing fires).
+pub async fn open(
+    given: &[String],
+    config: Option<&str>,
+    connect_timeout: f64,
+) -> Result<Scheduler, CliError> {
+    let config = config_map(given, config, connect_timeout)?;
     let scheduler = asyncz::builder()
         .config(config)
         .build()

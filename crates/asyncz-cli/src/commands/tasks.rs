@@ -26,6 +26,21 @@ pub struct StoreArgs {
     /// Time zone for times shown (IANA name, default UTC).
     #[arg(long, value_name = "TZ", default_value = "UTC")]
     pub timezone: String,
+    /// A TOML file with the spec's `asyncz.*` keys (`[asyncz.stores.NAME]` tables). Default:
+    /// `ASYNCZ_CONFIG`.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<String>,
+    /// Seconds to keep trying to reach a networked store before failing.
+    #[arg(long, value_name = "SECONDS", default_value_t = super::store::DEFAULT_CONNECT_TIMEOUT_SECS, value_parser = parse_seconds)]
+    pub connect_timeout: f64,
+}
+
+fn parse_seconds(text: &str) -> Result<f64, String> {
+    text.trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|s| s.is_finite() && *s > 0.0)
+        .ok_or_else(|| format!("{} is not a number of seconds above zero", quote(text)))
 }
 
 /// `list` arguments.
@@ -81,17 +96,17 @@ pub struct IdsArgs {
     pub yes: bool,
 }
 
-fn timezone(name: &str) -> Result<Tz, CliError> {
+pub(crate) fn timezone(name: &str) -> Result<Tz, CliError> {
     name.parse()
         .map_err(|_| CliError::Usage(format!("--timezone: unknown time zone {}", quote(name))))
 }
 
-fn failed(e: asyncz::Error) -> CliError {
+pub(crate) fn failed(e: asyncz::Error) -> CliError {
     CliError::Failed(one_line(&e.to_string()))
 }
 
 /// Runs an async command body on a runtime of its own, and shuts the scheduler down after.
-fn with_scheduler<F, Fut>(common: &StoreArgs, body: F) -> Result<String, CliError>
+pub(crate) fn with_scheduler<F, Fut>(common: &StoreArgs, body: F) -> Result<String, CliError>
 where
     F: FnOnce(Scheduler) -> Fut,
     Fut: std::future::Future<Output = Result<String, CliError>>,
@@ -102,7 +117,12 @@ where
         .build()
         .map_err(|e| CliError::Failed(format!("cannot start the runtime: {e}")))?;
     runtime.block_on(async {
-        let scheduler = super::store::open(&common.stores).await?;
+        let scheduler = super::store::open(
+            &common.stores,
+            common.config.as_deref(),
+            common.connect_timeout,
+        )
+        .await?;
         let out = body(scheduler.clone()).await;
         let _ = scheduler.shutdown(false).await;
         out
@@ -145,7 +165,7 @@ pub fn relative(t: DateTime<Utc>, now: DateTime<Utc>) -> String {
     }
 }
 
-fn when(t: Option<DateTime<Utc>>, tz: Tz, now: DateTime<Utc>) -> String {
+pub(crate) fn when(t: Option<DateTime<Utc>>, tz: Tz, now: DateTime<Utc>) -> String {
     match t {
         Some(t) => format!(
             "{} ({})",
@@ -256,7 +276,7 @@ pub fn list(args: &ListArgs) -> Result<String, CliError> {
     })
 }
 
-async fn find(scheduler: &Scheduler, id: &str) -> Result<TaskInfo, CliError> {
+pub(crate) async fn find(scheduler: &Scheduler, id: &str) -> Result<TaskInfo, CliError> {
     scheduler
         .get_task_info(id, None)
         .await
@@ -271,8 +291,19 @@ pub fn show(args: &ShowArgs) -> Result<String, CliError> {
     let id = args.id.clone();
     with_scheduler(&args.common, |scheduler| async move {
         let info = find(&scheduler, &id).await?;
+        let fire_times = next_fire_times(&scheduler, &info, 10).await?;
         if json_out {
-            return Ok(serde_json::to_string_pretty(&task_json(&info)).unwrap_or_default() + "\n");
+            let mut doc = task_json(&info);
+            if let Value::Object(map) = &mut doc {
+                map.insert(
+                    "next_fire_times".into(),
+                    fire_times
+                        .iter()
+                        .map(|t| Value::String(t.to_rfc3339()))
+                        .collect(),
+                );
+            }
+            return Ok(serde_json::to_string_pretty(&doc).unwrap_or_default() + "\n");
         }
         let now = Utc::now();
         let rows = [
@@ -304,8 +335,33 @@ pub fn show(args: &ShowArgs) -> Result<String, CliError> {
         for (k, v) in rows {
             out.push_str(&format!("{:<14} {}\n", format!("{k}:"), one_line(&v)));
         }
+        out.push_str("next fires:\n");
+        if fire_times.is_empty() {
+            out.push_str("  (none: the schedule is over or the task is paused)\n");
+        }
+        for t in &fire_times {
+            out.push_str(&format!("  {}\n", when(Some(*t), tz, now)));
+        }
         Ok(out)
     })
+}
+
+/// The next `count` fire times of a stored task from its next run time (none when paused or
+/// finished); computed from the trigger, nothing is written.
+pub(crate) async fn next_fire_times(
+    scheduler: &Scheduler,
+    info: &TaskInfo,
+    count: usize,
+) -> Result<Vec<DateTime<Utc>>, CliError> {
+    if info.next_run_time.is_none() {
+        return Ok(Vec::new());
+    }
+    let task = scheduler
+        .get_task(&info.id, Some(&info.store_alias))
+        .await
+        .map_err(failed)?
+        .ok_or_else(|| CliError::Failed(format!("no task with id {}", quote(&info.id))))?;
+    Ok(task.preview_run_times(scheduler.timezone(), count))
 }
 
 /// What `pause`/`resume`/`remove` did to each id.
@@ -354,6 +410,21 @@ pub fn resume(args: &IdsArgs) -> Result<String, CliError> {
     })
 }
 
+/// A progress bar on stderr for long work (at least 100 steps), drawn only when stderr is a
+/// terminal: piped or redirected output stays quiet.
+pub(crate) fn progress(len: usize, what: &str) -> indicatif::ProgressBar {
+    if len < 100 || !std::io::stderr().is_terminal() {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new(len as u64);
+    if let Ok(style) = indicatif::ProgressStyle::with_template("{msg} {bar:40} {pos}/{len} ({eta})")
+    {
+        bar.set_style(style);
+    }
+    bar.set_message(what.to_owned());
+    bar
+}
+
 fn confirm(ids: &[String]) -> Result<bool, CliError> {
     use std::io::Write;
     eprint!("remove {} task(s): {}? [y/N] ", ids.len(), ids.join(", "));
@@ -377,11 +448,14 @@ pub fn remove(args: &IdsArgs) -> Result<String, CliError> {
         if ask && !confirm(&ids)? {
             return Err(CliError::Failed("not removed".to_owned()));
         }
+        let bar = progress(ids.len(), "removing");
         let mut done = Vec::new();
         for id in ids {
             scheduler.delete_task(&id, None).await.map_err(failed)?;
             done.push((id, None));
+            bar.inc(1);
         }
+        bar.finish_and_clear();
         Ok(report(json_out, "removed", &done))
     })
 }
