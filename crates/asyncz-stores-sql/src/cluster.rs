@@ -21,6 +21,7 @@ use asyncz_core::{async_trait, Error, Result};
 use crate::schema::Names;
 use crate::store::{Dialect, SqlStore};
 
+mod batch;
 mod claims;
 mod ledger;
 mod nodes;

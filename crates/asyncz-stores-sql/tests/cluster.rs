@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use asyncz_core::chrono::{Duration as Span, Utc};
 use asyncz_core::cluster::{
-    ClaimRequest, CommitResult, FireCommit, FireUpdate, HistoryQuery, RunKind, RunRecord, RunState,
+    ClaimRequest, CommitResult, FireCommit, FireUpdate, HistoryQuery, RunFinish, RunKind,
+    RunRecord, RunState,
 };
 use asyncz_core::{async_trait, Result, Store};
 use asyncz_stores_sql::{SqlStore, SqlStoreConfig};
@@ -324,4 +325,194 @@ async fn postgres_keeps_the_cluster_tables_of_a_longest_table_name_apart() {
         return;
     };
     a_longest_table_name_keeps_the_cluster_tables_apart(&url).await;
+}
+
+/// The set-based writes of a busy round: one commit of several fires (a stale one, a run
+/// whose time is recorded already, a task at its `max_instances`), then batched starts and
+/// finishes, each answered per run as the single-run methods would.
+async fn a_round_is_written_in_batches(url: &str) {
+    let name = format!("asyncz_b{}", std::process::id());
+    let store = SqlStore::new(SqlStoreConfig::new(url).tablename(name)).unwrap();
+    store.start(store_context()).await.unwrap();
+    for id in ["a", "b", "c", "d"] {
+        store.add_task(&sample_task(id, Some(t0()))).await.unwrap();
+    }
+    let cluster = store.cluster().unwrap();
+    // "c" already has a record at t0, and "d" an active one (max_instances 1).
+    let earlier = RunRecord::new("c", t0(), RunKind::Manual, RunState::Succeeded, Utc::now());
+    cluster.insert_run(&earlier).await.unwrap();
+    let active = RunRecord::new(
+        "d",
+        t0() - Span::seconds(5),
+        RunKind::Scheduled,
+        RunState::Submitted,
+        Utc::now(),
+    )
+    .with_owner("other", 1);
+    cluster.insert_run(&active).await.unwrap();
+    let claims = cluster
+        .claim_due_tasks(ClaimRequest::new("n", t0(), Duration::from_secs(30), 10))
+        .await
+        .unwrap();
+    assert_eq!(claims.len(), 4);
+    let fire = |id: &str, times: &[i64], stale: bool| {
+        let claim = claims.iter().find(|c| c.task.id() == id).unwrap();
+        let fence = claim.fence + u64::from(stale);
+        let runs = times
+            .iter()
+            .map(|s| {
+                RunRecord::new(
+                    id,
+                    t0() + Span::seconds(*s),
+                    RunKind::Scheduled,
+                    RunState::Submitted,
+                    Utc::now(),
+                )
+                .with_owner("n", fence)
+            })
+            .collect();
+        let mut task = claim.task.clone();
+        task.set_next_run_time(Some(t0() + Span::seconds(60)));
+        FireCommit::new(id, fence, FireUpdate::Reschedule(Box::new(task)))
+            .with_runs(runs)
+            .with_max_active(Some(1))
+    };
+    let fires = [
+        fire("a", &[0, 1], false),
+        fire("b", &[0], true),
+        fire("c", &[0, 1], false),
+        fire("d", &[0], false),
+    ];
+    let results = cluster.commit_fires("n", &fires).await.unwrap();
+    let stored = |i: usize| match &results[i] {
+        CommitResult::Committed(runs) => runs.clone(),
+        CommitResult::Stale => panic!("fire {i} is stale: {results:?}"),
+    };
+    assert_eq!(stored(0).len(), 2, "both runs of a");
+    assert_eq!(results[1], CommitResult::Stale, "b's fence moved");
+    assert_eq!(
+        stored(2)
+            .iter()
+            .map(|r| r.scheduled_run_time)
+            .collect::<Vec<_>>(),
+        [t0() + Span::seconds(1)],
+        "c's run at a recorded time is left out"
+    );
+    assert_eq!(
+        stored(3)[0].state,
+        RunState::Skipped,
+        "d is at max_instances"
+    );
+    assert_eq!(
+        store
+            .lookup_task("a")
+            .await
+            .unwrap()
+            .unwrap()
+            .next_run_time(),
+        Some(t0() + Span::seconds(60))
+    );
+    assert_eq!(
+        store
+            .lookup_task("b")
+            .await
+            .unwrap()
+            .unwrap()
+            .next_run_time(),
+        Some(t0()),
+        "a stale fire writes nothing"
+    );
+    let (a0, a1, c1) = (
+        stored(0)[0].as_ref().unwrap(),
+        stored(0)[1].as_ref().unwrap(),
+        stored(2)[0].as_ref().unwrap(),
+    );
+    // Another node's run, named as if it were this node's.
+    let mut foreign = active.as_ref().unwrap();
+    foreign.node = "n".to_owned();
+    let mut missing = a0.clone();
+    missing.run_id = "no-such-run".to_owned();
+    let mut old_attempt = c1.clone();
+    old_attempt.attempt = 2;
+    let started = cluster
+        .start_runs(
+            &[
+                a0.clone(),
+                a1.clone(),
+                foreign.clone(),
+                missing,
+                old_attempt,
+            ],
+            Utc::now(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(started, [true, true, false, false, false]);
+    let again = cluster
+        .start_runs(&[a0.clone(), c1.clone()], Utc::now())
+        .await
+        .unwrap();
+    assert_eq!(again, [true, true], "a start is idempotent for its owner");
+    let at = Utc::now();
+    let finished = cluster
+        .finish_runs(&[
+            (a0.clone(), RunFinish::new(RunState::Succeeded, at)),
+            (
+                a1.clone(),
+                RunFinish::new(RunState::Failed, at).with_error(Some("boom".to_owned())),
+            ),
+            (a0.clone(), RunFinish::new(RunState::Failed, at)),
+            (foreign, RunFinish::new(RunState::Succeeded, at)),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(finished, [true, true, false, false]);
+    let a = cluster
+        .history(&HistoryQuery::new().task("a"))
+        .await
+        .unwrap();
+    let states: Vec<(RunState, Option<String>, bool)> = a
+        .iter()
+        .rev()
+        .map(|r| (r.state, r.error.clone(), r.started_at.is_some()))
+        .collect();
+    assert_eq!(
+        states,
+        [
+            (RunState::Succeeded, None, true),
+            (RunState::Failed, Some("boom".to_owned()), true)
+        ]
+    );
+    let d = cluster.get_run(&active.run_id).await.unwrap().unwrap();
+    assert_eq!(
+        d.state,
+        RunState::Submitted,
+        "another node's run is left alone"
+    );
+    store.drop_table().await.unwrap();
+    store.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn sqlite_writes_a_round_in_batches() {
+    let dir = tempfile::tempdir().unwrap();
+    a_round_is_written_in_batches(&format!("sqlite://{}/batch.db", dir.path().display())).await;
+}
+
+#[cfg(feature = "postgres")]
+#[tokio::test]
+async fn postgres_writes_a_round_in_batches() {
+    let Some(url) = env("ASYNCZ_TEST_POSTGRES_URL") else {
+        return;
+    };
+    a_round_is_written_in_batches(&url).await;
+}
+
+#[cfg(feature = "mysql")]
+#[tokio::test]
+async fn mysql_writes_a_round_in_batches() {
+    let Some(url) = env("ASYNCZ_TEST_MYSQL_URL") else {
+        return;
+    };
+    a_round_is_written_in_batches(&url).await;
 }

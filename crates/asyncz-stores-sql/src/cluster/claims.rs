@@ -1,16 +1,17 @@
 //! Claims (`claim_due_tasks`, `renew_claims`, `release_claims`) and fire commits
 //! (`commit_fires`) on the task table's `claimed_by`, `claimed_until` and `fence` columns.
 
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use asyncz_core::cluster::{
-    ClaimRequest, ClaimedTask, CommitResult, FireCommit, FireUpdate, RunState,
+    ClaimRequest, ClaimedTask, CommitResult, FireCommit, FireUpdate, RunRecord, RunState,
 };
 use asyncz_core::{Result, Task};
 
 use super::ledger::bind_run;
 use super::{in_tx, micros_of, to_i64};
-use crate::store::{IdColumn, IdParam, SqlStore};
+use crate::store::{Dialect, IdColumn, IdParam, SqlStore};
 
 /// At most this many ids in one `IN (...)` list.
 const CHUNK: usize = 500;
@@ -193,37 +194,6 @@ impl SqlStore {
     ) -> Result<Vec<CommitResult>> {
         let s = self.started()?;
         let c = &self.cluster_sql;
-        let t = &c.names.tasks;
-        let guard = format!(
-            "id = {} AND fence = {} AND claimed_by = {}",
-            c.ph(3),
-            c.ph(4),
-            c.ph(5)
-        );
-        let reschedule = format!(
-            "UPDATE {t} SET next_run_time = {}, state = {}, claimed_by = NULL, claimed_until = NULL WHERE {guard}",
-            c.ph(1),
-            c.ph(2)
-        );
-        let remove = format!(
-            "DELETE FROM {t} WHERE id = {} AND fence = {} AND claimed_by = {}",
-            c.ph(1),
-            c.ph(2),
-            c.ph(3)
-        );
-        let active_sql = format!(
-            "SELECT COUNT(DISTINCT fence) FROM {} WHERE task_id = {} AND state IN ('submitted', 'running')",
-            c.names.runs,
-            c.ph(1)
-        );
-        let insert = format!(
-            "{} {} ({}) VALUES ({}){}",
-            c.insert_ignore.0,
-            c.names.runs,
-            super::ledger::COLUMNS,
-            c.list(1, 13),
-            c.insert_ignore.1
-        );
         let mut writes = Vec::with_capacity(fires.len());
         for fire in fires {
             to_i64("fire.fence", fire.fence)?;
@@ -251,73 +221,184 @@ impl SqlStore {
             });
         }
         let results = in_tx!(self, s, |tx, now| {
-            let mut results = Vec::with_capacity(fires.len());
-            for (fire, write) in fires.iter().zip(&writes) {
-                let fence = i64::try_from(fire.fence).unwrap_or(i64::MAX);
-                let id = IdParam(&fire.task_id);
-                let written = match write {
-                    Write::Reschedule { next, state } => {
-                        sqlx::query(&reschedule)
-                            .bind(*next)
-                            .bind(state.as_slice())
-                            .bind(id)
-                            .bind(fence)
-                            .bind(IdParam(node))
-                            .execute(&mut *tx)
-                            .await?
-                            .rows_affected()
+            // 1. Which fires still hold their claim: the rows are locked until the commit, so
+            //    the writes below need no guard of their own.
+            let mut held: HashMap<String, i64> = HashMap::with_capacity(fires.len());
+            for chunk in fires.chunks(CHUNK) {
+                let lock = format!(
+                    "SELECT id, fence FROM {} WHERE claimed_by = {} AND id IN ({}){}",
+                    c.names.tasks,
+                    c.ph(1),
+                    c.list(2, chunk.len()),
+                    c.for_update
+                );
+                let mut q = sqlx::query_as::<_, (IdColumn, i64)>(&lock).bind(IdParam(node));
+                for fire in chunk {
+                    q = q.bind(IdParam(&fire.task_id));
+                }
+                for (IdColumn(id), fence) in q.fetch_all(&mut *tx).await? {
+                    held.insert(id, fence);
+                }
+            }
+            let valid: Vec<bool> = fires
+                .iter()
+                .zip(&writes)
+                .map(|(fire, write)| {
+                    !matches!(write, Write::Unwritable)
+                        && held.get(&fire.task_id).copied()
+                            == Some(i64::try_from(fire.fence).unwrap_or(i64::MAX))
+                })
+                .collect();
+            // 2. The tasks: one delete of the finished, one joined update of the rescheduled.
+            let removed: Vec<&str> = fires
+                .iter()
+                .zip(&writes)
+                .zip(&valid)
+                .filter(|((_, w), ok)| **ok && matches!(w, Write::Remove))
+                .map(|((f, _), _)| f.task_id.as_str())
+                .collect();
+            for chunk in removed.chunks(CHUNK) {
+                let delete = format!(
+                    "DELETE FROM {} WHERE id IN ({})",
+                    c.names.tasks,
+                    c.list(1, chunk.len())
+                );
+                let mut q = sqlx::query(&delete);
+                for id in chunk {
+                    q = q.bind(IdParam(id));
+                }
+                q.execute(&mut *tx).await?;
+            }
+            let rescheduled: Vec<(&str, Option<i64>, &[u8])> = fires
+                .iter()
+                .zip(&writes)
+                .zip(&valid)
+                .filter_map(|((f, w), ok)| match w {
+                    Write::Reschedule { next, state } if *ok => {
+                        Some((f.task_id.as_str(), *next, state.as_slice()))
                     }
-                    Write::Remove => {
-                        sqlx::query(&remove)
-                            .bind(id)
-                            .bind(fence)
-                            .bind(IdParam(node))
-                            .execute(&mut *tx)
-                            .await?
-                            .rows_affected()
-                    }
-                    Write::Unwritable => 0,
-                };
-                if written != 1 {
-                    results.push(CommitResult::Stale);
+                    _ => None,
+                })
+                .collect();
+            for chunk in rescheduled.chunks(CHUNK) {
+                let update = c.update_from_values(
+                    &c.names.tasks,
+                    "id",
+                    &["next_run_time", "state"],
+                    "claimed_by = NULL, claimed_until = NULL",
+                    chunk.len(),
+                );
+                let mut q = sqlx::query(&update);
+                for (id, next, state) in chunk {
+                    q = q.bind(IdParam(id)).bind(*next).bind(*state);
+                }
+                q.execute(&mut *tx).await?;
+            }
+            // 3. Active instances of the limited tasks, by distinct fence, in one grouped count:
+            //    a fire is one instance (one job runs its runs in turn), so its runs are all
+            //    submitted or all skipped.
+            let counted: Vec<&str> = fires
+                .iter()
+                .zip(&valid)
+                .filter(|(f, ok)| {
+                    **ok && f.max_active.is_some()
+                        && f.runs.iter().any(|r| r.state == RunState::Submitted)
+                })
+                .map(|(f, _)| f.task_id.as_str())
+                .collect();
+            let mut active: HashMap<String, u64> = HashMap::new();
+            for chunk in counted.chunks(CHUNK) {
+                let count = format!(
+                    "SELECT task_id, COUNT(DISTINCT fence) FROM {} \
+                     WHERE state IN ('submitted', 'running') AND task_id IN ({}) GROUP BY task_id",
+                    c.names.runs,
+                    c.list(1, chunk.len())
+                );
+                let mut q = sqlx::query_as::<_, (IdColumn, i64)>(&count);
+                for id in chunk {
+                    q = q.bind(IdParam(id));
+                }
+                for (IdColumn(id), n) in q.fetch_all(&mut *tx).await? {
+                    active.insert(id, u64::try_from(n).unwrap_or(0));
+                }
+            }
+            // 4. The runs, as stored: multi-row inserts that leave out a taken
+            //    `(task_id, scheduled_run_time)`; the inserted ones are read back by run id.
+            let mut stored: Vec<Vec<RunRecord>> = Vec::with_capacity(fires.len());
+            for (fire, ok) in fires.iter().zip(&valid) {
+                if !*ok {
+                    stored.push(Vec::new());
                     continue;
                 }
-                // The fire is one instance (one job runs its runs in turn): its runs are all
-                // submitted or all skipped, against the active fires (distinct fences).
-                let active = match fire.max_active {
-                    Some(_) if fire.runs.iter().any(|r| r.state == RunState::Submitted) => {
-                        let n: i64 = sqlx::query_scalar(&active_sql)
-                            .bind(id)
-                            .fetch_one(&mut *tx)
-                            .await?;
-                        u64::try_from(n).unwrap_or(0)
-                    }
-                    _ => 0,
-                };
-                let mut stored = Vec::with_capacity(fire.runs.len());
-                for run in &fire.runs {
-                    let mut run = run.clone();
-                    if let Some(max) = fire.max_active {
-                        if run.state == RunState::Submitted && active >= u64::from(max) {
-                            run.state = RunState::Skipped;
-                            run.finished_at = Some(run.created_at);
-                            run.error = Some(format!(
-                                "skipped: task '{}' already has {active} active instances across the cluster (max_instances {max})",
-                                run.task_id
-                            ));
-                        }
-                    }
-                    let inserted = bind_run!(sqlx::query(&insert), run)
-                        .execute(&mut *tx)
-                        .await?
-                        .rows_affected();
-                    if inserted == 1 {
-                        stored.push(run);
-                    }
-                }
-                results.push(CommitResult::Committed(stored));
+                let n = active.get(&fire.task_id).copied().unwrap_or(0);
+                stored.push(
+                    fire.runs
+                        .iter()
+                        .map(|run| {
+                            let mut run = run.clone();
+                            if let Some(max) = fire.max_active {
+                                if run.state == RunState::Submitted && n >= u64::from(max) {
+                                    run.state = RunState::Skipped;
+                                    run.finished_at = Some(run.created_at);
+                                    run.error = Some(format!(
+                                        "skipped: task '{}' already has {n} active instances across the cluster (max_instances {max})",
+                                        run.task_id
+                                    ));
+                                }
+                            }
+                            run
+                        })
+                        .collect(),
+                );
             }
-            results
+            let all: Vec<&RunRecord> = stored.iter().flatten().collect();
+            let mut inserted: HashSet<String> = HashSet::with_capacity(all.len());
+            for chunk in all.chunks(super::batch::ROWS) {
+                let values = c.tuples(1, 13, chunk.len());
+                let insert = format!(
+                    "{} {} ({}) VALUES {values}{}",
+                    c.insert_ignore.0,
+                    c.names.runs,
+                    super::ledger::COLUMNS,
+                    c.insert_ignore.1
+                );
+                if c.dialect == Dialect::MySql {
+                    let mut q = sqlx::query(&insert);
+                    for run in chunk {
+                        q = bind_run!(q, run);
+                    }
+                    q.execute(&mut *tx).await?;
+                    let read = format!(
+                        "SELECT run_id FROM {} WHERE run_id IN ({})",
+                        c.names.runs,
+                        c.list(1, chunk.len())
+                    );
+                    let mut q = sqlx::query_scalar::<_, IdColumn>(&read);
+                    for run in chunk {
+                        q = q.bind(IdParam(&run.run_id));
+                    }
+                    inserted.extend(q.fetch_all(&mut *tx).await?.into_iter().map(|IdColumn(id)| id));
+                } else {
+                    let insert = format!("{insert} RETURNING run_id");
+                    let mut q = sqlx::query_scalar::<_, IdColumn>(&insert);
+                    for run in chunk {
+                        q = bind_run!(q, run);
+                    }
+                    inserted.extend(q.fetch_all(&mut *tx).await?.into_iter().map(|IdColumn(id)| id));
+                }
+            }
+            stored
+                .into_iter()
+                .zip(&valid)
+                .map(|(runs, ok)| match ok {
+                    true => CommitResult::Committed(
+                        runs.into_iter()
+                            .filter(|r| inserted.contains(&r.run_id))
+                            .collect(),
+                    ),
+                    false => CommitResult::Stale,
+                })
+                .collect::<Vec<_>>()
         })
         .map_err(|e| self.db_error(&s, "cannot commit fires", e))?;
         for (fire, result) in fires.iter().zip(&results) {

@@ -1,6 +1,8 @@
 //! The run ledger on the `<table>_runs` table: one row per run, keyed by `run_id` and unique
 //! per `(task_id, scheduled_run_time)`; times in microseconds since the epoch, UTC.
 
+use std::collections::{HashMap, HashSet};
+
 use asyncz_core::chrono::{DateTime, Utc};
 use asyncz_core::cluster::{HistoryQuery, NodeState, RunFinish, RunRecord, RunRef, SettleReason};
 use asyncz_core::{Error, Result};
@@ -208,7 +210,20 @@ impl SqlStore {
         )
     }
 
-    /// Many starts in one transaction (one commit for a busy round's jobs).
+    /// The records of `ids` that a start or finish may still write (`submitted` or
+    /// `running`), as `run_id → (node, attempt)`, locked until the transaction ends.
+    fn lock_open_sql(&self, count: usize) -> String {
+        let c = &self.cluster_sql;
+        format!(
+            "SELECT run_id, node, attempt FROM {} WHERE state IN ('submitted', 'running') AND run_id IN ({}){}",
+            c.names.runs,
+            c.list(1, count),
+            c.for_update
+        )
+    }
+
+    /// Many starts in one transaction: one locking read of the records and one `IN`-list
+    /// update per chunk.
     pub(super) async fn start_many(
         &self,
         runs: &[RunRef],
@@ -221,27 +236,46 @@ impl SqlStore {
             return Ok(Vec::new());
         }
         let s = self.started()?;
-        let start = self.start_sql();
+        let c = &self.cluster_sql;
         let at = started_at.timestamp_micros();
         in_tx!(self, s, |tx, now| {
             let mut started = Vec::with_capacity(runs.len());
-            for run in runs {
-                let n = sqlx::query(&start)
-                    .bind(at)
-                    .bind(IdParam(&run.run_id))
-                    .bind(IdParam(&run.node))
-                    .bind(i64::from(run.attempt))
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected();
-                started.push(n == 1);
+            for chunk in runs.chunks(CHUNK) {
+                let lock = self.lock_open_sql(chunk.len());
+                let mut q = sqlx::query_as::<_, (IdColumn, Option<IdColumn>, i64)>(&lock);
+                for run in chunk {
+                    q = q.bind(IdParam(&run.run_id));
+                }
+                let open = open_of(q.fetch_all(&mut *tx).await?);
+                let mine: Vec<bool> = chunk.iter().map(|run| owns(&open, run)).collect();
+                let ids: HashSet<&str> = chunk
+                    .iter()
+                    .zip(&mine)
+                    .filter(|(_, m)| **m)
+                    .map(|(run, _)| run.run_id.as_str())
+                    .collect();
+                if !ids.is_empty() {
+                    let update = format!(
+                        "UPDATE {} SET state = 'running', started_at = COALESCE(started_at, {}) WHERE run_id IN ({})",
+                        c.names.runs,
+                        c.ph(1),
+                        c.list(2, ids.len())
+                    );
+                    let mut q = sqlx::query(&update).bind(at);
+                    for id in &ids {
+                        q = q.bind(IdParam(id));
+                    }
+                    q.execute(&mut *tx).await?;
+                }
+                started.extend(mine);
             }
             started
         })
         .map_err(|e| self.db_error(&s, "cannot start runs", e))
     }
 
-    /// Many finishes in one transaction.
+    /// Many finishes in one transaction: one locking read of the records and one update
+    /// joined from the finishes' values per chunk.
     pub(super) async fn finish_many(&self, runs: &[(RunRef, RunFinish)]) -> Result<Vec<bool>> {
         if let [(run, finish)] = runs {
             return Ok(vec![self.finish(run, finish).await?]);
@@ -253,21 +287,48 @@ impl SqlStore {
             check_final(finish)?;
         }
         let s = self.started()?;
-        let update = self.finish_sql();
+        let c = &self.cluster_sql;
         in_tx!(self, s, |tx, now| {
             let mut finished = Vec::with_capacity(runs.len());
-            for (run, finish) in runs {
-                let n = sqlx::query(&update)
-                    .bind(finish.state.as_str())
-                    .bind(finish.finished_at.timestamp_micros())
-                    .bind(finish.error.as_deref())
-                    .bind(IdParam(&run.run_id))
-                    .bind(IdParam(&run.node))
-                    .bind(i64::from(run.attempt))
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected();
-                finished.push(n == 1);
+            for chunk in runs.chunks(CHUNK) {
+                let lock = self.lock_open_sql(chunk.len());
+                let mut q = sqlx::query_as::<_, (IdColumn, Option<IdColumn>, i64)>(&lock);
+                for (run, _) in chunk {
+                    q = q.bind(IdParam(&run.run_id));
+                }
+                let open = open_of(q.fetch_all(&mut *tx).await?);
+                // A run finished twice in one batch: the first finish is written, as one
+                // statement after the other would.
+                let mut seen = HashSet::new();
+                let mine: Vec<bool> = chunk
+                    .iter()
+                    .map(|(run, _)| owns(&open, run) && seen.insert(run.run_id.as_str()))
+                    .collect();
+                let written: Vec<&(RunRef, RunFinish)> = chunk
+                    .iter()
+                    .zip(&mine)
+                    .filter(|(_, m)| **m)
+                    .map(|(r, _)| r)
+                    .collect();
+                if !written.is_empty() {
+                    let update = c.update_from_values(
+                        &c.names.runs,
+                        "run_id",
+                        &["state", "finished_at", "error"],
+                        "",
+                        written.len(),
+                    );
+                    let mut q = sqlx::query(&update);
+                    for (run, finish) in &written {
+                        q = q
+                            .bind(IdParam(&run.run_id))
+                            .bind(finish.state.as_str())
+                            .bind(finish.finished_at.timestamp_micros())
+                            .bind(finish.error.as_deref());
+                    }
+                    q.execute(&mut *tx).await?;
+                }
+                finished.extend(mine);
             }
             finished
         })
@@ -491,6 +552,23 @@ impl SqlStore {
         })
         .map_err(|e| self.db_error(&s, "cannot settle the runs of a node", e))
     }
+}
+
+/// At most this many runs in one `IN (...)` list.
+const CHUNK: usize = 500;
+
+/// The open records read by [`SqlStore::lock_open_sql`]: run id → (node, attempt).
+fn open_of(rows: Vec<(IdColumn, Option<IdColumn>, i64)>) -> HashMap<String, (Option<String>, i64)> {
+    rows.into_iter()
+        .map(|(IdColumn(id), node, attempt)| (id, (node.map(|IdColumn(n)| n), attempt)))
+        .collect()
+}
+
+/// Whether `run` is an open record's current attempt, owned by its node.
+fn owns(open: &HashMap<String, (Option<String>, i64)>, run: &RunRef) -> bool {
+    open.get(&run.run_id).is_some_and(|(node, attempt)| {
+        node.as_deref() == Some(run.node.as_str()) && *attempt == i64::from(run.attempt)
+    })
 }
 
 /// A finish must name a final state.

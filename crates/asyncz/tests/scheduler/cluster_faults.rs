@@ -10,7 +10,7 @@ use asyncz::async_trait;
 use asyncz::chrono::{DateTime, Utc};
 use asyncz::cluster::{
     ClaimRequest, ClaimedTask, ClusterConfig, ClusterStore, CommitResult, FireCommit, HistoryQuery,
-    NodeInfo, NodeState, RunFinish, RunRecord, RunRef, RunState, SettleReason,
+    NodeInfo, NodeState, RunFinish, RunKind, RunRecord, RunRef, RunState, SettleReason,
 };
 use asyncz::{CallContext, Error, IntervalTrigger, Store, StoreContext, Task, TaskBuilder};
 
@@ -218,6 +218,103 @@ async fn a_fire_whose_commit_answer_was_lost_runs_once() {
         recorded,
         [(calls[0].0, calls[0].1.clone(), RunState::Succeeded)],
         "one record, the run that ran"
+    );
+    scheduler.shutdown(true).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_commit_answer_with_a_colliding_first_run_still_runs_the_other_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("lost.db").display());
+    let store = LostAnswers {
+        inner: asyncz::SqlStore::new(asyncz::SqlStoreConfig::new(url)).unwrap(),
+        lose: AtomicU32::new(1),
+    };
+    let scheduler = asyncz::builder()
+        .store("default", store)
+        .cluster(
+            ClusterConfig::new()
+                .node_id("a")
+                .poll_interval(Duration::from_millis(50)),
+        )
+        .build()
+        .unwrap();
+    let calls: Calls = Arc::default();
+    let c = Arc::clone(&calls);
+    scheduler
+        .register("tick", move |ctx: CallContext| {
+            let run = ctx.run.clone().expect("a cluster run carries its ticket");
+            c.lock().unwrap().push((ctx.scheduled_run_time, run.run_id));
+        })
+        .unwrap();
+    scheduler.start().await.unwrap();
+    // A backlog of three fire times, not coalesced: one fire with three runs. The first of
+    // them is in the ledger already (an earlier manual run at that time), so the commit
+    // leaves it out and stores the other two.
+    let first =
+        asyncz::truncate_to_micros(Utc::now() - asyncz::chrono::Duration::milliseconds(2500));
+    let last = first + asyncz::chrono::Duration::seconds(2);
+    let earlier = RunRecord::new("t", first, RunKind::Manual, RunState::Succeeded, Utc::now());
+    scheduler
+        .lookup_store("default")
+        .unwrap()
+        .cluster()
+        .unwrap()
+        .insert_run(&earlier)
+        .await
+        .unwrap();
+    scheduler
+        .add_task(
+            TaskBuilder::new()
+                .id("t")
+                .function("tick")
+                .coalesce(false)
+                .mistrigger_grace_time(None)
+                .max_instances(5)
+                .next_run_time(first)
+                .trigger(
+                    IntervalTrigger::new()
+                        .seconds(1)
+                        .start_at(first)
+                        .end_at(last),
+                ),
+        )
+        .await
+        .unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while calls.lock().unwrap().len() < 2 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the runs of a fire whose commit answer was lost never ran: {:?}",
+            calls.lock().unwrap()
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut ran: Vec<DateTime<Utc>> = calls.lock().unwrap().iter().map(|(at, _)| *at).collect();
+    ran.sort();
+    let second = first + asyncz::chrono::Duration::seconds(1);
+    assert_eq!(
+        ran,
+        [second, last],
+        "each committed run once, the earlier record's time not again"
+    );
+    let history = scheduler
+        .history(&HistoryQuery::new().task("t"))
+        .await
+        .unwrap();
+    let mut recorded: Vec<(DateTime<Utc>, RunState)> = history
+        .into_iter()
+        .map(|r| (r.scheduled_run_time, r.state))
+        .collect();
+    recorded.reverse();
+    assert_eq!(
+        recorded,
+        [
+            (first, RunState::Succeeded),
+            (second, RunState::Succeeded),
+            (last, RunState::Succeeded)
+        ]
     );
     scheduler.shutdown(true).await.unwrap();
 }

@@ -12,8 +12,8 @@ use super::super::engine::Round;
 use super::super::Scheduler;
 use super::{after, LedgerWriter, Node};
 use crate::cluster::{
-    ClaimRequest, ClaimedTask, ClusterStore, CommitResult, FireCommit, FireUpdate, RunKind,
-    RunRecord, RunState, RunTicket,
+    ClaimRequest, ClaimedTask, ClusterStore, CommitResult, FireCommit, FireUpdate, HistoryQuery,
+    RunKind, RunRecord, RunState, RunTicket,
 };
 use crate::events::{
     ClusterEvent, Event, SubmissionSource, TaskSubmissionEvent, CLAIM_LOST, TASK_MAX_INSTANCES,
@@ -211,10 +211,11 @@ impl Scheduler {
     }
 
     /// After a commit whose answer was lost (the connection dropped, the call timed out):
-    /// which fires did the store commit? A fire commits whole, so its first run record
-    /// tells: found under this node and the claim's fence, it committed (its records are
-    /// returned, to run them); not found, it did not. A fire that cannot be looked up is
-    /// not run, and its records are finished `missed` in case it did commit, so that no
+    /// which fires did the store commit? A fire commits whole, but a run whose
+    /// `(task_id, scheduled_run_time)` was recorded before is left out of it, so any one of
+    /// its runs found under this node and the claim's fence tells that it committed (those
+    /// found are returned, to run them); none found, it did not. A fire that cannot be looked
+    /// up is not run, and its records are finished `missed` in case it did commit, so that no
     /// record stays `submitted` under a live node.
     async fn find_committed(
         &self,
@@ -226,39 +227,24 @@ impl Scheduler {
     ) -> Vec<Option<Vec<RunRecord>>> {
         let mut found = Vec::with_capacity(fires.len());
         for fire in fires {
-            let mut runs = Vec::with_capacity(fire.runs.len());
-            let mut unknown = false;
-            for run in &fire.runs {
-                match store.bounded(cluster.get_run(&run.run_id)).await {
-                    Ok(Some(stored))
-                        if stored.node.as_deref() == Some(node.id.as_str())
-                            && stored.fence == fire.fence =>
-                    {
-                        runs.push(stored);
+            match committed_runs(store, cluster, &node.id, fire).await {
+                Ok(runs) if runs.is_empty() => found.push(None),
+                Ok(runs) => found.push(Some(runs)),
+                Err(e) => {
+                    log!(warn, self, task = ?fire.task_id, store = %store.alias(), error = %e, "cannot tell whether a fire was committed; not running it, and recording its runs as missed if it was");
+                    for run in &fire.runs {
+                        if let Some(run_ref) = run.as_ref() {
+                            writer.finish_state(
+                                run_ref,
+                                RunState::Missed,
+                                Some(
+                                    "not run: the store's answer to the commit was lost".to_owned(),
+                                ),
+                            );
+                        }
                     }
-                    Ok(_) => break,
-                    Err(_) => {
-                        unknown = true;
-                        break;
-                    }
+                    found.push(None);
                 }
-            }
-            if unknown {
-                log!(warn, self, task = ?fire.task_id, store = %store.alias(), "cannot tell whether a fire was committed; not running it, and recording its runs as missed if it was");
-                for run in &fire.runs {
-                    if let Some(run_ref) = run.as_ref() {
-                        writer.finish_state(
-                            run_ref,
-                            RunState::Missed,
-                            Some("not run: the store's answer to the commit was lost".to_owned()),
-                        );
-                    }
-                }
-                found.push(None);
-            } else if runs.is_empty() {
-                found.push(None);
-            } else {
-                found.push(Some(runs));
             }
         }
         found
@@ -431,4 +417,51 @@ impl Scheduler {
             }
         }
     }
+}
+
+/// The stored records of `fire`'s runs written by its commit (this node, the claim's fence),
+/// oldest first; empty when the commit did not happen. One history read of the task's runs
+/// up to the fire's last run time answers it; only when that page is full before reaching
+/// the fire's first run time (other records crowd the range) are the runs read one by one.
+async fn committed_runs(
+    store: &BoundedStore,
+    cluster: &dyn ClusterStore,
+    node: &str,
+    fire: &FireCommit,
+) -> crate::Result<Vec<RunRecord>> {
+    let (Some(first), Some(last)) = (fire.runs.first(), fire.runs.last()) else {
+        return Ok(Vec::new());
+    };
+    let ours = |stored: &RunRecord| {
+        stored.node.as_deref() == Some(node)
+            && stored.fence == fire.fence
+            && fire.runs.iter().any(|run| run.run_id == stored.run_id)
+    };
+    // The fire's runs are at distinct times (the ledger's unique key), so the page holds
+    // all of them unless other records sit between their times.
+    let limit = fire.runs.len().saturating_add(8);
+    let query = HistoryQuery::new()
+        .task(fire.task_id.clone())
+        .before(last.scheduled_run_time + chrono::Duration::microseconds(1))
+        .limit(limit);
+    let page = store.bounded(cluster.history(&query)).await?;
+    let complete = page.len() < limit
+        || page
+            .last()
+            .is_some_and(|oldest| oldest.scheduled_run_time < first.scheduled_run_time);
+    let mut runs: Vec<RunRecord> = if complete {
+        page.into_iter().filter(|stored| ours(stored)).collect()
+    } else {
+        let mut runs = Vec::with_capacity(fire.runs.len());
+        for run in &fire.runs {
+            if let Some(stored) = store.bounded(cluster.get_run(&run.run_id)).await? {
+                if ours(&stored) {
+                    runs.push(stored);
+                }
+            }
+        }
+        runs
+    };
+    runs.sort_by_key(|run| run.scheduled_run_time);
+    Ok(runs)
 }
