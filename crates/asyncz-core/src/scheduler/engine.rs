@@ -85,7 +85,11 @@ impl Scheduler {
     pub(crate) async fn process_due(&self) -> Option<DateTime<Utc>> {
         let _round = self.inner.round.lock().await;
         *super::lock(&self.inner.planned_wakeup) = None;
+        let (at, started) = (self.inner.clock.now(), std::time::Instant::now());
         let next = self.process_round().await;
+        if self.inner.state() == SchedulerState::Running {
+            self.inner.observed.round_done(at, started.elapsed());
+        }
         *super::lock(&self.inner.planned_wakeup) = next;
         next
     }
@@ -284,6 +288,11 @@ impl Scheduler {
                 return Advanced::WriteFailed;
             }
         }
+        crate::metrics::record_folded_run_times(
+            &run_times,
+            &task.id,
+            self.inner.observed.runs.task_label(),
+        );
         let after = if finished && self.wants(TASK_REMOVED) {
             vec![Event::task(TASK_REMOVED, &task.id, Some(alias))]
         } else {

@@ -54,6 +54,11 @@ impl Lifecycle {
         lock(&self.state).state
     }
 
+    /// How many `start`s the next `shutdown` would leave standing (0: it stops the scheduler).
+    pub(crate) fn outer_starts(&self) -> i64 {
+        (lock(&self.state).refcount - 1).max(0)
+    }
+
     fn set_state(&self, state: SchedulerState) {
         lock(&self.state).state = state;
     }
@@ -161,6 +166,7 @@ impl Scheduler {
         for event in added {
             self.dispatch_event(event);
         }
+        self.inner.observed.started(self.inner.clock.now());
         log!(info, self, "scheduler started");
         self.dispatch_event(Event::scheduler(SCHEDULER_STARTED, None));
         let engine = handle.spawn(super::engine::run(Arc::downgrade(&self.inner)));
@@ -237,6 +243,7 @@ impl Scheduler {
                 crate::lock::FileLockProtected::for_store(&template, &alias).remove_if_free();
             }
         }
+        self.inner.observed.stopped();
         log!(info, self, "scheduler has been shut down");
         self.dispatch_event(Event::scheduler(SCHEDULER_SHUTDOWN, None));
         Ok(true)
