@@ -420,7 +420,7 @@ impl Job {
     /// Reports the outcome of one run, computed elsewhere (e.g. by a worker process).
     pub fn report(&mut self, run_time: DateTime<Utc>, outcome: RunOutcome) {
         let label = self.meta.observer.task_label().then_some(&self.task_id);
-        crate::metrics::run_finished(&outcome, label);
+        self.meta.handles.run_finished(&outcome, label);
         if let Some(active) = self.active.take() {
             if active.run_time() == run_time {
                 active.close(&self.meta, &self.task_id, &outcome);

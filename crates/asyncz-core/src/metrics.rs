@@ -161,46 +161,125 @@ fn labels(first: Label, task: TaskLabel<'_>) -> Vec<Label> {
     labels
 }
 
-/// One run ended with `outcome` (a missed run also counts as missed by grace time).
-pub(crate) fn run_finished(outcome: &RunOutcome, task: TaskLabel<'_>) {
-    let label = OutcomeLabel::of(outcome);
-    run_counted(label, task);
-    if label == OutcomeLabel::Missed {
-        missed(MissedReason::MistriggerGraceTime, 1, task);
+/// Handles of the run series without a `task` label, registered with the recorder in force
+/// when the scheduler starts: recording through a handle is a no-op without a recorder, and
+/// costs no key building or label allocation with one.
+pub(crate) struct RunHandles {
+    outcomes: [::metrics::Counter; 5],
+    missed: [::metrics::Counter; 3],
+    active: ::metrics::Gauge,
+    lateness: ::metrics::Histogram,
+    duration: ::metrics::Histogram,
+}
+
+const OUTCOMES: [OutcomeLabel; 5] = [
+    OutcomeLabel::Succeeded,
+    OutcomeLabel::Failed,
+    OutcomeLabel::Missed,
+    OutcomeLabel::SkippedMaxInstances,
+    OutcomeLabel::Abandoned,
+];
+
+const REASONS: [MissedReason; 3] = [
+    MissedReason::MistriggerGraceTime,
+    MissedReason::Coalesced,
+    MissedReason::CatchupWindow,
+];
+
+impl Default for RunHandles {
+    fn default() -> Self {
+        RunHandles {
+            outcomes: std::array::from_fn(|_| ::metrics::Counter::noop()),
+            missed: std::array::from_fn(|_| ::metrics::Counter::noop()),
+            active: ::metrics::Gauge::noop(),
+            lateness: ::metrics::Histogram::noop(),
+            duration: ::metrics::Histogram::noop(),
+        }
     }
 }
 
-/// Counts one run under `label` (also used for skipped and abandoned runs).
-pub(crate) fn run_counted(label: OutcomeLabel, task: TaskLabel<'_>) {
-    match task {
-        None => counter!(RUNS_TOTAL, "outcome" => label.as_str()).increment(1),
-        Some(_) => counter!(
-            RUNS_TOTAL,
-            labels(Label::from_static_parts("outcome", label.as_str()), task)
-        )
-        .increment(1),
+impl RunHandles {
+    /// Registers every series with the recorder in force now.
+    pub(crate) fn register() -> Self {
+        RunHandles {
+            outcomes: OUTCOMES.map(|o| counter!(RUNS_TOTAL, "outcome" => o.as_str())),
+            missed: REASONS.map(|r| counter!(MISSED_RUNS_TOTAL, "reason" => r.as_str())),
+            active: gauge!(RUNS_ACTIVE),
+            lateness: histogram!(RUN_LATENESS_SECONDS),
+            duration: histogram!(RUN_DURATION_SECONDS),
+        }
     }
-}
 
-/// `count` scheduled run times were not run, for `reason`.
-pub(crate) fn missed(reason: MissedReason, count: u64, task: TaskLabel<'_>) {
-    if count == 0 {
-        return;
+    fn outcome(&self, label: OutcomeLabel) -> &::metrics::Counter {
+        &self.outcomes[OUTCOMES.iter().position(|o| *o == label).unwrap_or(0)]
     }
-    match task {
-        None => counter!(MISSED_RUNS_TOTAL, "reason" => reason.as_str()).increment(count),
-        Some(_) => counter!(
-            MISSED_RUNS_TOTAL,
-            labels(Label::from_static_parts("reason", reason.as_str()), task)
-        )
-        .increment(count),
+
+    fn reason(&self, reason: MissedReason) -> &::metrics::Counter {
+        &self.missed[REASONS.iter().position(|r| *r == reason).unwrap_or(0)]
+    }
+
+    /// One run ended with `outcome` (a missed run also counts as missed by grace time).
+    pub(crate) fn run_finished(&self, outcome: &RunOutcome, task: TaskLabel<'_>) {
+        let label = OutcomeLabel::of(outcome);
+        self.run_counted(label, task);
+        if label == OutcomeLabel::Missed {
+            self.missed(MissedReason::MistriggerGraceTime, 1, task);
+        }
+    }
+
+    /// Counts one run under `label` (also used for skipped and abandoned runs).
+    pub(crate) fn run_counted(&self, label: OutcomeLabel, task: TaskLabel<'_>) {
+        match task {
+            None => self.outcome(label).increment(1),
+            Some(_) => counter!(
+                RUNS_TOTAL,
+                labels(Label::from_static_parts("outcome", label.as_str()), task)
+            )
+            .increment(1),
+        }
+    }
+
+    /// `count` scheduled run times were not run, for `reason`.
+    pub(crate) fn missed(&self, reason: MissedReason, count: u64, task: TaskLabel<'_>) {
+        if count == 0 {
+            return;
+        }
+        match task {
+            None => self.reason(reason).increment(count),
+            Some(_) => counter!(
+                MISSED_RUNS_TOTAL,
+                labels(Label::from_static_parts("reason", reason.as_str()), task)
+            )
+            .increment(count),
+        }
+    }
+
+    /// A run started `late` after its scheduled run time.
+    pub(crate) fn run_started(&self, late: Duration, task: TaskLabel<'_>) {
+        self.active.increment(1.0);
+        match task {
+            None => self.lateness.record(late.as_secs_f64()),
+            Some(_) => histogram!(RUN_LATENESS_SECONDS, task_only(task)).record(late.as_secs_f64()),
+        }
+    }
+
+    /// A run started with [`RunHandles::run_started`] ended after its function ran for `took`.
+    pub(crate) fn run_ended(&self, took: Option<Duration>, task: TaskLabel<'_>) {
+        self.active.decrement(1.0);
+        let Some(took) = took else { return };
+        match task {
+            None => self.duration.record(took.as_secs_f64()),
+            Some(_) => histogram!(RUN_DURATION_SECONDS, task_only(task)).record(took.as_secs_f64()),
+        }
     }
 }
 
 /// The run times of a submission that were folded or dropped before it reached an executor:
 /// `run_times` empty means every due time was older than the catch-up window. Called by the
-/// engine (single process and cluster rounds) once per due task.
-pub fn record_folded_run_times(
+/// engine (single process and cluster rounds: [`crate::Scheduler`]'s `count_folded`) once
+/// per due task.
+pub(crate) fn record_folded_run_times(
+    handles: &RunHandles,
     run_times: &crate::RunTimes,
     task_id: &Arc<str>,
     with_task_label: bool,
@@ -210,7 +289,7 @@ pub fn record_folded_run_times(
     } else {
         MissedReason::Coalesced
     };
-    missed(
+    handles.missed(
         reason,
         run_times.coalesced_run_count,
         with_task_label.then_some(task_id),
@@ -221,27 +300,50 @@ fn task_only(task: TaskLabel<'_>) -> Vec<Label> {
     task_label(task).into_iter().collect()
 }
 
-/// A run started `late` after its scheduled run time.
-pub(crate) fn run_started(late: Duration, task: TaskLabel<'_>) {
-    gauge!(RUNS_ACTIVE).increment(1.0);
-    histogram!(RUN_LATENESS_SECONDS, task_only(task)).record(late.as_secs_f64());
+/// The store operations the store wrapper times, by name (the `op` label).
+pub(crate) const STORE_OPS: [&str; 10] = [
+    "start",
+    "shutdown",
+    "lookup_task",
+    "get_due_tasks",
+    "get_next_run_time",
+    "get_all_tasks",
+    "add_task",
+    "update_task",
+    "delete_task",
+    "remove_all_tasks",
+];
+
+/// One store's series, registered when the store is wrapped and again when the scheduler
+/// starts (so a recorder installed between build and start is used).
+#[derive(Debug)]
+pub(crate) struct StoreHandles {
+    calls: [::metrics::Histogram; 10],
+    errors: ::metrics::Counter,
 }
 
-/// A run started with [`run_started`] ended after its function ran for `took`.
-pub(crate) fn run_ended(took: Option<Duration>, task: TaskLabel<'_>) {
-    gauge!(RUNS_ACTIVE).decrement(1.0);
-    if let Some(took) = took {
-        histogram!(RUN_DURATION_SECONDS, task_only(task)).record(took.as_secs_f64());
+impl StoreHandles {
+    pub(crate) fn register(store: &Arc<str>) -> Self {
+        StoreHandles {
+            calls: STORE_OPS.map(|op| {
+                histogram!(STORE_CALL_SECONDS, "store" => SharedString::from(Arc::clone(store)), "op" => op)
+            }),
+            errors: counter!(STORE_ERRORS_TOTAL, "store" => SharedString::from(Arc::clone(store))),
+        }
     }
-}
 
-/// One store call: its latency, and an error when it failed.
-pub(crate) fn store_call(store: &Arc<str>, op: &'static str, took: Duration, failed: bool) {
-    let store = SharedString::from(Arc::clone(store));
-    if failed {
-        counter!(STORE_ERRORS_TOTAL, "store" => store.clone()).increment(1);
+    /// One store call: its latency, and an error when it failed. Operations beyond the Store
+    /// trait's (the cluster's) are registered at each call.
+    pub(crate) fn call(&self, store: &Arc<str>, op: &'static str, took: Duration, failed: bool) {
+        if failed {
+            self.errors.increment(1);
+        }
+        match STORE_OPS.iter().position(|o| *o == op) {
+            Some(i) => self.calls[i].record(took.as_secs_f64()),
+            None => histogram!(STORE_CALL_SECONDS, "store" => SharedString::from(Arc::clone(store)), "op" => op)
+                .record(took.as_secs_f64()),
+        }
     }
-    histogram!(STORE_CALL_SECONDS, "store" => store, "op" => op).record(took.as_secs_f64());
 }
 
 /// One engine round took `took`.

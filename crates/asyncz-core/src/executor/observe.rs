@@ -6,13 +6,14 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Instant;
 
 use chrono::{DateTime, Utc};
 
 use crate::cluster::RunTicket;
 use crate::events::RunOutcome;
+use crate::metrics::RunHandles;
 use crate::trigger::Trigger;
 
 /// The tracing target of the `asyncz.run` span.
@@ -45,12 +46,17 @@ struct Entry {
     node: Option<String>,
 }
 
-/// The scheduler's side: settings and the table of runs in flight, shared by every job.
+/// Shards of the table of runs in flight: runs start and end on many threads at once.
+const SHARDS: usize = 16;
+
+/// The scheduler's side: settings, metric handles and the table of runs in flight, shared by
+/// every job.
 #[derive(Default)]
 pub(crate) struct RunObserver {
     task_label: AtomicBool,
     next_id: AtomicU64,
-    running: Mutex<HashMap<u64, Entry>>,
+    running: [Mutex<HashMap<u64, Entry>>; SHARDS],
+    handles: RwLock<Arc<RunHandles>>,
 }
 
 impl RunObserver {
@@ -62,29 +68,46 @@ impl RunObserver {
         self.task_label.load(Ordering::Relaxed)
     }
 
-    fn table(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Entry>> {
-        self.running.lock().unwrap_or_else(|e| e.into_inner())
+    fn shard(&self, key: u64) -> std::sync::MutexGuard<'_, HashMap<u64, Entry>> {
+        let shard = &self.running[(key % SHARDS as u64) as usize];
+        shard.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn for_each(&self, mut f: impl FnMut(u64, &Entry)) {
+        for shard in &self.running {
+            let shard = shard.lock().unwrap_or_else(|e| e.into_inner());
+            for (&key, entry) in shard.iter() {
+                f(key, entry);
+            }
+        }
+    }
+
+    /// Registers the metric handles with the recorder in force now (at start).
+    pub(crate) fn refresh_metrics(&self) {
+        *self.handles.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(RunHandles::register());
+    }
+
+    /// The metric handles in force.
+    pub(crate) fn handles(&self) -> Arc<RunHandles> {
+        Arc::clone(&self.handles.read().unwrap_or_else(|e| e.into_inner()))
     }
 
     /// The runs in flight, oldest first.
     pub(crate) fn running(&self) -> Vec<RunningRun> {
-        let mut runs: Vec<(u64, RunningRun)> = self
-            .table()
-            .iter()
-            .map(|(&id, e)| {
-                (
-                    id,
-                    RunningRun {
-                        task_id: e.task_id.to_string(),
-                        run_id: e.run_id.clone().unwrap_or_else(|| id.to_string()),
-                        scheduled_run_time: e.scheduled_run_time,
-                        started: e.started,
-                        executor: e.executor.to_string(),
-                        node: e.node.clone(),
-                    },
-                )
-            })
-            .collect();
+        let mut runs: Vec<(u64, RunningRun)> = Vec::new();
+        self.for_each(|id, e| {
+            runs.push((
+                id,
+                RunningRun {
+                    task_id: e.task_id.to_string(),
+                    run_id: e.run_id.clone().unwrap_or_else(|| id.to_string()),
+                    scheduled_run_time: e.scheduled_run_time,
+                    started: e.started,
+                    executor: e.executor.to_string(),
+                    node: e.node.clone(),
+                },
+            ))
+        });
         runs.sort_by_key(|(id, r)| (r.started, *id));
         runs.into_iter().map(|(_, r)| r).collect()
     }
@@ -92,9 +115,7 @@ impl RunObserver {
     /// How many runs each executor has in flight.
     pub(crate) fn running_by_executor(&self) -> HashMap<String, usize> {
         let mut counts = HashMap::new();
-        for e in self.table().values() {
-            *counts.entry(e.executor.to_string()).or_insert(0) += 1;
-        }
+        self.for_each(|_, e| *counts.entry(e.executor.to_string()).or_insert(0) += 1);
         counts
     }
 }
@@ -106,6 +127,7 @@ pub(crate) struct RunMeta {
     pub(crate) executor: Arc<str>,
     pub(crate) trigger: Arc<dyn Trigger>,
     pub(crate) observer: Arc<RunObserver>,
+    pub(crate) handles: Arc<RunHandles>,
 }
 
 /// One run between its start and its reported outcome.
@@ -129,7 +151,7 @@ impl ActiveRun {
         let late = (now - run_time).to_std().unwrap_or_default();
         let observer = &meta.observer;
         let label = observer.task_label().then_some(task_id);
-        crate::metrics::run_started(late, label);
+        meta.handles.run_started(late, label);
         let key = observer.next_id.fetch_add(1, Ordering::Relaxed) + 1;
         let span = tracing::info_span!(
             target: RUN_SPAN_TARGET,
@@ -161,7 +183,7 @@ impl ActiveRun {
                 }
             }
         }
-        observer.table().insert(
+        observer.shard(key).insert(
             key,
             Entry {
                 task_id: Arc::clone(task_id),
@@ -188,18 +210,18 @@ impl ActiveRun {
     pub(crate) fn close(self, meta: &RunMeta, task_id: &Arc<str>, outcome: &RunOutcome) {
         let observer = &meta.observer;
         let label = observer.task_label().then_some(task_id);
-        crate::metrics::run_ended(Some(self.started.elapsed()), label);
+        meta.handles.run_ended(Some(self.started.elapsed()), label);
         self.span.record(
             "outcome",
             crate::metrics::OutcomeLabel::of(outcome).as_str(),
         );
-        observer.table().remove(&self.key);
+        observer.shard(self.key).remove(&self.key);
     }
 
     /// Closes a run that ended without an outcome of its own (its claim was lost, or the job
     /// was dropped mid-run).
     pub(crate) fn abort(self, meta: &RunMeta) {
-        crate::metrics::run_ended(None, None);
-        meta.observer.table().remove(&self.key);
+        meta.handles.run_ended(None, None);
+        meta.observer.shard(self.key).remove(&self.key);
     }
 }

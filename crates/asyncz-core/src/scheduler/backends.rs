@@ -29,6 +29,8 @@ pub(crate) struct BoundedStore {
     label: Arc<str>,
     /// Whether the last call got an answer, and the last failure.
     health: StoreHealth,
+    /// Its metric handles (see [`crate::metrics::StoreHandles`]).
+    metrics: std::sync::RwLock<crate::metrics::StoreHandles>,
     inner: Arc<dyn Store>,
     lock: Arc<tokio::sync::Mutex<()>>,
     /// The store timeout in microseconds, shared by every store of the scheduler (changed by
@@ -71,7 +73,7 @@ impl BoundedStore {
         let started = std::time::Instant::now();
         let result = self.bounded_call(call).await;
         let failed = result.as_ref().err().is_some_and(is_store_failure);
-        crate::metrics::store_call(&self.label, op, started.elapsed(), failed);
+        super::read(&self.metrics).call(&self.label, op, started.elapsed(), failed);
         match &result {
             Err(e) if failed => self.health.failed(e),
             _ => self.health.answered(),
@@ -100,6 +102,11 @@ impl BoundedStore {
                 format!("no answer within the store timeout ({limit:?})"),
             )),
         }
+    }
+
+    /// Registers the store's metric handles with the recorder in force now.
+    pub(crate) fn refresh_metrics(&self) {
+        *super::write(&self.metrics) = crate::metrics::StoreHandles::register(&self.label);
     }
 
     /// The store's health for [`Scheduler::info`].
@@ -240,6 +247,9 @@ impl Backends {
             alias: alias.to_owned(),
             label: Arc::from(alias),
             health: StoreHealth::default(),
+            metrics: std::sync::RwLock::new(crate::metrics::StoreHandles::register(&Arc::from(
+                alias,
+            ))),
             inner: store,
             lock: Arc::new(tokio::sync::Mutex::new(())),
             timeout_us: Arc::clone(&self.timeout_us),

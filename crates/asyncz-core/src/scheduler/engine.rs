@@ -253,6 +253,18 @@ impl Scheduler {
         Ok(write_failed)
     }
 
+    /// Counts the due run times of `task` that were folded or dropped before its submission
+    /// (metric `asyncz_missed_runs_total{reason}`). The cluster round calls it too.
+    pub(crate) fn count_folded(&self, task: &Task, run_times: &RunTimes) {
+        let observer = &self.inner.observed.runs;
+        crate::metrics::record_folded_run_times(
+            &observer.handles(),
+            run_times,
+            &task.id,
+            observer.task_label(),
+        );
+    }
+
     /// Stores a due task's new schedule (deleting it when its schedule is over) and returns
     /// the run to submit. A run whose schedule cannot be stored is not run: it would run again
     /// at every round.
@@ -288,11 +300,7 @@ impl Scheduler {
                 return Advanced::WriteFailed;
             }
         }
-        crate::metrics::record_folded_run_times(
-            &run_times,
-            &task.id,
-            self.inner.observed.runs.task_label(),
-        );
+        self.count_folded(&task, &run_times);
         let after = if finished && self.wants(TASK_REMOVED) {
             vec![Event::task(TASK_REMOVED, &task.id, Some(alias))]
         } else {

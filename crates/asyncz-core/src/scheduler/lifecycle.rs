@@ -118,6 +118,11 @@ impl Scheduler {
     async fn do_start(&self, paused: bool) -> Result<()> {
         let handle = self.runtime_handle()?;
         let backends = &self.inner.backends;
+        // Metric handles bind to the recorder in force now.
+        self.inner.observed.runs.refresh_metrics();
+        for store in backends.stores() {
+            store.refresh_metrics();
+        }
         if !backends.has_executor("default") {
             let executor = self.plugins().create_executor("tokio", &Map::new())?;
             backends.put_executor("default", executor);

@@ -92,10 +92,11 @@ impl Scheduler {
             Err(error) => {
                 log!(warn, self, task = ?task.id, max_instances = task.max_instances, "execution of task skipped: maximum number of running instances reached");
                 let label = self.inner.observed.runs.task_label().then_some(&task.id);
-                crate::metrics::run_counted(
-                    crate::metrics::OutcomeLabel::SkippedMaxInstances,
-                    label,
-                );
+                self.inner
+                    .observed
+                    .runs
+                    .handles()
+                    .run_counted(crate::metrics::OutcomeLabel::SkippedMaxInstances, label);
                 let mut events = Vec::new();
                 if self.wants(TASK_MAX_INSTANCES) {
                     events.push(submission(TASK_MAX_INSTANCES, task, &run_times, source));
@@ -186,6 +187,7 @@ impl Scheduler {
                 executor: Arc::clone(&task.executor),
                 trigger: Arc::clone(&task.trigger),
                 observer: Arc::clone(&self.inner.observed.runs),
+                handles: self.inner.observed.runs.handles(),
             },
             active: None,
         };

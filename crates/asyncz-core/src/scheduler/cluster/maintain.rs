@@ -201,9 +201,10 @@ impl Scheduler {
     /// Counts the runs a settling left `abandoned` (metric `asyncz_runs_total{outcome}`).
     pub(crate) fn count_abandoned(&self, settled: &[crate::cluster::RunRecord]) {
         let label = self.inner.observed.runs.task_label();
+        let handles = self.inner.observed.runs.handles();
         for run in settled.iter().filter(|r| r.state == RunState::Abandoned) {
             let task: Arc<str> = Arc::from(run.task_id.as_str());
-            crate::metrics::run_counted(
+            handles.run_counted(
                 crate::metrics::OutcomeLabel::Abandoned,
                 label.then_some(&task),
             );
