@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use tracing::Instrument;
 
 use crate::clock::Clock;
 use crate::cluster::RunTicket;
@@ -19,9 +20,12 @@ use crate::events::{Event, TaskExecutionEvent, TASK_EXECUTED, TASK_MISSED};
 use crate::function::{CallContext, FunctionRegistry, TaskFunction, TaskOutput};
 use crate::{Error, Map, Result, Value};
 
+mod observe;
 mod panic;
 
 pub use crate::events::RunOutcome;
+pub(crate) use observe::{RunMeta, RunObserver};
+pub use observe::{RunningRun, RUN_SPAN_TARGET};
 pub use panic::{catch_panic, catch_panic_async};
 
 /// What an executor receives when the scheduler starts it.
@@ -67,6 +71,12 @@ pub trait Executor: fmt::Debug + Send + Sync + 'static {
     fn supports_closures(&self) -> bool {
         true
     }
+
+    /// How many accepted jobs wait to start (for [`crate::Scheduler::info`]); `None` (the
+    /// default) when the executor does not keep a queue it can count.
+    fn queued(&self) -> Option<usize> {
+        None
+    }
 }
 
 /// An `Arc<E>` is an executor too, so an application can keep a handle on the executor it
@@ -87,6 +97,9 @@ impl<E: Executor + ?Sized> Executor for Arc<E> {
     }
     fn supports_closures(&self) -> bool {
         (**self).supports_closures()
+    }
+    fn queued(&self) -> Option<usize> {
+        (**self).queued()
     }
 }
 
@@ -195,6 +208,10 @@ impl Drop for InstanceGuard {
     }
 }
 
+/// The failure message of a run cancelled mid-run by a shutdown.
+pub const CANCELLED_BY_SHUTDOWN: &str =
+    "cancelled: the scheduler shut down before the run finished";
+
 /// One submission of a task: run the function once per run time, reporting each outcome.
 ///
 /// An executor runs a job in one of three ways:
@@ -220,6 +237,10 @@ pub struct Job {
     pub(crate) guard: Option<InstanceGuard>,
     /// In a cluster: the ledger records of the run times, moved to running and final.
     pub(crate) runs: Option<JobRuns>,
+    /// The task's name, executor and trigger, and the scheduler's run observer.
+    pub(crate) meta: RunMeta,
+    /// The run started by [`Job::begin`] and not reported yet.
+    pub(crate) active: Option<observe::ActiveRun>,
 }
 
 /// Where a cluster job's run records are moved along (implemented by the scheduler's node).
@@ -322,18 +343,52 @@ impl Job {
     /// outside a cluster. [`Job::run`] and [`Job::run_blocking`] call it themselves; an
     /// executor that runs functions elsewhere calls it (or [`Job::begin_blocking`]) before
     /// each run.
-    pub async fn begin(&self, run_time: DateTime<Utc>) -> bool {
-        match self.begin_future(run_time) {
+    ///
+    /// It also opens the run's `asyncz.run` tracing span ([`Job::span`]), records its
+    /// lateness and lists it in [`crate::Scheduler::runs_in_flight`] until its outcome is
+    /// reported with [`Job::report`].
+    pub async fn begin(&mut self, run_time: DateTime<Utc>) -> bool {
+        let ours = match self.begin_future(run_time) {
             Some(begin) => begin.await,
             None => true,
-        }
+        };
+        self.opened(run_time, ours)
     }
 
     /// [`Job::begin`] from a blocking thread.
-    pub fn begin_blocking(&self, run_time: DateTime<Utc>) -> bool {
-        match self.begin_future(run_time) {
+    pub fn begin_blocking(&mut self, run_time: DateTime<Utc>) -> bool {
+        let ours = match self.begin_future(run_time) {
             Some(begin) => futures::executor::block_on(begin),
             None => true,
+        };
+        self.opened(run_time, ours)
+    }
+
+    /// Opens the run's span, metrics and table row once it is known to be this node's.
+    fn opened(&mut self, run_time: DateTime<Utc>, ours: bool) -> bool {
+        if let Some(previous) = self.active.take() {
+            previous.abort(&self.meta);
+        }
+        if ours {
+            let ticket = self.ticket(run_time).cloned();
+            self.active = Some(observe::ActiveRun::open(
+                &self.meta,
+                &self.task_id,
+                run_time,
+                self.clock.now(),
+                ticket.as_ref(),
+            ));
+        }
+        ours
+    }
+
+    /// The `asyncz.run` span of the run started by the last [`Job::begin`] and not reported
+    /// yet (a disabled span otherwise). An executor that runs the function itself enters it
+    /// (or instruments the function's future with it), so the function's logs land inside.
+    pub fn span(&self) -> tracing::Span {
+        match &self.active {
+            Some(active) => active.span.clone(),
+            None => tracing::Span::none(),
         }
     }
 
@@ -363,7 +418,16 @@ impl Job {
     }
 
     /// Reports the outcome of one run, computed elsewhere (e.g. by a worker process).
-    pub fn report(&self, run_time: DateTime<Utc>, outcome: RunOutcome) {
+    pub fn report(&mut self, run_time: DateTime<Utc>, outcome: RunOutcome) {
+        let label = self.meta.observer.task_label().then_some(&self.task_id);
+        self.meta.handles.run_finished(&outcome, label);
+        if let Some(active) = self.active.take() {
+            if active.run_time() == run_time {
+                active.close(&self.meta, &self.task_id, &outcome);
+            } else {
+                active.abort(&self.meta);
+            }
+        }
         if let Some(runs) = &self.runs {
             if let Some(ticket) = runs.ticket(run_time) {
                 runs.ledger.finish(ticket, &outcome);
@@ -420,9 +484,12 @@ impl Job {
                 continue;
             }
             let ctx = self.context(run_time);
+            let span = self.span();
             let outcome = match &self.function {
-                TaskFunction::Async(f) => outcome_of(catch_panic_async(f(ctx)).await),
-                TaskFunction::Sync(f) => outcome_of(catch_panic(|| f(ctx))),
+                TaskFunction::Async(f) => {
+                    outcome_of(catch_panic_async(f(ctx)).instrument(span).await)
+                }
+                TaskFunction::Sync(f) => outcome_of(span.in_scope(|| catch_panic(|| f(ctx)))),
             };
             if Some(run_time) == last {
                 self.release_slot();
@@ -448,6 +515,8 @@ impl Job {
                 continue;
             }
             let ctx = self.context(run_time);
+            let span = self.span();
+            let _entered = span.enter();
             let outcome = match &self.function {
                 TaskFunction::Sync(f) => outcome_of(catch_panic(|| f(ctx))),
                 TaskFunction::Async(f) => outcome_of(catch_panic(|| match runtime {
@@ -455,6 +524,7 @@ impl Job {
                     None => futures::executor::block_on(f(ctx)),
                 })),
             };
+            drop(_entered);
             if Some(run_time) == last {
                 self.release_slot();
             }
@@ -473,6 +543,15 @@ impl Drop for Job {
     /// However a job ends (run, cancelled, refused, dropped by a shutdown), its trailing
     /// events go out exactly once and its `max_instances` slot is released.
     fn drop(&mut self) {
+        if let Some(run_time) = self.active.as_ref().map(|a| a.run_time()) {
+            // Started and never reported: the executor dropped it mid-run (a shutdown that
+            // does not wait, or a drain past its timeout). Its outcome says so.
+            self.release_slot();
+            self.report(
+                run_time,
+                RunOutcome::Failed(crate::events::TaskFailure::new(CANCELLED_BY_SHUTDOWN)),
+            );
+        }
         for event in std::mem::take(&mut self.after) {
             self.sink.emit(event);
         }

@@ -49,6 +49,7 @@ pub mod events;
 mod executor;
 mod function;
 pub mod lock;
+pub mod metrics;
 pub mod plugin_config;
 mod plugins;
 pub mod record;
@@ -72,7 +73,8 @@ pub use events::{Event, ListenerId};
 pub use events::{PanicLocation, PanicReport, TaskFailure};
 pub use executor::{
     catch_panic, catch_panic_async, panic_message, DebugExecutor, EventSink, Executor,
-    ExecutorContext, InstanceGuard, Instances, Job, RunOutcome,
+    ExecutorContext, InstanceGuard, Instances, Job, RunOutcome, RunningRun, CANCELLED_BY_SHUTDOWN,
+    RUN_SPAN_TARGET,
 };
 pub use function::{
     CallContext, Callable, FunctionRegistry, IntoTaskOutput, TaskError, TaskFunction, TaskOutput,
@@ -84,8 +86,9 @@ pub use plugins::{
     TriggerFactory,
 };
 pub use scheduler::{
-    BlockingGuard, BlockingScheduler, RunTaskOptions, Scheduler, SchedulerBuilder, SchedulerState,
-    SortKey, TaskHandle, TaskInfoQuery, MAX_PREVIEW_COUNT,
+    BlockingGuard, BlockingScheduler, DrainReport, EngineRound, ExecutorInfo, RunTaskOptions,
+    Scheduler, SchedulerBuilder, SchedulerInfo, SchedulerState, SortKey, StoreInfo, TaskHandle,
+    TaskInfoQuery, MAX_PREVIEW_COUNT,
 };
 pub use store::{sort_tasks, Store, StoreContext};
 pub use task::{

@@ -398,7 +398,11 @@ impl Pool {
                 scheduled_run_time: run_time,
                 run: job.ticket(run_time).cloned(),
             };
-            let reply = current.call(&request, self.config.task_timeout);
+            let span = job.span();
+            *lock(&current.run_span) = span.clone();
+            // The span stays the worker's until its next run: lines the log thread reads after
+            // the reply still come from this run (a worker runs one request at a time).
+            let reply = span.in_scope(|| current.call(&request, self.config.task_timeout));
             current.runs += 1;
             let outcome = match reply {
                 Ok(Reply::Ok(value)) => RunOutcome::returned(value),
@@ -499,9 +503,11 @@ impl Pool {
             let _ = child.wait();
             return Err(format!("worker process {pid} has no stdio pipes"));
         };
+        let run_span = Arc::new(Mutex::new(tracing::Span::none()));
+        let logs_span = Arc::clone(&run_span);
         let logs = std::thread::Builder::new()
             .name(format!("asyncz-process-log-{pid}"))
-            .spawn(move || forward_logs(pid, stderr))
+            .spawn(move || forward_logs(pid, stderr, &logs_span))
             .ok();
         // The hello is read on a helper thread so a worker that never answers times out.
         let (tx, rx) = mpsc::channel();
@@ -519,6 +525,7 @@ impl Pool {
             stdout: None,
             logs,
             runs: 0,
+            run_span,
         };
         // `kill` for a worker that does not answer; one that answered wrongly exits by itself.
         let fail =
@@ -694,6 +701,8 @@ struct Worker {
     logs: Option<JoinHandle<()>>,
     /// Requests answered so far (for `max_tasks_per_child`).
     runs: u32,
+    /// The `asyncz.run` span of the run the worker is on: its forwarded log lines go inside.
+    run_span: Arc<Mutex<tracing::Span>>,
 }
 
 /// Why a worker could not answer a request.
@@ -839,7 +848,7 @@ fn signal_name(signal: i32) -> Option<&'static str> {
 
 /// Re-emits a worker's stderr in the parent's tracing: structured log lines with their level,
 /// anything else as plain output lines.
-fn forward_logs(pid: u32, stderr: std::process::ChildStderr) {
+fn forward_logs(pid: u32, stderr: std::process::ChildStderr, run_span: &Mutex<tracing::Span>) {
     let mut reader = BufReader::new(stderr);
     let mut line = String::new();
     loop {
@@ -852,6 +861,8 @@ fn forward_logs(pid: u32, stderr: std::process::ChildStderr) {
         let record = text
             .strip_prefix(LOG_LINE_PREFIX)
             .and_then(|json| serde_json::from_str::<LogRecord>(json).ok());
+        let span = lock(run_span).clone();
+        let _entered = span.enter();
         match record {
             Some(record) => emit(pid, &record),
             None => {

@@ -399,6 +399,10 @@ async fn worker_logs_and_output_reach_the_parent_tracing_with_the_pid() {
     assert!(line.contains("asyncz.executors.process"), "{line}");
     assert!(line.contains(&format!("pid={pid}")), "{line}");
     assert!(line.contains(r#""answer":42"#), "{line}");
+    // Inside the run's span (the fmt subscriber prints the span and its fields first).
+    assert!(line.contains("asyncz.run{"), "{line}");
+    assert!(line.contains("task.id=log"), "{line}");
+    assert!(line.contains("job.system=\"asyncz\""), "{line}");
     assert!(
         text.lines().any(
             |l| l.contains("a line on stdout that must not corrupt the protocol")

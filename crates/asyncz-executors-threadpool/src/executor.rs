@@ -18,6 +18,8 @@ struct Running {
     /// Set by a shutdown with `cancel_futures`: queued jobs are dropped instead of run.
     cancelled: Arc<AtomicBool>,
     runtime: Handle,
+    /// Jobs handed to the pool and not yet started on a thread.
+    queued: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 /// Runs jobs on a dedicated pool of threads (spec: `ThreadPoolExecutor`, aliases `threadpool`
@@ -101,6 +103,7 @@ impl ThreadPoolExecutor {
             threads,
             cancelled: Arc::new(AtomicBool::new(false)),
             runtime: ctx.runtime.clone(),
+            queued: Arc::default(),
         })
     }
 }
@@ -161,6 +164,12 @@ impl Executor for ThreadPoolExecutor {
         }
     }
 
+    fn queued(&self) -> Option<usize> {
+        lock(&self.running)
+            .as_ref()
+            .map(|r| r.queued.load(Ordering::Relaxed))
+    }
+
     async fn send_task(&self, job: Job) -> Result<()> {
         let running = lock(&self.running);
         let Some(r) = running.as_ref() else {
@@ -172,7 +181,10 @@ impl Executor for ThreadPoolExecutor {
         let cancelled = Arc::clone(&r.cancelled);
         let runtime = r.runtime.clone();
         let alias = r.alias.clone();
+        let queued = Arc::clone(&r.queued);
+        queued.fetch_add(1, Ordering::Relaxed);
         r.pool.spawn(move || {
+            queued.fetch_sub(1, Ordering::Relaxed);
             if cancelled.load(Ordering::SeqCst) {
                 tracing::warn!(target: "asyncz.executors", executor = %alias, task = ?job.task_id(), "queued job dropped by shutdown (cancel_futures)");
                 job.finish();

@@ -193,6 +193,15 @@ impl Executor for TokioExecutor {
         Ok(())
     }
 
+    /// Sync jobs waiting for a blocking worker (async jobs are tokio tasks, not counted).
+    fn queued(&self) -> Option<usize> {
+        self.running
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .map(|r| r.lane.queued.load(Ordering::Acquire))
+    }
+
     async fn send_task(&self, job: Job) -> Result<()> {
         let running = self.running.lock().unwrap_or_else(|e| e.into_inner());
         let Some(r) = running.as_ref() else {

@@ -43,6 +43,7 @@
 //! | `stores-sql-sqlite`, `stores-sql-postgres`, `stores-sql-mysql` | the `sql` store (alias `sqlalchemy`) with that driver |
 //! | `executors-threadpool` | the `threadpool` executor (alias `pool`), a dedicated rayon pool |
 //! | `executors-process` | the `processpool` executor: your binary re-executed as workers |
+//! | `prometheus` | [`prometheus::PrometheusMetrics`]: a `/metrics` body in one call |
 //! | `full` | everything |
 //!
 //! [`install_default_plugins`] registers every enabled plugin in the process-wide registry
@@ -54,6 +55,10 @@ use std::sync::Once;
 
 #[doc(inline)]
 pub use asyncz_core::*;
+
+#[cfg(feature = "prometheus")]
+#[cfg_attr(docsrs, doc(cfg(feature = "prometheus")))]
+pub mod prometheus;
 
 #[cfg(feature = "triggers")]
 #[cfg_attr(docsrs, doc(cfg(feature = "triggers")))]

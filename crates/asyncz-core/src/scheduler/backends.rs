@@ -25,6 +25,12 @@ use crate::{Error, Map, Result};
 #[derive(Debug)]
 pub(crate) struct BoundedStore {
     alias: String,
+    /// The alias again, shared with the metrics labels.
+    label: Arc<str>,
+    /// Whether the last call got an answer, and the last failure.
+    health: StoreHealth,
+    /// Its metric handles (see [`crate::metrics::StoreHandles`]).
+    metrics: std::sync::RwLock<crate::metrics::StoreHandles>,
     inner: Arc<dyn Store>,
     lock: Arc<tokio::sync::Mutex<()>>,
     /// The store timeout in microseconds, shared by every store of the scheduler (changed by
@@ -56,8 +62,31 @@ impl BoundedStore {
         self.inner.cluster()
     }
 
-    /// Runs one call to this store within the store timeout.
+    /// Runs one call to this store within the store timeout, recording its latency and
+    /// outcome (metrics `asyncz_store_call_seconds{store,op}` / `asyncz_store_errors_total`,
+    /// and the store's health in [`Scheduler::info`]).
+    pub(crate) async fn bounded_op<T>(
+        &self,
+        op: &'static str,
+        call: impl Future<Output = Result<T>>,
+    ) -> Result<T> {
+        let started = std::time::Instant::now();
+        let result = self.bounded_call(call).await;
+        let failed = result.as_ref().err().is_some_and(is_store_failure);
+        super::read(&self.metrics).call(&self.label, op, started.elapsed(), failed);
+        match &result {
+            Err(e) if failed => self.health.failed(e),
+            _ => self.health.answered(),
+        }
+        result
+    }
+
+    /// [`BoundedStore::bounded_op`] for a call recorded under the op `cluster`.
     pub(crate) async fn bounded<T>(&self, call: impl Future<Output = Result<T>>) -> Result<T> {
+        self.bounded_op("cluster", call).await
+    }
+
+    async fn bounded_call<T>(&self, call: impl Future<Output = Result<T>>) -> Result<T> {
         let mut call = std::pin::pin!(call);
         // An in-memory store answers at the first poll: no timer is needed for that (it would
         // cost a timer-wheel entry per call on the hot path of add_task and the engine).
@@ -74,6 +103,23 @@ impl BoundedStore {
             )),
         }
     }
+
+    /// Registers the store's metric handles with the recorder in force now.
+    pub(crate) fn refresh_metrics(&self) {
+        *super::write(&self.metrics) = crate::metrics::StoreHandles::register(&self.label);
+    }
+
+    /// The store's health for [`Scheduler::info`].
+    pub(crate) fn info(&self) -> super::info::StoreInfo {
+        let (reachable, last_error) = self.health.get();
+        super::info::StoreInfo {
+            alias: self.alias.clone(),
+            kind: self.inner.kind().to_owned(),
+            reachable,
+            last_error,
+            undecodable: self.inner.undecodable_records().len(),
+        }
+    }
 }
 
 #[async_trait]
@@ -85,40 +131,90 @@ impl Store for BoundedStore {
         self.inner.is_persistent()
     }
     async fn start(&self, ctx: StoreContext) -> Result<()> {
-        self.bounded(self.inner.start(ctx)).await
+        self.bounded_op("start", self.inner.start(ctx)).await
     }
     async fn shutdown(&self) -> Result<()> {
-        self.bounded(self.inner.shutdown()).await
+        self.bounded_op("shutdown", self.inner.shutdown()).await
     }
     async fn lookup_task(&self, task_id: &str) -> Result<Option<Task>> {
-        self.bounded(self.inner.lookup_task(task_id)).await
+        self.bounded_op("lookup_task", self.inner.lookup_task(task_id))
+            .await
     }
     async fn get_due_tasks(&self, now: DateTime<Utc>) -> Result<Vec<Task>> {
-        self.bounded(self.inner.get_due_tasks(now)).await
+        self.bounded_op("get_due_tasks", self.inner.get_due_tasks(now))
+            .await
     }
     async fn get_next_run_time(&self) -> Result<Option<DateTime<Utc>>> {
-        self.bounded(self.inner.get_next_run_time()).await
+        self.bounded_op("get_next_run_time", self.inner.get_next_run_time())
+            .await
     }
     async fn get_all_tasks(&self) -> Result<Vec<Task>> {
-        self.bounded(self.inner.get_all_tasks()).await
+        self.bounded_op("get_all_tasks", self.inner.get_all_tasks())
+            .await
     }
     async fn add_task(&self, task: &Task) -> Result<()> {
-        self.bounded(self.inner.add_task(task)).await
+        self.bounded_op("add_task", self.inner.add_task(task)).await
     }
     async fn update_task(&self, task: &Task) -> Result<()> {
-        self.bounded(self.inner.update_task(task)).await
+        self.bounded_op("update_task", self.inner.update_task(task))
+            .await
     }
     async fn delete_task(&self, task_id: &str) -> Result<()> {
-        self.bounded(self.inner.delete_task(task_id)).await
+        self.bounded_op("delete_task", self.inner.delete_task(task_id))
+            .await
     }
     async fn remove_all_tasks(&self) -> Result<()> {
-        self.bounded(self.inner.remove_all_tasks()).await
+        self.bounded_op("remove_all_tasks", self.inner.remove_all_tasks())
+            .await
     }
     fn undecodable_records(&self) -> Vec<(String, String)> {
         self.inner.undecodable_records()
     }
     fn cluster(&self) -> Option<&dyn ClusterStore> {
         self.inner.cluster()
+    }
+}
+
+/// Whether an error means the store did not answer (as opposed to an answer such as "no such
+/// task" or "id taken").
+fn is_store_failure(error: &Error) -> bool {
+    matches!(error, Error::Backend { .. } | Error::Runtime(_))
+}
+
+/// A store's last answer: `reachable` is written by every call (an atomic, no lock on the hot
+/// path); the last error only when a call fails.
+#[derive(Debug)]
+struct StoreHealth {
+    reachable: std::sync::atomic::AtomicBool,
+    last_error: std::sync::Mutex<Option<(DateTime<Utc>, String)>>,
+}
+
+impl Default for StoreHealth {
+    fn default() -> Self {
+        StoreHealth {
+            reachable: std::sync::atomic::AtomicBool::new(true),
+            last_error: std::sync::Mutex::new(None),
+        }
+    }
+}
+
+impl StoreHealth {
+    fn answered(&self) {
+        if !self.reachable.load(Ordering::Relaxed) {
+            self.reachable.store(true, Ordering::Relaxed);
+        }
+    }
+
+    fn failed(&self, error: &Error) {
+        self.reachable.store(false, Ordering::Relaxed);
+        *super::lock(&self.last_error) = Some((Utc::now(), error.to_string()));
+    }
+
+    fn get(&self) -> (bool, Option<(DateTime<Utc>, String)>) {
+        (
+            self.reachable.load(Ordering::Relaxed),
+            super::lock(&self.last_error).clone(),
+        )
     }
 }
 
@@ -149,6 +245,11 @@ impl Backends {
     pub(crate) fn wrap(&self, alias: &str, store: Arc<dyn Store>) -> Arc<BoundedStore> {
         Arc::new(BoundedStore {
             alias: alias.to_owned(),
+            label: Arc::from(alias),
+            health: StoreHealth::default(),
+            metrics: std::sync::RwLock::new(crate::metrics::StoreHandles::register(&Arc::from(
+                alias,
+            ))),
             inner: store,
             lock: Arc::new(tokio::sync::Mutex::new(())),
             timeout_us: Arc::clone(&self.timeout_us),

@@ -31,6 +31,8 @@ pub struct SchedulerBuilder {
     stores: Vec<(String, Arc<dyn Store>)>,
     executors: Vec<(String, Arc<dyn Executor>)>,
     maps: Vec<Map>,
+    metrics_task_label: bool,
+    shutdown_timeout: Option<Duration>,
 }
 
 impl std::fmt::Debug for SchedulerBuilder {
@@ -50,6 +52,8 @@ impl Default for SchedulerBuilder {
             stores: Vec::new(),
             executors: Vec::new(),
             maps: Vec::new(),
+            metrics_task_label: false,
+            shutdown_timeout: None,
         }
     }
 }
@@ -141,6 +145,19 @@ impl SchedulerBuilder {
         self
     }
 
+    /// Labels the per-run metrics (`asyncz_runs_total`, `asyncz_run_duration_seconds`,
+    /// `asyncz_run_lateness_seconds`, `asyncz_missed_runs_total`) with `task` = the task id
+    /// (default off: one series per task can be many series).
+    pub fn metrics_task_label(mut self, on: bool) -> Self {
+        self.metrics_task_label = on;
+        self
+    }
+    /// How long [`Scheduler::shutdown_gracefully`] waits for running jobs before cancelling
+    /// what is left (default: wait as long as they take).
+    pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
+        self.shutdown_timeout = Some(timeout);
+        self
+    }
     /// Builds the scheduler (stopped).
     pub fn build(self) -> Result<Scheduler> {
         let mut config = self.config;
@@ -183,8 +200,12 @@ impl SchedulerBuilder {
                 runtime: OwnRuntime::default(),
                 interned: Mutex::new(std::collections::HashSet::new()),
                 node: Mutex::new(None),
+                observed: Default::default(),
             }),
         };
+        let observed = &scheduler.inner.observed;
+        observed.runs.set_task_label(self.metrics_task_label);
+        *super::lock(&observed.shutdown_timeout) = self.shutdown_timeout;
         if !config.stores.is_empty() || !config.executors.is_empty() {
             scheduler.apply_config(config)?;
         }

@@ -85,7 +85,11 @@ impl Scheduler {
     pub(crate) async fn process_due(&self) -> Option<DateTime<Utc>> {
         let _round = self.inner.round.lock().await;
         *super::lock(&self.inner.planned_wakeup) = None;
+        let (at, started) = (self.inner.clock.now(), std::time::Instant::now());
         let next = self.process_round().await;
+        if self.inner.state() == SchedulerState::Running {
+            self.inner.observed.round_done(at, started.elapsed());
+        }
         *super::lock(&self.inner.planned_wakeup) = next;
         next
     }
@@ -249,6 +253,18 @@ impl Scheduler {
         Ok(write_failed)
     }
 
+    /// Counts the due run times of `task` that were folded or dropped before its submission
+    /// (metric `asyncz_missed_runs_total{reason}`). The cluster round calls it too.
+    pub(crate) fn count_folded(&self, task: &Task, run_times: &RunTimes) {
+        let observer = &self.inner.observed.runs;
+        crate::metrics::record_folded_run_times(
+            &observer.handles(),
+            run_times,
+            &task.id,
+            observer.task_label(),
+        );
+    }
+
     /// Stores a due task's new schedule (deleting it when its schedule is over) and returns
     /// the run to submit. A run whose schedule cannot be stored is not run: it would run again
     /// at every round.
@@ -284,6 +300,7 @@ impl Scheduler {
                 return Advanced::WriteFailed;
             }
         }
+        self.count_folded(&task, &run_times);
         let after = if finished && self.wants(TASK_REMOVED) {
             vec![Event::task(TASK_REMOVED, &task.id, Some(alias))]
         } else {

@@ -54,6 +54,11 @@ impl Lifecycle {
         lock(&self.state).state
     }
 
+    /// How many `start`s the next `shutdown` would leave standing (0: it stops the scheduler).
+    pub(crate) fn outer_starts(&self) -> i64 {
+        (lock(&self.state).refcount - 1).max(0)
+    }
+
     fn set_state(&self, state: SchedulerState) {
         lock(&self.state).state = state;
     }
@@ -113,6 +118,11 @@ impl Scheduler {
     async fn do_start(&self, paused: bool) -> Result<()> {
         let handle = self.runtime_handle()?;
         let backends = &self.inner.backends;
+        // Metric handles bind to the recorder in force now.
+        self.inner.observed.runs.refresh_metrics();
+        for store in backends.stores() {
+            store.refresh_metrics();
+        }
         if !backends.has_executor("default") {
             let executor = self.plugins().create_executor("tokio", &Map::new())?;
             backends.put_executor("default", executor);
@@ -161,6 +171,7 @@ impl Scheduler {
         for event in added {
             self.dispatch_event(event);
         }
+        self.inner.observed.started(self.inner.clock.now());
         log!(info, self, "scheduler started");
         self.dispatch_event(Event::scheduler(SCHEDULER_STARTED, None));
         let engine = handle.spawn(super::engine::run(Arc::downgrade(&self.inner)));
@@ -237,6 +248,7 @@ impl Scheduler {
                 crate::lock::FileLockProtected::for_store(&template, &alias).remove_if_free();
             }
         }
+        self.inner.observed.stopped();
         log!(info, self, "scheduler has been shut down");
         self.dispatch_event(Event::scheduler(SCHEDULER_SHUTDOWN, None));
         Ok(true)

@@ -24,9 +24,11 @@ mod blocking;
 mod builder;
 mod cluster;
 mod configure;
+mod drain;
 mod engine;
 mod event_bus;
 mod handle;
+mod info;
 mod lifecycle;
 mod manage;
 mod pending;
@@ -48,7 +50,9 @@ use tokio::sync::Notify;
 
 pub use blocking::{BlockingGuard, BlockingScheduler};
 pub use builder::SchedulerBuilder;
+pub use drain::DrainReport;
 pub use handle::TaskHandle;
+pub use info::{EngineRound, ExecutorInfo, SchedulerInfo, StoreInfo};
 pub use manage::RunTaskOptions;
 pub use query::{SortKey, TaskInfoQuery};
 pub use tasks::MAX_PREVIEW_COUNT;
@@ -101,6 +105,8 @@ pub(crate) struct Inner {
     pub(crate) interned: Mutex<std::collections::HashSet<Arc<str>>>,
     /// This scheduler's node while it runs in a cluster.
     pub(crate) node: Mutex<Option<Arc<cluster::Node>>>,
+    /// What `info()` and `runs_in_flight()` report, and the run observer jobs share.
+    pub(crate) observed: info::Observed,
 }
 
 /// A task scheduler. Cheap to clone (all clones are the same scheduler); `Send + Sync`.

@@ -15,7 +15,7 @@ use crate::events::{
     Event, RunOutcome, SubmissionSource, TaskExecutionEvent, TaskFailure, TaskSubmissionEvent,
     TASK_ERROR, TASK_MAX_INSTANCES, TASK_SUBMITTED,
 };
-use crate::executor::{Executor, InstanceGuard, Job, JobRuns};
+use crate::executor::{Executor, InstanceGuard, Job, JobRuns, RunMeta};
 use crate::function::{Callable, TaskFunction};
 use crate::task::{RunTimes, Task};
 use crate::{Error, Result};
@@ -91,6 +91,12 @@ impl Scheduler {
             Ok(guard) => guard,
             Err(error) => {
                 log!(warn, self, task = ?task.id, max_instances = task.max_instances, "execution of task skipped: maximum number of running instances reached");
+                let label = self.inner.observed.runs.task_label().then_some(&task.id);
+                self.inner
+                    .observed
+                    .runs
+                    .handles()
+                    .run_counted(crate::metrics::OutcomeLabel::SkippedMaxInstances, label);
                 let mut events = Vec::new();
                 if self.wants(TASK_MAX_INSTANCES) {
                     events.push(submission(TASK_MAX_INSTANCES, task, &run_times, source));
@@ -176,6 +182,14 @@ impl Scheduler {
             after,
             guard: Some(guard),
             runs,
+            meta: RunMeta {
+                name: Arc::clone(&task.name),
+                executor: Arc::clone(&task.executor),
+                trigger: Arc::clone(&task.trigger),
+                observer: Arc::clone(&self.inner.observed.runs),
+                handles: self.inner.observed.runs.handles(),
+            },
+            active: None,
         };
         if let Err(e) = executor.send_task(job).await {
             // The job was dropped unrun; its drop already emitted the trailing events.

@@ -167,7 +167,10 @@ async fn start(
     let mut attempt = 0;
     let (written, unreachable) = loop {
         attempt += 1;
-        match store.bounded(cluster.start_runs(&runs, now)).await {
+        match store
+            .bounded_op("start_runs", cluster.start_runs(&runs, now))
+            .await
+        {
             Ok(written) if written.len() == runs.len() => break (written, false),
             Ok(written) => {
                 tracing::error!(target: "asyncz.scheduler", store = %store.alias(), asked = runs.len(), answered = written.len(), "the store answered start_runs for a different number of runs; not starting them");
@@ -207,7 +210,10 @@ async fn finish(
     let mut rest = finishes;
     while !rest.is_empty() {
         let chunk: Vec<_> = rest.drain(..rest.len().min(BATCH)).collect();
-        match store.bounded(cluster.finish_runs(&chunk)).await {
+        match store
+            .bounded_op("finish_runs", cluster.finish_runs(&chunk))
+            .await
+        {
             Ok(written) => {
                 for ((run, finish), ok) in chunk.iter().zip(written) {
                     if !ok {

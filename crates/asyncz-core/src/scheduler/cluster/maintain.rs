@@ -74,7 +74,13 @@ async fn housekeeping(weak: Weak<Inner>, node: &Node) {
 
 impl Scheduler {
     async fn beat(&self, node: &Node, store: &BoundedStore, cluster: &dyn ClusterStore) {
-        match store.bounded(cluster.heartbeat(&node.info)).await {
+        let beat = store
+            .bounded_op("heartbeat", cluster.heartbeat(&node.info))
+            .await;
+        self.inner
+            .observed
+            .heartbeat(&node.id, store.alias(), beat.is_ok());
+        match beat {
             Ok(Some(NodeState::Dead)) => {
                 log!(warn, self, node = %node.id, store = %store.alias(), "this node was declared dead while it could not heartbeat (a pause or a network cut past the node timeout); runs other nodes settled meanwhile are not run here; rejoining");
             }
@@ -95,7 +101,10 @@ impl Scheduler {
         let alias = store.alias();
         self.check_skew(store, cluster, memory).await;
         match store
-            .bounded(cluster.mark_dead_nodes(node.config.node_timeout))
+            .bounded_op(
+                "mark_dead_nodes",
+                cluster.mark_dead_nodes(node.config.node_timeout),
+            )
             .await
         {
             Ok(dead) => {
@@ -118,7 +127,7 @@ impl Scheduler {
         let prune_due = memory
             .last_prune
             .is_none_or(|at| at.elapsed() >= node.config.prune_interval);
-        let nodes = match store.bounded(cluster.list_nodes()).await {
+        let nodes = match store.bounded_op("list_nodes", cluster.list_nodes()).await {
             Ok(nodes) => nodes,
             Err(e) => {
                 log!(debug, self, store = %alias, error = %e, "cannot list nodes");
@@ -157,7 +166,10 @@ impl Scheduler {
             let now = self.inner.clock.now();
             let older_than = now.checked_sub_signed(max_age).unwrap_or(now);
             match store
-                .bounded(cluster.prune_runs(older_than, node.config.history_max_runs))
+                .bounded_op(
+                    "prune_runs",
+                    cluster.prune_runs(older_than, node.config.history_max_runs),
+                )
                 .await
             {
                 Ok(0) => {}
@@ -169,7 +181,10 @@ impl Scheduler {
             // Nodes dead for as long as history is kept leave the registry (their runs were
             // settled above, again and again): ids that change at every start do not pile up.
             match store
-                .bounded(cluster.forget_dead_nodes(node.config.history_max_age))
+                .bounded_op(
+                    "forget_dead_nodes",
+                    cluster.forget_dead_nodes(node.config.history_max_age),
+                )
                 .await
             {
                 Ok(0) => {}
@@ -183,18 +198,32 @@ impl Scheduler {
         }
     }
 
+    /// Counts the runs a settling left `abandoned` (metric `asyncz_runs_total{outcome}`).
+    pub(crate) fn count_abandoned(&self, settled: &[crate::cluster::RunRecord]) {
+        let label = self.inner.observed.runs.task_label();
+        let handles = self.inner.observed.runs.handles();
+        for run in settled.iter().filter(|r| r.state == RunState::Abandoned) {
+            let task: Arc<str> = Arc::from(run.task_id.as_str());
+            handles.run_counted(
+                crate::metrics::OutcomeLabel::Abandoned,
+                label.then_some(&task),
+            );
+        }
+    }
+
     /// Settles a dead node's unfinished runs (unless it came back meanwhile) and reports
     /// each.
     async fn settle(&self, store: &BoundedStore, cluster: &dyn ClusterStore, dead: &str) {
         let now = self.inner.clock.now();
         let settle = cluster.settle_runs_of(dead, now, SettleReason::NodeDead);
-        let settled = match store.bounded(settle).await {
+        let settled = match store.bounded_op("settle_runs", settle).await {
             Ok(settled) => settled,
             Err(e) => {
                 log!(warn, self, node = %dead, store = %store.alias(), error = %e, "cannot settle the runs of a dead node; retrying later");
                 return;
             }
         };
+        self.count_abandoned(&settled);
         let mut rerun = false;
         for run in settled {
             rerun |= run.state == RunState::Requested;
@@ -216,7 +245,7 @@ impl Scheduler {
         cluster: &dyn ClusterStore,
         memory: &mut Memory,
     ) {
-        let Ok(store_now) = store.bounded(cluster.store_time()).await else {
+        let Ok(store_now) = store.bounded_op("store_time", cluster.store_time()).await else {
             return;
         };
         let ours = self.inner.clock.now();

@@ -82,12 +82,15 @@ impl Scheduler {
         let mut writers = HashMap::new();
         for store in &stores {
             let cluster = store.cluster_half().expect("checked above");
-            let before = store.bounded(cluster.heartbeat(&info)).await.map_err(|e| {
-                Error::backend(
-                    format!("store '{}'", store.alias()),
-                    format!("cannot register node '{id}': {e}"),
-                )
-            })?;
+            let before = store
+                .bounded_op("heartbeat", cluster.heartbeat(&info))
+                .await
+                .map_err(|e| {
+                    Error::backend(
+                        format!("store '{}'", store.alias()),
+                        format!("cannot register node '{id}': {e}"),
+                    )
+                })?;
             if let Some(state) = before {
                 self.settle_earlier_incarnation(store, cluster, &id, state)
                     .await?;
@@ -130,7 +133,10 @@ impl Scheduler {
     ) -> Result<()> {
         let now = self.inner.clock.now();
         let settled = store
-            .bounded(cluster.settle_runs_of(id, now, SettleReason::NodeRestarted))
+            .bounded_op(
+                "settle_runs_of",
+                cluster.settle_runs_of(id, now, SettleReason::NodeRestarted),
+            )
             .await
             .map_err(|e| {
                 Error::backend(
@@ -174,8 +180,9 @@ impl Scheduler {
             };
             let now = self.inner.clock.now();
             let settle = cluster.settle_runs_of(&node.id, now, SettleReason::NodeLeaving);
-            match store.bounded(settle).await {
+            match store.bounded_op("settle_runs", settle).await {
                 Ok(settled) if !settled.is_empty() => {
+                    self.count_abandoned(&settled);
                     log!(warn, self, node = %node.id, store = %store.alias(), runs = settled.len(), "runs this node had not finished were settled by their on_node_death policy");
                 }
                 Ok(_) => {}
@@ -183,7 +190,7 @@ impl Scheduler {
                     log!(warn, self, node = %node.id, store = %store.alias(), error = %e, "cannot settle this node's unfinished runs; other nodes will once it times out");
                 }
             }
-            if let Err(e) = store.bounded(cluster.leave(&node.id)).await {
+            if let Err(e) = store.bounded_op("leave", cluster.leave(&node.id)).await {
                 log!(warn, self, node = %node.id, store = %store.alias(), error = %e, "cannot leave the cluster cleanly; other nodes will mark this node dead after its timeout");
             }
         }
@@ -195,7 +202,7 @@ impl Scheduler {
         let mut nodes: Vec<NodeInfo> = Vec::new();
         for store in cluster_stores(self) {
             let cluster = store.cluster_half().expect("cluster_stores");
-            for node in store.bounded(cluster.list_nodes()).await? {
+            for node in store.bounded_op("list_nodes", cluster.list_nodes()).await? {
                 if !nodes.iter().any(|n| n.node_id == node.node_id) {
                     nodes.push(node);
                 }
@@ -214,7 +221,7 @@ impl Scheduler {
         let mut runs = Vec::new();
         for store in cluster_stores(self) {
             let cluster = store.cluster_half().expect("cluster_stores");
-            runs.extend(store.bounded(cluster.history(query)).await?);
+            runs.extend(store.bounded_op("history", cluster.history(query)).await?);
         }
         runs.sort_by(|a, b| {
             (b.scheduled_run_time, &b.run_id).cmp(&(a.scheduled_run_time, &a.run_id))
@@ -250,7 +257,10 @@ impl Scheduler {
                 RunState::Requested,
                 now,
             );
-            match store.bounded(cluster.insert_run(&run)).await {
+            match store
+                .bounded_op("insert_run", cluster.insert_run(&run))
+                .await
+            {
                 Ok(()) => {
                     self.wakeup();
                     return Ok(run);
@@ -269,7 +279,7 @@ impl Scheduler {
     pub async fn run_record(&self, run_id: &str) -> Result<Option<RunRecord>> {
         for store in cluster_stores(self) {
             let cluster = store.cluster_half().expect("cluster_stores");
-            if let Some(run) = store.bounded(cluster.get_run(run_id)).await? {
+            if let Some(run) = store.bounded_op("get_run", cluster.get_run(run_id)).await? {
                 return Ok(Some(run));
             }
         }
