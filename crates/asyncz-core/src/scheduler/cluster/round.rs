@@ -55,7 +55,10 @@ impl Scheduler {
         let retry_at = round.retry_at.min(poll_at);
         let batch = node.config.batch_size;
         let request = ClaimRequest::new(&node.id, round.now, node.config.lease, batch);
-        let claimed = match store.bounded(cluster.claim_round(request)).await {
+        let claimed = match store
+            .bounded_op("claim_round", cluster.claim_round(request))
+            .await
+        {
             Ok(claimed) => claimed,
             Err(e) => {
                 log!(warn, self, store = %alias, error = %e, "cannot claim due tasks and run requests from the store; retrying later");
@@ -121,6 +124,7 @@ impl Scheduler {
                 continue;
             }
             let run_times = round.schedule.due(task, round.now);
+            self.count_folded(task, &run_times);
             let Some(last) = run_times.latest else {
                 unfired.push(claimed);
                 continue;
@@ -174,7 +178,10 @@ impl Scheduler {
                 committed: 0,
             });
         }
-        let results = match store.bounded(cluster.commit_fires(&node.id, &fires)).await {
+        let results = match store
+            .bounded_op("commit_fires", cluster.commit_fires(&node.id, &fires))
+            .await
+        {
             Ok(results) if results.len() == fires.len() => results,
             Ok(results) => {
                 log!(error, self, store = %alias, fires = fires.len(), results = results.len(), "the store answered a different number of commits than it was given; not running them");
@@ -444,7 +451,7 @@ async fn committed_runs(
         .task(fire.task_id.clone())
         .before(last.scheduled_run_time + chrono::Duration::microseconds(1))
         .limit(limit);
-    let page = store.bounded(cluster.history(&query)).await?;
+    let page = store.bounded_op("history", cluster.history(&query)).await?;
     let complete = page.len() < limit
         || page
             .last()
@@ -454,7 +461,10 @@ async fn committed_runs(
     } else {
         let mut runs = Vec::with_capacity(fire.runs.len());
         for run in &fire.runs {
-            if let Some(stored) = store.bounded(cluster.get_run(&run.run_id)).await? {
+            if let Some(stored) = store
+                .bounded_op("get_run", cluster.get_run(&run.run_id))
+                .await?
+            {
                 if ours(&stored) {
                     runs.push(stored);
                 }
