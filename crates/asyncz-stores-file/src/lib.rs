@@ -20,6 +20,7 @@
 #![deny(missing_docs)]
 
 mod config;
+mod index;
 mod store;
 
 pub use config::FileStoreConfig;
