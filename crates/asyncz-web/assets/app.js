@@ -27,8 +27,16 @@
         var fresh = doc.getElementById("main");
         var main = document.getElementById("main");
         if (fresh && main) { main.innerHTML = fresh.innerHTML; }
+        watchActive();
       })
-      .catch(function () {});
+      .catch(function () { watchActive(); });
+  }
+  // A run still waiting or running reaches its outcome in the ledger a moment after the
+  // node's last event (the ledger writer batches): while the page shows one, look again.
+  function watchActive() {
+    if (document.querySelector("#main .run.requested, #main .run.submitted, #main .run.running")) {
+      setTimeout(soon, 1500);
+    }
   }
   function soon() {
     if (pending) return;
@@ -43,4 +51,5 @@
   names.forEach(function (name) { source.addEventListener(name, soon); });
   // A server acting on a store alone sees no events of the nodes: poll pages that show runs.
   if (document.getElementById("live-runs")) { setInterval(soon, 5000); }
+  watchActive();
 })();

@@ -287,9 +287,12 @@ async fn an_operator_session_in_a_real_browser() {
     wait_for_text(&client, "Sales report", Duration::from_secs(5)).await;
     shot(&client, "08-tasks-phone").await;
     client.set_window_size(1280, 900).await.unwrap();
+    // A fresh page at the new width, so the click lands on a laid-out button.
+    client.goto(&base).await.unwrap();
+    wait_for_text(&client, "<h1>Overview</h1>", Duration::from_secs(10)).await;
 
     click_button(&client, "Log out").await;
-    wait_for_text(&client, "Logged out.", Duration::from_secs(5)).await;
+    wait_for_text(&client, "Logged out.", Duration::from_secs(10)).await;
     client.goto(&format!("{base}/tasks")).await.unwrap();
     assert!(client
         .current_url()

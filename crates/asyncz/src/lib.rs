@@ -44,6 +44,7 @@
 //! | `executors-threadpool` | the `threadpool` executor (alias `pool`), a dedicated rayon pool |
 //! | `executors-process` | the `processpool` executor: your binary re-executed as workers |
 //! | `prometheus` | [`prometheus::PrometheusMetrics`]: a `/metrics` body in one call |
+//! | `web` | [`web`]: the HTTP management API and dashboard (`asyncz::web::router`) |
 //! | `full` | everything |
 //!
 //! [`install_default_plugins`] registers every enabled plugin in the process-wide registry
@@ -71,6 +72,11 @@ pub use asyncz_triggers::{
 #[cfg(feature = "triggers")]
 #[cfg_attr(docsrs, doc(cfg(feature = "triggers")))]
 pub use asyncz_triggers as triggers;
+
+/// The HTTP management API and dashboard: `asyncz::web::router(scheduler, WebConfig)`.
+#[cfg(feature = "web")]
+#[cfg_attr(docsrs, doc(cfg(feature = "web")))]
+pub use asyncz_web as web;
 
 #[cfg(feature = "stores-memory")]
 #[cfg_attr(docsrs, doc(cfg(feature = "stores-memory")))]
