@@ -1,10 +1,12 @@
-//! An axum service embedding a scheduler: `/metrics` (Prometheus), `/healthz` (the engine
-//! ticked recently), `/readyz` (every store reachable), and a clean shutdown on SIGTERM or
-//! Ctrl-C: the HTTP server stops accepting, then the scheduler drains (running jobs get the
+//! An axum service embedding a scheduler: asyncz-web under `/asyncz` (the dashboard, the API,
+//! `/asyncz/healthz` — the engine keeps its schedule — and `/asyncz/readyz` — every store
+//! reachable), `/metrics` (Prometheus), and a clean shutdown on SIGTERM or Ctrl-C: the HTTP server stops accepting, then the scheduler drains (running jobs get the
 //! shutdown timeout to finish, what is left is cancelled and reported), and the process exits 0.
 //!
 //! `cargo run -p asyncz-examples --example axum_service`, then
-//! `curl localhost:3000/metrics`. Environment:
+//! `curl localhost:3000/metrics` or open <http://127.0.0.1:3000/asyncz/>. Environment:
+//! `ASYNCZ_EXAMPLE_ADMIN_TOKEN` (turns auth on with this admin token; off by default, which
+//! the example allows on a loopback address only),
 //! `ASYNCZ_EXAMPLE_ADDR` (default `127.0.0.1:3000`), `ASYNCZ_EXAMPLE_JOB_MS` (how long each run
 //! of the example job takes, default 2000), `ASYNCZ_EXAMPLE_SHUTDOWN_TIMEOUT_MS` (default 5000).
 
@@ -13,8 +15,8 @@ use std::time::Duration;
 use asyncz::events::{Event, TASK_ERROR, TASK_EXECUTED};
 use asyncz::prelude::*;
 use asyncz::prometheus::PrometheusMetrics;
+use asyncz::web::{Role, WebConfig};
 use axum::extract::State;
-use axum::http::StatusCode;
 use axum::routing::get;
 use axum::Router;
 
@@ -73,15 +75,28 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .await?;
     scheduler.start().await?;
 
+    // The management API, dashboard, probes and metrics, under /asyncz; `/metrics` at the
+    // root too, where Prometheus looks by default.
+    let web = WebConfig::new().metrics({
+        let metrics = metrics.clone();
+        move || metrics.render_only()
+    });
+    let web = match std::env::var("ASYNCZ_EXAMPLE_ADMIN_TOKEN") {
+        Ok(token) => web.token("admin", Role::Admin, &token),
+        Err(_) => web.without_auth(),
+    };
     let app = Router::new()
         .route("/metrics", get(render_metrics))
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
         .with_state(App {
             scheduler: scheduler.clone(),
             metrics,
-        });
+        })
+        .nest(
+            "/asyncz",
+            asyncz::web::router(scheduler.clone(), web.clone()),
+        );
     let listener = tokio::net::TcpListener::bind(&addr).await?;
+    web.check_bind(listener.local_addr()?)?;
     println!("listening on {}", listener.local_addr()?);
     axum::serve(listener, app)
         .with_graceful_shutdown(scheduler.shutdown_signal()?)
@@ -97,37 +112,4 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
 async fn render_metrics(State(app): State<App>) -> String {
     app.metrics.render(&app.scheduler).await
-}
-
-async fn healthz(State(app): State<App>) -> (StatusCode, &'static str) {
-    let info = app.scheduler.info();
-    if info.engine_ticked_within(Duration::from_secs(30), asyncz::chrono::Utc::now()) {
-        (StatusCode::OK, "ok")
-    } else {
-        (
-            StatusCode::SERVICE_UNAVAILABLE,
-            "the engine has not ticked recently",
-        )
-    }
-}
-
-async fn readyz(State(app): State<App>) -> (StatusCode, String) {
-    let info = app.scheduler.info();
-    if info.stores_reachable() {
-        (StatusCode::OK, "ready".to_owned())
-    } else {
-        let down: Vec<String> = info
-            .stores
-            .iter()
-            .filter(|s| !s.reachable)
-            .map(|s| {
-                format!(
-                    "{}: {}",
-                    s.alias,
-                    s.last_error.as_ref().map_or("", |e| e.1.as_str())
-                )
-            })
-            .collect();
-        (StatusCode::SERVICE_UNAVAILABLE, down.join("\n"))
-    }
 }

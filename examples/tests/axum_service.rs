@@ -1,6 +1,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
-//! The `axum_service` example as a real process: it serves `/metrics`, `/healthz` and
-//! `/readyz`, and on SIGTERM mid-run it drains within its shutdown timeout (the run finishes,
+//! The `axum_service` example as a real process: it serves `/metrics`, and asyncz-web under
+//! `/asyncz` with its `/healthz`, `/readyz` and API, and on SIGTERM mid-run it drains within its shutdown timeout (the run finishes,
 //! or is cancelled and reported) and exits 0.
 
 #![cfg(unix)]
@@ -158,10 +158,17 @@ fn sigterm_mid_run_cancels_the_run_at_the_timeout_and_exits_0() {
     let addr = listening.trim_start_matches("listening on ").to_owned();
     service.wait_for("run started", Duration::from_secs(10));
 
-    let (status, body) = get(&addr, "/healthz");
-    assert_eq!((status, body.as_str()), (200, "ok"));
-    let (status, _) = get(&addr, "/readyz");
+    let (status, body) = get(&addr, "/asyncz/healthz");
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains(r#""status":"ok""#), "{body}");
+    let (status, body) = get(&addr, "/asyncz/readyz");
+    assert_eq!(status, 200, "{body}");
+    let (status, tasks) = get(&addr, "/asyncz/api/v1/tasks");
+    assert_eq!(status, 200, "{tasks}");
+    assert!(tasks.contains(r#""id":"work""#), "{tasks}");
+    let (status, scraped) = get(&addr, "/asyncz/metrics");
     assert_eq!(status, 200);
+    assert!(scraped.contains("asyncz_runs_active"), "{scraped}");
     let (status, metrics) = get(&addr, "/metrics");
     assert_eq!(status, 200);
     assert!(metrics.contains("asyncz_runs_active 1"), "{metrics}");

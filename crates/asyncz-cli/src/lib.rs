@@ -10,6 +10,7 @@
 //! - `add`, `update`, `reschedule`: task records written ([`commands::edit`]).
 //! - `run`, `history`, `nodes`: the cluster's run ledger and nodes ([`commands::runs`]).
 //! - `timeline`, `status`, `doctor`: upcoming fires and health ([`commands::ops`]).
+//! - `serve`: the asyncz-web API and dashboard over the stores ([`commands::serve`]).
 //!
 //! Stores are named with `--store [alias=]URL` or `--config asyncz.toml`
 //! ([`commands::store`]); the CLI reads and writes them and never runs a task or advances a
@@ -62,6 +63,7 @@ const EXAMPLES: &str = "Examples:
   asyncz timeline --from 2026-01-01T00:00:00Z --until 2026-01-02T00:00:00Z --config asyncz.toml
   asyncz status --store a=sqlite://a.db --store b=redis://127.0.0.1:6379
   asyncz doctor --strict --config asyncz.toml
+  asyncz serve --store postgres://app@db/app --bind 0.0.0.0:8080 --token ops:operate:$(printf %s \"$TOKEN\" | sha256sum | cut -c1-64)
 
 Exit codes: 0 ok, 1 operation failed (not found, unreachable store), 2 usage error (one line on
 stderr naming the bad value).";
@@ -117,6 +119,8 @@ pub enum Command {
     Status(commands::ops::StatusArgs),
     /// Health checks: connectivity, undecodable records, clock skew, nodes, tasks that never fire
     Doctor(commands::ops::DoctorArgs),
+    /// Serve the HTTP API and dashboard over the store(s) (runs go to live cluster nodes)
+    Serve(commands::serve::ServeArgs),
 }
 
 /// Runs the command line (without the program name) and returns what to print on stdout.
@@ -151,6 +155,7 @@ where
         Some(Command::Timeline(a)) => commands::ops::timeline(&a),
         Some(Command::Status(a)) => commands::ops::status(&a),
         Some(Command::Doctor(a)) => commands::ops::doctor(&a),
+        Some(Command::Serve(a)) => commands::serve::run(&a),
         None => Ok(Cli::command().render_help().to_string()),
     }
 }

@@ -13,6 +13,7 @@
 //! [`run_cluster_suite`] does the same for the cluster half of a store
 //! ([`ClusterStore`](asyncz_core::cluster::ClusterStore)), racing two stores over one data set
 //! as two nodes.
+//! [`OutageStore`] wraps a store that a test takes down and brings back.
 //! [`logs`] captures log lines for the cases (and store tests) that count them.
 //!
 //! ```
@@ -41,6 +42,7 @@ mod cases;
 pub mod executor;
 mod harness;
 pub mod logs;
+mod outage;
 
 pub use cases::{store_cases, StoreCase};
 pub use executor::{
@@ -50,3 +52,4 @@ pub use harness::{
     functions, plugins, run_cluster_suite, run_store_suite, sample_task, store_context, t0,
     Capabilities, Fixture, StoreHarness, SuiteReport,
 };
+pub use outage::OutageStore;

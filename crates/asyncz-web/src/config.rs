@@ -95,7 +95,13 @@ pub struct WebConfig {
     pub(crate) login_attempts_per_minute: u32,
     pub(crate) audit: Arc<dyn AuditSink>,
     pub(crate) page_size_max: usize,
+    pub(crate) metrics: Option<MetricsRenderer>,
+    pub(crate) health_max_late: Duration,
+    pub(crate) control_plane: bool,
 }
+
+/// What `/metrics` answers: the text exposition of the application's recorder.
+pub(crate) type MetricsRenderer = Arc<dyn Fn() -> String + Send + Sync>;
 
 impl fmt::Debug for WebConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -104,6 +110,8 @@ impl fmt::Debug for WebConfig {
             .field("auth", &self.auth)
             .field("cors_origins", &self.cors_origins)
             .field("session_ttl", &self.session_ttl)
+            .field("metrics", &self.metrics.is_some())
+            .field("health_max_late", &self.health_max_late)
             .finish_non_exhaustive()
     }
 }
@@ -118,6 +126,9 @@ impl Default for WebConfig {
             login_attempts_per_minute: 10,
             audit: Arc::new(TracingAudit),
             page_size_max: 1000,
+            metrics: None,
+            health_max_late: Duration::from_secs(30),
+            control_plane: false,
         }
     }
 }
@@ -210,6 +221,34 @@ impl WebConfig {
     /// Where audit records go (default: `tracing` events with target `asyncz::audit`).
     pub fn audit(mut self, sink: Arc<dyn AuditSink>) -> Self {
         self.audit = sink;
+        self
+    }
+
+    /// Serves `/metrics` (role `read` when auth is on) with what `render` returns, after
+    /// refreshing the `asyncz_tasks{state}` gauges. With the facade's Prometheus helper:
+    /// `let m = asyncz::prometheus::PrometheusMetrics::install()?;`
+    /// `config.metrics(move || m.render_only())`. Without it `/metrics` answers 404.
+    pub fn metrics<F>(mut self, render: F) -> Self
+    where
+        F: Fn() -> String + Send + Sync + 'static,
+    {
+        self.metrics = Some(Arc::new(render));
+        self
+    }
+
+    /// How far past its planned wakeup the engine may be before `/healthz` answers 503
+    /// (default 30 s; see `SchedulerInfo::engine_on_time`).
+    pub fn health_max_late(mut self, max_late: Duration) -> Self {
+        self.health_max_late = max_late;
+        self
+    }
+
+    /// The scheduler only reads and writes the stores, for other processes to run the tasks
+    /// (`asyncz serve`): run now writes a run request for a live cluster node (202), as on a
+    /// cluster node, instead of running the task in this process, and the status and overview
+    /// count the stores' cluster nodes.
+    pub fn control_plane(mut self) -> Self {
+        self.control_plane = true;
         self
     }
 

@@ -35,6 +35,14 @@
 //! | `POST /session`, `DELETE /session` | — | browser login with a token (session cookie), logout |
 //! | `GET /openapi.json` | — | the OpenAPI 3.1 document ([`OPENAPI`]) |
 //!
+//! At the router's root, beside the dashboard's pages:
+//!
+//! | method and path | role | what |
+//! |---|---|---|
+//! | `GET /healthz` | — | 200 while the engine keeps its schedule, else 503 ([`WebConfig::health_max_late`]) |
+//! | `GET /readyz` | — | 200 while started with every store reachable, else 503 naming the stores |
+//! | `GET /metrics` | read | the text exposition of [`WebConfig::metrics`] (404 without it) |
+//!
 //! Errors are `{"error": {"code", "message", "field"}}` with a 4xx for bad input ([`ApiError`]).
 //! Auth is on by default ([`WebConfig`]); every change is written to the [`AuditSink`].
 #![deny(missing_docs)]
@@ -44,6 +52,7 @@ mod audit;
 mod auth;
 mod config;
 mod error;
+mod health;
 mod pages;
 
 use std::sync::Arc;
@@ -69,6 +78,14 @@ pub struct AppState {
     pub(crate) sessions: auth::Sessions,
 }
 
+impl AppState {
+    /// Whether runs go through the store's ledger and nodes are shown: on a cluster node, or
+    /// in front of a store alone ([`WebConfig::control_plane`]).
+    pub(crate) fn clustered(&self) -> bool {
+        self.config.control_plane || self.scheduler.node_id().is_some()
+    }
+}
+
 /// The management API over `scheduler`, to nest under a path of the service's choice.
 pub fn router(scheduler: Scheduler, config: WebConfig) -> Router {
     let cors = cors_layer(&config.cors_origins);
@@ -80,6 +97,7 @@ pub fn router(scheduler: Scheduler, config: WebConfig) -> Router {
     let router = Router::new()
         .nest("/api/v1", api::routes())
         .merge(pages::routes())
+        .merge(health::routes())
         .with_state(state);
     match cors {
         Some(layer) => router.layer(layer),

@@ -157,7 +157,7 @@ fn parse_grace(text: &str) -> Result<Option<Duration>, CliError> {
 }
 
 /// Registers a placeholder under `name` unless the scheduler has that function already.
-fn record_function_name(scheduler: &Scheduler, name: &str) -> Result<(), CliError> {
+pub(crate) fn record_function_name(scheduler: &Scheduler, name: &str) -> Result<(), CliError> {
     if scheduler.functions().contains(name) {
         return Ok(());
     }

@@ -6,5 +6,6 @@ pub mod edit;
 pub mod ops;
 pub mod preview;
 pub mod runs;
+pub mod serve;
 pub mod store;
 pub mod tasks;

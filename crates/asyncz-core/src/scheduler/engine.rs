@@ -88,7 +88,7 @@ impl Scheduler {
         let (at, started) = (self.inner.clock.now(), std::time::Instant::now());
         let next = self.process_round().await;
         if self.inner.state() == SchedulerState::Running {
-            self.inner.observed.round_done(at, started.elapsed());
+            self.inner.observed.round_done(at, started.elapsed(), next);
         }
         *super::lock(&self.inner.planned_wakeup) = next;
         next

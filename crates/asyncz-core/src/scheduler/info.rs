@@ -46,13 +46,22 @@ impl Observed {
         crate::metrics::heartbeat_age(node, now.duration_since(last));
     }
 
-    pub(crate) fn round_done(&self, at: DateTime<Utc>, took: Duration) {
-        *lock(&self.last_round) = Some(EngineRound { at, took });
+    pub(crate) fn round_done(
+        &self,
+        at: DateTime<Utc>,
+        took: Duration,
+        next_wakeup: Option<DateTime<Utc>>,
+    ) {
+        *lock(&self.last_round) = Some(EngineRound {
+            at,
+            took,
+            next_wakeup,
+        });
         crate::metrics::engine_round(took);
     }
 }
 
-/// One engine round: when it began and how long it took.
+/// One engine round: when it began, how long it took and when the engine planned the next.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct EngineRound {
@@ -60,6 +69,9 @@ pub struct EngineRound {
     pub at: DateTime<Utc>,
     /// How long it took (wall time).
     pub took: Duration,
+    /// When the engine meant to look again (the earliest next run time, or the retry of a
+    /// failed store); `None` when nothing is scheduled and it waits for a change.
+    pub next_wakeup: Option<DateTime<Utc>>,
 }
 
 /// A store's health as the scheduler last saw it.
@@ -123,6 +135,26 @@ impl SchedulerInfo {
             SchedulerState::Paused => true,
             SchedulerState::Running => self.last_round.is_some_and(|r| {
                 (now - r.at).to_std().unwrap_or_default() <= max_age.saturating_add(r.took)
+            }),
+        }
+    }
+
+    /// Whether the engine loop is keeping its own schedule (a liveness probe, `/healthz`): the
+    /// last round planned its next look for a time no more than `max_late` before `now`, or
+    /// planned none (nothing scheduled: it waits for a change, which wakes it). Unlike
+    /// [`SchedulerInfo::engine_ticked_within`] an idle scheduler stays healthy; a loop that is
+    /// stuck, or a round that never finishes, fails it once its planned wakeup is `max_late`
+    /// overdue. A paused scheduler is alive; a stopped one is not.
+    pub fn engine_on_time(&self, max_late: Duration, now: DateTime<Utc>) -> bool {
+        match self.state {
+            SchedulerState::Stopped => false,
+            SchedulerState::Paused => true,
+            SchedulerState::Running => self.last_round.is_some_and(|r| match r.next_wakeup {
+                None => true,
+                Some(next) => {
+                    let due = next.max(r.at);
+                    (now - due).to_std().unwrap_or_default() <= max_late.saturating_add(r.took)
+                }
             }),
         }
     }

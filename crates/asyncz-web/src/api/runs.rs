@@ -123,7 +123,7 @@ pub(crate) async fn status(
         *by_store.entry(info.store_alias.clone()).or_default() += 1;
     }
     let next = infos.iter().filter_map(|i| i.next_run_time).min();
-    let nodes = if state.scheduler.node_id().is_some() {
+    let nodes = if state.clustered() {
         let nodes = state.scheduler.nodes().await?;
         Some(nodes.iter().filter(|n| n.state == NodeState::Alive).count())
     } else {

@@ -348,7 +348,7 @@ pub(crate) async fn run(
     Path(id): Path<String>,
     Params(p): Params<StoreParam>,
 ) -> Result<axum::response::Response, ApiError> {
-    if state.scheduler.node_id().is_some() {
+    if state.clustered() {
         let result = async {
             // Look the task up first so an unknown id is a 404 rather than a request no node
             // can ever serve.

@@ -54,7 +54,7 @@ pub(crate) async fn show(
         .history(&HistoryQuery::new().states([RunState::Failed]).limit(10))
         .await
         .unwrap_or_default();
-    let nodes = if state.scheduler.node_id().is_some() {
+    let nodes = if state.clustered() {
         state.scheduler.nodes().await.unwrap_or_default()
     } else {
         Vec::new()

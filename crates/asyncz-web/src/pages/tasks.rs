@@ -317,9 +317,7 @@ async fn act(
             .await
             .map(|t| if t.is_some() { "resumed" } else { "finished" })
             .map_err(Into::into),
-        "run" if s.node_id().is_some() => {
-            s.request_run(id).await.map(|_| "run").map_err(Into::into)
-        }
+        "run" if state.clustered() => s.request_run(id).await.map(|_| "run").map_err(Into::into),
         "run" => s
             .run_task(id, None, Default::default())
             .await

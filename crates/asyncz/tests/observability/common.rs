@@ -2,11 +2,10 @@
 //! keyed by name and labels.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 
 use asyncz::chrono::{DateTime, TimeZone, Utc};
-use asyncz::{async_trait, Error, MemoryStore, Result, Store, StoreContext, Task};
+use asyncz::MemoryStore;
+use asyncz_testkit::OutageStore;
 use metrics_util::debugging::{DebugValue, Snapshotter};
 
 /// A fixed instant the manual-clock tests start from.
@@ -16,75 +15,10 @@ pub fn t0() -> DateTime<Utc> {
         .expect("valid date")
 }
 
-/// A memory store that answers every call with a backend error while `down` is set, and
-/// reports one undecodable record.
-#[derive(Debug, Default)]
-pub struct FlakyStore {
-    inner: MemoryStore,
-    pub down: Arc<AtomicBool>,
-}
-
-impl FlakyStore {
-    fn check(&self) -> Result<()> {
-        if self.down.load(Ordering::SeqCst) {
-            return Err(Error::backend("flaky", "connection refused (test outage)"));
-        }
-        Ok(())
-    }
-}
-
-#[async_trait]
-impl Store for FlakyStore {
-    fn kind(&self) -> &'static str {
-        "flaky"
-    }
-    fn is_persistent(&self) -> bool {
-        false
-    }
-    async fn start(&self, ctx: StoreContext) -> Result<()> {
-        self.inner.start(ctx).await
-    }
-    async fn shutdown(&self) -> Result<()> {
-        self.inner.shutdown().await
-    }
-    async fn lookup_task(&self, task_id: &str) -> Result<Option<Task>> {
-        self.check()?;
-        self.inner.lookup_task(task_id).await
-    }
-    async fn get_due_tasks(&self, now: DateTime<Utc>) -> Result<Vec<Task>> {
-        self.check()?;
-        self.inner.get_due_tasks(now).await
-    }
-    async fn get_next_run_time(&self) -> Result<Option<DateTime<Utc>>> {
-        self.check()?;
-        self.inner.get_next_run_time().await
-    }
-    async fn get_all_tasks(&self) -> Result<Vec<Task>> {
-        self.check()?;
-        self.inner.get_all_tasks().await
-    }
-    async fn add_task(&self, task: &Task) -> Result<()> {
-        self.check()?;
-        self.inner.add_task(task).await
-    }
-    async fn update_task(&self, task: &Task) -> Result<()> {
-        self.check()?;
-        self.inner.update_task(task).await
-    }
-    async fn delete_task(&self, task_id: &str) -> Result<()> {
-        self.check()?;
-        self.inner.delete_task(task_id).await
-    }
-    async fn remove_all_tasks(&self) -> Result<()> {
-        self.check()?;
-        self.inner.remove_all_tasks().await
-    }
-    fn undecodable_records(&self) -> Vec<(String, String)> {
-        vec![(
-            "broken".to_owned(),
-            "cannot decode (test record)".to_owned(),
-        )]
-    }
+/// A memory store that answers every call with a backend error while its `down()` switch is
+/// set, and reports one undecodable record.
+pub fn flaky_store() -> OutageStore<MemoryStore> {
+    OutageStore::new(MemoryStore::new()).with_undecodable("broken", "cannot decode (test record)")
 }
 
 /// A metric's identity in a snapshot: `name{label=value,...}` with labels sorted.

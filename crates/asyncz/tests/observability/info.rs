@@ -8,13 +8,13 @@ use std::time::Duration;
 use asyncz::chrono::Duration as ChronoDuration;
 use asyncz::{CallContext, DateTrigger, DebugExecutor, ManualClock, SchedulerState, TaskBuilder};
 
-use crate::common::{t0, FlakyStore};
+use crate::common::{flaky_store, t0};
 
 #[tokio::test]
 async fn info_reports_a_store_outage_and_its_recovery() {
     let clock = ManualClock::new(t0());
-    let store = FlakyStore::default();
-    let down = Arc::clone(&store.down);
+    let store = flaky_store();
+    let down = store.down();
     let scheduler = asyncz::builder()
         .clock(clock.clone())
         .store("flaky", store)
@@ -46,7 +46,7 @@ async fn info_reports_a_store_outage_and_its_recovery() {
     ));
     let flaky = up.stores.iter().find(|s| s.alias == "flaky").unwrap();
     assert!(flaky.reachable);
-    assert_eq!(flaky.kind, "flaky");
+    assert_eq!(flaky.kind, "outage");
     assert_eq!(flaky.last_error, None);
     assert_eq!(flaky.undecodable, 1);
     assert!(up.stores_reachable());
@@ -133,4 +133,54 @@ async fn runs_in_flight_lists_what_is_running() {
     release.notify_one();
     scheduler.shutdown(true).await.unwrap();
     assert!(scheduler.runs_in_flight().is_empty());
+}
+
+#[tokio::test]
+async fn an_idle_engine_is_on_time_and_an_overdue_one_is_not() {
+    let clock = ManualClock::new(t0());
+    let scheduler = asyncz::builder()
+        .clock(clock.clone())
+        .executor("default", DebugExecutor::new())
+        .build()
+        .unwrap();
+    scheduler.register("noop", |_ctx: CallContext| {}).unwrap();
+    assert!(!scheduler
+        .info()
+        .engine_on_time(Duration::from_secs(30), t0()));
+    scheduler.start().await.unwrap();
+    scheduler.process_tasks().await;
+    let idle = scheduler.info();
+    assert_eq!(idle.last_round.unwrap().next_wakeup, None);
+    assert!(
+        idle.engine_on_time(Duration::from_secs(30), t0() + ChronoDuration::hours(5)),
+        "nothing scheduled: the engine waits for a change and is healthy however long"
+    );
+    assert!(!idle.engine_ticked_within(Duration::from_secs(30), t0() + ChronoDuration::hours(5)));
+
+    let due = t0() + ChronoDuration::seconds(100);
+    scheduler
+        .add_task(
+            TaskBuilder::new()
+                .id("later")
+                .function("noop")
+                .trigger(DateTrigger::new(due)),
+        )
+        .await
+        .unwrap();
+    scheduler.process_tasks().await;
+    let waiting = scheduler.info();
+    assert_eq!(waiting.last_round.unwrap().next_wakeup, Some(due));
+    let late = |secs| due + ChronoDuration::seconds(secs);
+    assert!(waiting.engine_on_time(Duration::from_secs(30), late(-50)));
+    assert!(waiting.engine_on_time(Duration::from_secs(30), late(29)));
+    assert!(
+        !waiting.engine_on_time(Duration::from_secs(30), late(31)),
+        "the planned wakeup is 31 s overdue: the engine is stuck"
+    );
+
+    scheduler.pause().unwrap();
+    assert!(scheduler
+        .info()
+        .engine_on_time(Duration::from_secs(30), late(600)));
+    scheduler.shutdown(false).await.unwrap();
 }

@@ -17,7 +17,7 @@ use asyncz::{
 };
 use metrics_util::debugging::DebuggingRecorder;
 
-use crate::common::{t0, FlakyStore, Seen};
+use crate::common::{flaky_store, t0, Seen};
 
 fn local<F: std::future::Future<Output = ()>>(recorder: &DebuggingRecorder, test: F) {
     metrics::with_local_recorder(recorder, || {
@@ -256,8 +256,8 @@ fn a_failing_store_counts_errors_under_its_alias() {
     let mut seen = Seen::default();
     local(&recorder, async {
         let clock = ManualClock::new(t0());
-        let store = FlakyStore::default();
-        let down = Arc::clone(&store.down);
+        let store = flaky_store();
+        let down = store.down();
         let scheduler = asyncz::builder()
             .clock(clock.clone())
             .store("flaky", store)
