@@ -6,114 +6,13 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use asyncz::{CallContext, IntervalTrigger, TaskBuilder};
-use common::{asyncz as cli, fast_node, Backend};
+use common::{asyncz as cli, fast_node, Backend, Served};
 use serde_json::{json, Value};
 
 const TOKEN: &str = "serve-test-token";
-
-struct Served {
-    child: Child,
-    stdout: BufReader<std::process::ChildStdout>,
-    addr: String,
-}
-
-impl Served {
-    fn start(backend: &Backend, extra: &[&str]) -> Served {
-        let token = format!("ops:admin:{}", asyncz::web::hash_token(TOKEN));
-        let mut child = Command::new(env!("CARGO_BIN_EXE_asyncz"))
-            .args([
-                "serve",
-                "--config",
-                backend.config_arg(),
-                "--bind",
-                "127.0.0.1:0",
-            ])
-            .args(["--token", &token])
-            .args(extra)
-            .env_remove("ASYNCZ_WEB_TOKENS")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        let mut stdout = BufReader::new(child.stdout.take().unwrap());
-        let mut line = String::new();
-        stdout.read_line(&mut line).unwrap();
-        let addr = line
-            .trim()
-            .strip_prefix("serving on http://")
-            .and_then(|a| a.strip_suffix('/'))
-            .unwrap_or_else(|| panic!("banner: {line:?}"))
-            .to_owned();
-        Served {
-            child,
-            stdout,
-            addr,
-        }
-    }
-
-    /// One request with the admin token (or none); the status and the JSON body.
-    fn call(&self, method: &str, path: &str, auth: bool, body: Option<Value>) -> (u16, Value) {
-        let mut stream = TcpStream::connect(&self.addr).unwrap();
-        stream
-            .set_read_timeout(Some(Duration::from_secs(10)))
-            .unwrap();
-        let body = body.map(|b| b.to_string()).unwrap_or_default();
-        let auth = if auth {
-            format!("Authorization: Bearer {TOKEN}\r\n")
-        } else {
-            String::new()
-        };
-        write!(
-            stream,
-            "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-            self.addr,
-            body.len()
-        )
-        .unwrap();
-        let mut response = String::new();
-        stream.read_to_string(&mut response).unwrap();
-        let status = response
-            .split_whitespace()
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(0);
-        let text = response.split_once("\r\n\r\n").map_or("", |(_, b)| b);
-        let value = serde_json::from_str(text).unwrap_or(Value::String(text.to_owned()));
-        (status, value)
-    }
-
-    /// SIGTERM; the exit code and what it printed after the banner.
-    fn terminate(mut self) -> (Option<i32>, String) {
-        let status = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                let mut rest = String::new();
-                self.stdout.read_to_string(&mut rest).unwrap();
-                return (status.code(), rest);
-            }
-            assert!(Instant::now() < deadline, "serve did not stop on SIGTERM");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 async fn call(
     served: &std::sync::Arc<Served>,
@@ -123,7 +22,7 @@ async fn call(
     body: Option<Value>,
 ) -> (u16, Value) {
     let (served, method, path) = (served.clone(), method.to_owned(), path.to_owned());
-    tokio::task::spawn_blocking(move || served.call(&method, &path, auth, body))
+    tokio::task::spawn_blocking(move || served.call(&method, &path, auth.then_some(TOKEN), body))
         .await
         .unwrap()
 }
@@ -142,7 +41,7 @@ async fn serve_over(backend: Backend) {
     .unwrap();
     node.start().await.unwrap();
 
-    let served = std::sync::Arc::new(Served::start(&backend, &["--function", "nightly"]));
+    let served = std::sync::Arc::new(Served::start(&backend, TOKEN, &["--function", "nightly"]));
     let (status, health) = call(&served, "GET", "/healthz", false, None).await;
     assert_eq!(status, 200, "{}: {health}", backend.name);
     assert_eq!(health["state"], "paused", "serve never fires: {health}");

@@ -118,6 +118,7 @@ async fn task_commands(backend: Backend) {
     // show: human and JSON, with the next fire times.
     let shown = backend.cli(&["show", "hourly", "--json"]).json();
     assert_eq!(shown["id"], "hourly");
+    assert_eq!(shown["trigger_words"], "every hour", "{shown}");
     let fires = shown["next_fire_times"].as_array().unwrap();
     assert_eq!(fires.len(), 10);
     let first = DateTime::parse_from_rfc3339(fires[0].as_str().unwrap()).unwrap();

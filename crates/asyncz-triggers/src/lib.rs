@@ -12,7 +12,8 @@
 //! Each implements [`asyncz_core::Trigger`]: it describes itself like upstream Asyncz
 //! (`cron[day_of_week='mon-fri', hour='9']`, `interval[0:05:00]`), and its
 //! [`state`](asyncz_core::Trigger::state) fed back to its factory rebuilds an equal trigger,
-//! which is how persistent stores keep triggers. [`register`] installs the factories in a
+//! which is how persistent stores keep triggers; [`in_words`] says it for people (`at 09:00 on
+//! Monday to Friday`). [`register`] installs the factories in a
 //! [`asyncz_core::PluginRegistry`] under the aliases above.
 //!
 //! # Arguments and state
@@ -68,6 +69,7 @@ mod date;
 mod interval;
 mod parse;
 mod shutdown;
+mod words;
 
 use std::sync::Arc;
 
@@ -78,6 +80,7 @@ pub use cron::{CronBuilder, CronTrigger};
 pub use date::DateTrigger;
 pub use interval::{parse_duration, IntervalTrigger};
 pub use shutdown::ShutdownTrigger;
+pub use words::{in_words, words_of};
 
 /// The aliases [`register`] installs.
 pub const ALIASES: [&str; 6] = ["date", "interval", "cron", "and", "or", "shutdown"];

@@ -49,6 +49,9 @@
                "NODE_JOINED", "NODE_DEAD", "RUN_ABANDONED", "CLAIM_LOST"];
   var source = new EventSource(base + "/api/v1/events", { withCredentials: true });
   names.forEach(function (name) { source.addEventListener(name, soon); });
+  // Close the stream when leaving the page: a browser holds at most six connections to a
+  // server over HTTP/1.1, and a stream it keeps for a page being left would hold one of them.
+  window.addEventListener("pagehide", function () { source.close(); });
   // A server acting on a store alone sees no events of the nodes: poll pages that show runs.
   if (document.getElementById("live-runs")) { setInterval(soon, 5000); }
   watchActive();

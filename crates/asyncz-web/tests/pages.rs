@@ -154,6 +154,12 @@ async fn pages_need_a_login_and_show_the_tasks_escaped() {
         "ten next fire times"
     );
     assert!(detail.body.contains("JST"), "times in the viewer's zone");
+    assert!(
+        detail
+            .body
+            .contains(r#"<span class="words">every hour</span>"#),
+        "the trigger in words"
+    );
     assert!(detail.body.contains("Run now") && detail.body.contains("Pause"));
     assert!(
         !detail.body.contains("Edit schedule"),

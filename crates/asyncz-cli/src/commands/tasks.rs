@@ -292,9 +292,16 @@ pub fn show(args: &ShowArgs) -> Result<String, CliError> {
     with_scheduler(&args.common, |scheduler| async move {
         let info = find(&scheduler, &id).await?;
         let fire_times = next_fire_times(&scheduler, &info, 10).await?;
+        let words = scheduler
+            .get_task(&info.id, Some(&info.store_alias))
+            .await
+            .ok()
+            .flatten()
+            .and_then(|t| asyncz::triggers::in_words(t.trigger().as_ref()));
         if json_out {
             let mut doc = task_json(&info);
             if let Value::Object(map) = &mut doc {
+                map.insert("trigger_words".into(), words.clone().into());
                 map.insert(
                     "next_fire_times".into(),
                     fire_times
@@ -318,6 +325,7 @@ pub fn show(args: &ShowArgs) -> Result<String, CliError> {
             ),
             ("state", info.schedule_state.as_str().to_owned()),
             ("trigger", info.trigger_description.clone()),
+            ("schedule", words.unwrap_or_else(|| "-".into())),
             ("executor", info.executor.clone()),
             ("store", info.store_alias.clone()),
             ("next run", when(info.next_run_time, tz, now)),

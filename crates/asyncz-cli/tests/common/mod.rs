@@ -4,9 +4,12 @@
 //! `--config` and the test's own library scheduler reads through the same code.
 #![allow(clippy::unwrap_used, dead_code)]
 
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
 use std::path::PathBuf;
-use std::process::Command;
+use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 use asyncz::cluster::ClusterConfig;
 use asyncz::Scheduler;
@@ -202,4 +205,111 @@ pub async fn cli_async(backend: &Backend, args: &[&str]) -> Out {
     })
     .await
     .unwrap()
+}
+
+/// A running `asyncz serve` (killed when dropped).
+pub struct Served {
+    child: Child,
+    stdout: BufReader<std::process::ChildStdout>,
+    /// `127.0.0.1:PORT`.
+    pub addr: String,
+}
+
+impl Served {
+    /// Starts `asyncz serve` over `backend` on a free port, accepting `token` as the admin
+    /// `ops`, and waits for its banner.
+    pub fn start(backend: &Backend, token: &str, extra: &[&str]) -> Served {
+        let token = format!("ops:admin:{}", asyncz::web::hash_token(token));
+        let mut child = Command::new(env!("CARGO_BIN_EXE_asyncz"))
+            .args([
+                "serve",
+                "--config",
+                backend.config_arg(),
+                "--bind",
+                "127.0.0.1:0",
+            ])
+            .args(["--token", &token])
+            .args(extra)
+            .env_remove("ASYNCZ_WEB_TOKENS")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
+        let mut line = String::new();
+        stdout.read_line(&mut line).unwrap();
+        let addr = line
+            .trim()
+            .strip_prefix("serving on http://")
+            .and_then(|a| a.strip_suffix('/'))
+            .unwrap_or_else(|| panic!("banner: {line:?}"))
+            .to_owned();
+        Served {
+            child,
+            stdout,
+            addr,
+        }
+    }
+
+    /// One request with a bearer token (or none); the status and the JSON body.
+    pub fn call(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<serde_json::Value>,
+    ) -> (u16, serde_json::Value) {
+        let mut stream = TcpStream::connect(&self.addr).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let body = body.map(|b| b.to_string()).unwrap_or_default();
+        let auth = token
+            .map(|t| format!("Authorization: Bearer {t}\r\n"))
+            .unwrap_or_default();
+        write!(
+            stream,
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            self.addr,
+            body.len()
+        )
+        .unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).unwrap();
+        let status = response
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        let text = response.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+        let value =
+            serde_json::from_str(text).unwrap_or(serde_json::Value::String(text.to_owned()));
+        (status, value)
+    }
+
+    /// SIGTERM; the exit code and what it printed after the banner.
+    pub fn terminate(mut self) -> (Option<i32>, String) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                let mut rest = String::new();
+                self.stdout.read_to_string(&mut rest).unwrap();
+                return (status.code(), rest);
+            }
+            assert!(Instant::now() < deadline, "serve did not stop on SIGTERM");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }

@@ -204,6 +204,7 @@ pub(crate) async fn detail(
         None => preview_fire_times(task.trigger().as_ref(), tz, viewer.now, 10),
     };
     let info = task.snapshot();
+    let words = asyncz_triggers::in_words(task.trigger().as_ref());
     let runs = state
         .scheduler
         .history(&HistoryQuery::new().task(id.clone()).limit(50))
@@ -234,7 +235,10 @@ pub(crate) async fn detail(
             dl.facts {
                 dt { "Id" } dd { code { (info.id) } }
                 dt { "State" } dd { span class=(format!("state {}", info.schedule_state)) { (info.schedule_state) } }
-                dt { "Schedule" } dd { code { (info.trigger_description) } " (" (info.trigger_alias) ")" }
+                dt { "Schedule" } dd {
+                    @if let Some(words) = &words { span.words { (words) } " · " }
+                    code { (info.trigger_description) }
+                }
                 dt { "Next run" } dd { (next_run(&viewer, &info)) }
                 dt { "Function" } dd { code { (info.callable_reference.clone().unwrap_or(info.callable_name.clone())) } }
                 dt { "Executor" } dd { (info.executor) }

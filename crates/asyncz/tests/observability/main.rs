@@ -3,6 +3,8 @@
 //! `asyncz.run` span (a capturing subscriber), `info()` / `runs_in_flight()` during a store
 //! outage, and the drain with a timeout.
 
+#[cfg(feature = "stores-sql-sqlite")]
+mod cluster_metrics;
 mod common;
 mod drain;
 mod info;

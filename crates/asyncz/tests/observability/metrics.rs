@@ -19,7 +19,7 @@ use metrics_util::debugging::DebuggingRecorder;
 
 use crate::common::{flaky_store, t0, Seen};
 
-fn local<F: std::future::Future<Output = ()>>(recorder: &DebuggingRecorder, test: F) {
+pub(crate) fn local<F: std::future::Future<Output = ()>>(recorder: &DebuggingRecorder, test: F) {
     metrics::with_local_recorder(recorder, || {
         tokio::runtime::Builder::new_current_thread()
             .enable_all()

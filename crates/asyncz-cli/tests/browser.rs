@@ -1,21 +1,23 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 //! The dashboard in a real browser: Debian's chromium driven through chromium-driver
-//! (WebDriver) against the router served on a port, over a live cluster node on SQLite. Logs
-//! in, sees a task, runs it and watches the run appear without a reload, pauses and resumes,
-//! edits the schedule, logs out; saves a screenshot of each page under
-//! `target/tmp/browser-artifacts/`.
+//! (WebDriver) against `asyncz serve` (the built binary) on SQLite, with a live cluster node in
+//! the test process running the tasks. Logs in, sees a task, runs it and watches the node's run
+//! appear without a reload, pauses and resumes, edits the schedule, logs out; saves a
+//! screenshot of each page under `target/tmp/browser-artifacts/`. Each step's time since the
+//! start is printed (`--nocapture`), to see where a slow run spends it.
 //!
 //! Without chromedriver on the PATH the test says so and passes, unless
 //! `ASYNCZ_REQUIRE_BROWSER=1` (CI sets it, after installing chromium and chromium-driver).
 
+mod common;
+
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use asyncz::cluster::ClusterConfig;
 use asyncz::{CallContext, IntervalTrigger, Scheduler, TaskBuilder};
-use asyncz_web::{router, Role, WebConfig};
+use common::{fast_node, Backend, Served};
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::json;
 
@@ -91,17 +93,9 @@ async fn browser(port: u16) -> Client {
         .expect("a browser session")
 }
 
-async fn node(db: &std::path::Path) -> Scheduler {
-    let stores = json!({"asyncz.stores.default": {"type": "sql", "url": format!("sqlite://{}", db.display())}});
-    let scheduler = asyncz::builder()
-        .config(stores.as_object().cloned().unwrap())
-        .cluster(
-            ClusterConfig::new()
-                .node_id("browser-node")
-                .poll_interval(Duration::from_millis(50)),
-        )
-        .build()
-        .unwrap();
+/// The node that runs the tasks, over the store `asyncz serve` serves.
+async fn node(backend: &Backend) -> Scheduler {
+    let scheduler = backend.scheduler(Some(fast_node("browser-node")));
     scheduler
         .register("report", |_ctx: CallContext| {})
         .unwrap();
@@ -119,6 +113,15 @@ async fn node(db: &std::path::Path) -> Scheduler {
             .unwrap();
     }
     scheduler
+}
+
+/// Prints how long the test has run at each step.
+struct Steps(Instant);
+
+impl Steps {
+    fn at(&self, step: &str) {
+        println!("[{:>7.2?}] {step}", self.0.elapsed());
+    }
 }
 
 fn artifacts() -> PathBuf {
@@ -164,27 +167,22 @@ async fn an_operator_session_in_a_real_browser() {
     let Some((_driver, driver_port)) = start_driver().await else {
         return;
     };
-    let dir = tempfile::tempdir().unwrap();
-    let scheduler = node(&dir.path().join("browser.db")).await;
-    let app = axum::Router::new().nest(
-        "/asyncz",
-        router(
-            scheduler.clone(),
-            WebConfig::new().token("ada", Role::Admin, TOKEN),
-        ),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}/asyncz", listener.local_addr().unwrap());
-    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+    let steps = Steps(Instant::now());
+    let backend = Backend::sqlite();
+    let scheduler = node(&backend).await;
+    let served = Served::start(&backend, TOKEN, &[]);
+    let base = format!("http://{}", served.addr);
+    steps.at("node and asyncz serve up");
 
     let client = browser(driver_port).await;
+    steps.at("browser session");
     client.goto(&base).await.unwrap();
     assert!(client
         .current_url()
         .await
         .unwrap()
         .as_str()
-        .ends_with("/asyncz/login"));
+        .ends_with("/login"));
     shot(&client, "01-login").await;
     client
         .find(Locator::Css("#token"))
@@ -196,6 +194,7 @@ async fn an_operator_session_in_a_real_browser() {
     click_button(&client, "Log in").await;
     wait_for_text(&client, "<h1>Overview</h1>", Duration::from_secs(10)).await;
     shot(&client, "02-overview").await;
+    steps.at("logged in");
 
     client.goto(&format!("{base}/tasks")).await.unwrap();
     wait_for_text(&client, "Sales report", Duration::from_secs(5)).await;
@@ -210,7 +209,9 @@ async fn an_operator_session_in_a_real_browser() {
     wait_for_text(&client, "Next 10 fire times", Duration::from_secs(5)).await;
     assert!(client.source().await.unwrap().contains("No runs recorded"));
 
-    // Run now; then the run's outcome arrives on the open page without a reload.
+    steps.at("task detail");
+    // Run now: a run request the node takes; its outcome arrives on the open page without a
+    // reload.
     click_button(&client, "Run now").await;
     wait_for_text(&client, "Run started", Duration::from_secs(5)).await;
     client
@@ -228,6 +229,7 @@ async fn an_operator_session_in_a_real_browser() {
         "the run appeared by a live update, not a reload"
     );
     shot(&client, "04-task-detail").await;
+    steps.at("ran it");
 
     click_button(&client, "Pause").await;
     wait_for_text(&client, "Paused.", Duration::from_secs(5)).await;
@@ -250,12 +252,14 @@ async fn an_operator_session_in_a_real_browser() {
             .paused
     );
 
+    steps.at("paused and resumed");
     // Edit the schedule.
     let kind = client
         .find(Locator::Css("select[name=kind]"))
         .await
         .unwrap();
     kind.select_by_value("cron").await.unwrap();
+    steps.at("cron selected");
     client
         .find(Locator::Css("input[name=value]"))
         .await
@@ -263,7 +267,9 @@ async fn an_operator_session_in_a_real_browser() {
         .send_keys("*/5 * * * *")
         .await
         .unwrap();
+    steps.at("expression typed");
     click_button(&client, "Save schedule").await;
+    steps.at("save clicked");
     wait_for_text(&client, "Schedule saved.", Duration::from_secs(5)).await;
     let info = scheduler
         .get_task_info("report", None)
@@ -278,9 +284,11 @@ async fn an_operator_session_in_a_real_browser() {
         ("/timeline", "07-timeline", "<h1>Timeline</h1>"),
     ] {
         client.goto(&format!("{base}{path}")).await.unwrap();
+        steps.at(path);
         wait_for_text(&client, text, Duration::from_secs(5)).await;
         shot(&client, name).await;
     }
+    steps.at("schedule edited, pages shot");
     // Phone width.
     client.set_window_size(390, 844).await.unwrap();
     client.goto(&format!("{base}/tasks")).await.unwrap();
@@ -299,9 +307,13 @@ async fn an_operator_session_in_a_real_browser() {
         .await
         .unwrap()
         .as_str()
-        .ends_with("/asyncz/login"));
+        .ends_with("/login"));
 
+    steps.at("logged out");
     client.close().await.unwrap();
-    server.abort();
+    steps.at("browser closed");
+    let (code, _) = served.terminate();
+    assert_eq!(code, Some(0));
     scheduler.shutdown(true).await.unwrap();
+    steps.at("done");
 }
