@@ -85,8 +85,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         Ok(token) => web.token("admin", Role::Admin, &token),
         Err(_) => web.without_auth(),
     };
-    let app = Router::new()
-        .route("/metrics", get(render_metrics))
+    // With auth on, metrics (whose labels may name tasks) are only at /asyncz/metrics, behind
+    // the token; without it, also at the root for a Prometheus scraping the default path.
+    let root = if web.auth_enabled() {
+        Router::new()
+    } else {
+        Router::new().route("/metrics", get(render_metrics))
+    };
+    let app = root
         .with_state(App {
             scheduler: scheduler.clone(),
             metrics,

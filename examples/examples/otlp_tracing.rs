@@ -35,7 +35,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .build()?;
     let provider = SdkTracerProvider::builder()
         .with_batch_exporter(exporter)
-        .with_resource(Resource::builder().with_service_name("asyncz-example").build())
+        .with_resource(
+            Resource::builder()
+                .with_service_name("asyncz-example")
+                .build(),
+        )
         .build();
     tracing_subscriber::registry()
         .with(tracing_subscriber::EnvFilter::new(

@@ -147,7 +147,7 @@ fn errors_name_the_value_and_where_to_look() {
     let line = assert_one_line_usage_error(&args(&[b"frobnicate"]));
     assert_eq!(
         line,
-        "asyncz: error: unknown command 'frobnicate' (expected one of: preview, completions, list, show, pause, resume, remove, add, update, reschedule, run, history, nodes, timeline, status, doctor)"
+        "asyncz: error: unknown command 'frobnicate' (expected one of: preview, completions, list, show, pause, resume, remove, add, update, reschedule, run, history, nodes, timeline, status, doctor, serve)"
     );
     let line =
         assert_one_line_usage_error(&args(&[b"preview", b"--json=yes", b"--cron", b"* * * * *"]));

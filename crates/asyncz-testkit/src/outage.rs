@@ -9,7 +9,8 @@ use asyncz_core::{async_trait, Error, Result, Store, StoreContext, Task};
 
 /// Wraps a store; while [`OutageStore::down`] is set every call but `start` and `shutdown`
 /// fails with a backend error ("connection refused (test outage)"), as a server gone away
-/// would. Its kind is `outage`; it can also report made-up undecodable records.
+/// would. Its kind is `outage`; it can also report made-up undecodable records. It is not a
+/// cluster store (`cluster()` is `None`, whatever `inner` is): a cluster scheduler refuses it.
 #[derive(Debug)]
 pub struct OutageStore<S> {
     inner: S,

@@ -1,5 +1,5 @@
 //! A trigger in words, for people: `every 6 hours`, `at 09:00 on Monday to Friday
-//! (Europe/Berlin)`, `once at 2026-05-01 10:00:00+02:00`. Built from a trigger's alias and
+//! (Europe/Berlin)`, `once at 2026-05-01T10:00:00+02:00`. Built from a trigger's alias and
 //! [`state`](asyncz_core::Trigger::state), so it works for any stored trigger of the built-in
 //! aliases; a cron expression too irregular to say simply is said field by field
 //! (`when minute is 5,35 and hour is 1-5`). Unknown aliases give `None`: show the trigger's
@@ -38,12 +38,12 @@ pub fn words_of(alias: &str, state: &Map) -> Option<String> {
                 .and_then(Value::as_array)
                 .into_iter()
                 .flatten()
-                .filter_map(|t| {
+                .map(|t| {
                     let alias = t.get("alias")?.as_str()?;
                     let args = t.get("args")?.as_object()?;
                     words_of(alias, args)
                 })
-                .collect();
+                .collect::<Option<_>>()?;
             let joiner = if alias == "and" { " and " } else { ", or " };
             let lead = if alias == "and" {
                 "when all agree: "
@@ -191,12 +191,19 @@ fn ordinal(n: u32) -> String {
     format!("{n}{suffix}")
 }
 
-/// The time of day part, or `None` when it is not simple to say.
-fn time_part(second: Option<&str>, minute: Option<&str>, hour: Option<&str>) -> Option<String> {
+/// The time of day part, or `None` when it is not simple to say. `dated`: a field coarser than
+/// the hour is given, so fields left out below it are 0 (`day=1` fires at 00:00:00).
+fn time_part(
+    second: Option<&str>,
+    minute: Option<&str>,
+    hour: Option<&str>,
+    dated: bool,
+) -> Option<String> {
     let second_zero = second.is_none_or(|s| number(s) == Some(0));
     let step = |e: &str| e.strip_prefix("*/").and_then(number);
     match (hour, minute) {
         (None, None) => match second {
+            None if dated => Some("at 00:00".to_owned()),
             None => Some("every minute".to_owned()),
             Some("*") => Some("every second".to_owned()),
             Some(s) => step(s)
@@ -238,8 +245,9 @@ fn time_part(second: Option<&str>, minute: Option<&str>, hour: Option<&str>) -> 
 }
 
 fn cron(state: &Map) -> String {
-    // `*` says nothing (a crontab gives every field); only `second=*` means every second.
-    let field = |k: &str| text_of(state, k).filter(|v| *v != "*" || k == "second");
+    // `*` in the hour or a coarser field says nothing (a crontab gives every field); in the
+    // minute or the second it is every minute or second, which `time_part` says (or not).
+    let field = |k: &str| text_of(state, k).filter(|v| *v != "*" || k == "second" || k == "minute");
     let (second, minute, hour) = (field("second"), field("minute"), field("hour"));
     let (day, month, dow, week, year) = (
         field("day"),
@@ -248,7 +256,8 @@ fn cron(state: &Map) -> String {
         field("week"),
         field("year"),
     );
-    let time = time_part(second, minute, hour);
+    let dated = [day, month, dow, week, year].iter().any(Option::is_some);
+    let time = time_part(second, minute, hour, dated);
     let day_text = match day {
         None => None,
         Some("last") => Some("on the last day of the month".to_owned()),
@@ -310,6 +319,8 @@ mod tests {
                 "at 12:00 on Saturday and Sunday in January and July",
             ),
             ("5,35 1-5 * * *", "when hour is 1-5 and minute is 5,35"),
+            ("* 9 * * *", "when hour is 9 and minute is *"),
+            ("* */2 * * *", "when hour is */2 and minute is *"),
         ] {
             assert_eq!(cron(expr), words, "{expr}");
         }
@@ -349,5 +360,12 @@ mod tests {
         let words = in_words(&DateTrigger::new(at)).unwrap();
         assert!(words.starts_with("once at 2026-05-01"), "{words}");
         assert_eq!(words_of("sundial", &Map::new()), None);
+        let first = CronTrigger::builder().day(1).build().unwrap();
+        assert_eq!(
+            in_words(&first).unwrap(),
+            "at 00:00 on the 1st of the month"
+        );
+        let mondays = CronTrigger::builder().day_of_week("mon").build().unwrap();
+        assert_eq!(in_words(&mondays).unwrap(), "at 00:00 on Monday");
     }
 }

@@ -47,11 +47,17 @@
   var names = ["TASK_EXECUTED", "TASK_ERROR", "TASK_MISSED", "TASK_SUBMITTED", "TASK_ADDED",
                "TASK_REMOVED", "TASK_MODIFIED", "TASK_MAX_INSTANCES", "ALL_TASKS_REMOVED",
                "NODE_JOINED", "NODE_DEAD", "RUN_ABANDONED", "CLAIM_LOST"];
-  var source = new EventSource(base + "/api/v1/events", { withCredentials: true });
-  names.forEach(function (name) { source.addEventListener(name, soon); });
+  var source = null;
+  function connect() {
+    source = new EventSource(base + "/api/v1/events", { withCredentials: true });
+    names.forEach(function (name) { source.addEventListener(name, soon); });
+  }
+  connect();
   // Close the stream when leaving the page: a browser holds at most six connections to a
   // server over HTTP/1.1, and a stream it keeps for a page being left would hold one of them.
-  window.addEventListener("pagehide", function () { source.close(); });
+  // A page brought back from the back/forward cache opens it again and looks once.
+  window.addEventListener("pagehide", function () { if (source) { source.close(); } });
+  window.addEventListener("pageshow", function (e) { if (e.persisted) { connect(); soon(); } });
   // A server acting on a store alone sees no events of the nodes: poll pages that show runs.
   if (document.getElementById("live-runs")) { setInterval(soon, 5000); }
   watchActive();

@@ -237,7 +237,8 @@ impl WebConfig {
     }
 
     /// How far past its planned wakeup the engine may be before `/healthz` answers 503
-    /// (default 30 s; see `SchedulerInfo::engine_on_time`).
+    /// (default 30 s; see `SchedulerInfo::engine_on_time`). Keep it above the scheduler's
+    /// store timeout: a round waits that long for a store that hangs.
     pub fn health_max_late(mut self, max_late: Duration) -> Self {
         self.health_max_late = max_late;
         self

@@ -1,8 +1,13 @@
 //! The probes and the metrics endpoint, at the router's root (`/healthz`, `/readyz`,
 //! `/metrics`). The probes need no token, so a load balancer or a kubelet can call them, and
-//! say nothing an anonymous caller should not learn: the state, the time of the last engine
-//! round and the aliases of unreachable stores, never an error text (it may hold a URL with a
-//! password). `/metrics` needs the `read` role when auth is on.
+//! say nothing an anonymous caller should not learn: the state, the times of the last engine
+//! round and of its planned next look (the next due time), and the aliases of unreachable
+//! stores; never an error text (it may hold a URL with a password). `/metrics` needs the
+//! `read` role when auth is on.
+//!
+//! In front of stores alone ([`crate::WebConfig::control_plane`]) the scheduler is paused and
+//! makes no rounds: `/healthz` says it is alive, and `/readyz` asks each store for its next run
+//! time (bounded by the store timeout) instead of trusting the last call.
 
 use std::sync::Arc;
 
@@ -52,6 +57,18 @@ async fn healthz(State(state): State<Arc<AppState>>) -> Response {
 
 /// 200 while the scheduler is started and every store answered its last call, 503 otherwise.
 async fn readyz(State(state): State<Arc<AppState>>) -> Response {
+    if state.config.control_plane {
+        // No engine rounds call the stores here: ask them now. The scheduler's store wrapper
+        // records the answer, which info() then reports.
+        let stores = state.scheduler.info().stores;
+        let probes = stores
+            .iter()
+            .filter_map(|s| state.scheduler.lookup_store(&s.alias).ok());
+        futures::future::join_all(probes.map(|store| async move {
+            let _ = store.get_next_run_time().await;
+        }))
+        .await;
+    }
     let info = state.scheduler.info();
     let ready = info.stores_reachable();
     let down: Vec<&str> = info

@@ -131,6 +131,31 @@ async fn readyz_follows_a_store_outage_and_names_only_the_store() {
     scheduler.shutdown(false).await.unwrap();
 }
 
+#[tokio::test]
+async fn readyz_in_front_of_stores_alone_asks_the_stores_now() {
+    // A control plane's scheduler is paused and makes no rounds: nothing else would notice.
+    let store = OutageStore::new(MemoryStore::new());
+    let down = store.down();
+    let scheduler = asyncz::builder().store("orders", store).build().unwrap();
+    scheduler.start_paused().await.unwrap();
+    let app = router(scheduler.clone(), config().control_plane());
+    let (status, _, body) = get(&app, "/readyz", None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    down.store(true, Ordering::SeqCst);
+    let (status, _, body) = get(&app, "/readyz", None).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(
+        json(&body)["unreachable_stores"],
+        serde_json::json!(["orders"])
+    );
+    let (status, _, body) = get(&app, "/healthz", None).await;
+    assert_eq!(status, StatusCode::OK, "paused is alive: {body}");
+    down.store(false, Ordering::SeqCst);
+    let (status, _, _) = get(&app, "/readyz", None).await;
+    assert_eq!(status, StatusCode::OK);
+    scheduler.shutdown(false).await.unwrap();
+}
+
 async fn seeded() -> Scheduler {
     let scheduler = asyncz::builder().build().unwrap();
     scheduler.register("noop", |_ctx: CallContext| {}).unwrap();

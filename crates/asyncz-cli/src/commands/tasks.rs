@@ -325,7 +325,7 @@ pub fn show(args: &ShowArgs) -> Result<String, CliError> {
             ),
             ("state", info.schedule_state.as_str().to_owned()),
             ("trigger", info.trigger_description.clone()),
-            ("schedule", words.unwrap_or_else(|| "-".into())),
+            ("in words", words.unwrap_or_else(|| "-".into())),
             ("executor", info.executor.clone()),
             ("store", info.store_alias.clone()),
             ("next run", when(info.next_run_time, tz, now)),

@@ -64,6 +64,7 @@ pub fn asyncz(args: &[&str]) -> Out {
         .env_remove("ASYNCZ_STORE_URL")
         .env_remove("ASYNCZ_CONFIG")
         .env_remove("ASYNCZ_STORE_ENCRYPTION_KEY")
+        .env_remove("ASYNCZ_WEB_TOKENS")
         .output()
         .unwrap();
     Out {

@@ -144,18 +144,26 @@ impl SchedulerInfo {
     /// planned none (nothing scheduled: it waits for a change, which wakes it). Unlike
     /// [`SchedulerInfo::engine_ticked_within`] an idle scheduler stays healthy; a loop that is
     /// stuck, or a round that never finishes, fails it once its planned wakeup is `max_late`
-    /// overdue. A paused scheduler is alive; a stopped one is not.
+    /// overdue; so does a first round not done `max_late` after the start. A paused scheduler
+    /// is alive; a stopped one is not. A round waits for slow stores up to the store timeout
+    /// (10 s by default): keep `max_late` above it.
     pub fn engine_on_time(&self, max_late: Duration, now: DateTime<Utc>) -> bool {
         match self.state {
             SchedulerState::Stopped => false,
             SchedulerState::Paused => true,
-            SchedulerState::Running => self.last_round.is_some_and(|r| match r.next_wakeup {
-                None => true,
-                Some(next) => {
-                    let due = next.max(r.at);
-                    (now - due).to_std().unwrap_or_default() <= max_late.saturating_add(r.took)
-                }
-            }),
+            SchedulerState::Running => match self.last_round {
+                // Started, the first round not done yet.
+                None => self
+                    .started_at
+                    .is_some_and(|s| (now - s).to_std().unwrap_or_default() <= max_late),
+                Some(r) => match r.next_wakeup {
+                    None => true,
+                    Some(next) => {
+                        let due = next.max(r.at);
+                        (now - due).to_std().unwrap_or_default() <= max_late.saturating_add(r.took)
+                    }
+                },
+            },
         }
     }
 
