@@ -27,6 +27,22 @@ async fn run_history_nodes(backend: Backend) {
         .await
         .unwrap();
     }
+    // A task whose function only another (absent) service registers: doctor names it.
+    let elsewhere = backend.scheduler(None);
+    elsewhere
+        .register("reports.elsewhere", |_: CallContext| {})
+        .unwrap();
+    elsewhere.start_paused().await.unwrap();
+    elsewhere
+        .add_task(
+            TaskBuilder::new()
+                .id("orphan")
+                .function("reports.elsewhere")
+                .trigger(IntervalTrigger::new().every(Duration::from_secs(3600))),
+        )
+        .await
+        .unwrap();
+    elsewhere.shutdown(true).await.unwrap();
     node.start().await.unwrap();
 
     let out = cli_async(&backend, &["run", "good", "--wait", "--timeout", "20s"]).await;
@@ -117,6 +133,44 @@ async fn run_history_nodes(backend: Backend) {
     assert_eq!(me["state"], "alive");
     assert_eq!(me["pid"], std::process::id());
     assert!(me["heartbeat_age_ms"].as_u64().unwrap() < 3000, "{me}");
+    assert_eq!(me["functions"], serde_json::json!(["boom", "ok"]), "{me}");
+
+    // doctor: the schema, and the one task whose function no live node registered.
+    let doctor = cli_async(&backend, &["doctor", "--json"]).await.json();
+    let check = |name: &str| {
+        doctor["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["check"] == name)
+            .cloned()
+            .unwrap_or_else(|| panic!("no {name} check: {doctor}"))
+    };
+    let functions = check("functions");
+    assert_eq!(functions["level"], "warn", "{functions}");
+    assert_eq!(
+        functions["ids"],
+        serde_json::json!(["orphan"]),
+        "{functions}"
+    );
+    assert!(
+        functions["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("1 task(s) name a function no live node has registered"),
+        "{functions}"
+    );
+    let schema = check("schema");
+    assert_eq!(schema["level"], "ok", "{schema}");
+    let strict = cli_async(&backend, &["doctor", "--strict"]).await;
+    strict.fails(1);
+    assert!(
+        strict
+            .stdout
+            .contains("name a function no live node has registered: orphan"),
+        "{}",
+        strict.stdout
+    );
     let table = cli_async(&backend, &["nodes"]).await.ok().to_owned();
     assert!(table.starts_with("NODE"), "{table}");
     assert!(

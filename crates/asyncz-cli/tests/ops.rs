@@ -175,6 +175,12 @@ fn doctor_warns_and_strict_fails_on_warnings() {
         .find(|c| c["check"] == "connectivity")
         .unwrap();
     assert_eq!(conn["level"], "ok");
+    let schema = checks.iter().find(|c| c["check"] == "schema").unwrap();
+    assert_eq!(schema["level"], "ok", "{schema}");
+    assert_eq!(schema["message"], "schema version 3 (current)");
+    // No live node publishes its functions here, so that check says it could not judge.
+    let functions = checks.iter().find(|c| c["check"] == "functions").unwrap();
+    assert_eq!(functions["level"], "info", "{functions}");
     // The SQLite store keeps a node registry: with tasks and no live node, doctor says so.
     assert!(
         checks

@@ -90,7 +90,7 @@ pub use scheduler::{
     Scheduler, SchedulerBuilder, SchedulerInfo, SchedulerState, SortKey, StoreInfo, TaskHandle,
     TaskInfoQuery, MAX_PREVIEW_COUNT,
 };
-pub use store::{sort_tasks, Store, StoreContext};
+pub use store::{sort_tasks, SchemaVersion, Store, StoreContext};
 pub use task::{
     RunTimes, ScheduleState, Task, TaskDefaults, TaskInfo, TaskState, MAX_RUN_TIMES_PER_SUBMISSION,
 };

@@ -176,6 +176,36 @@ pub trait Store: fmt::Debug + Send + Sync + 'static {
     fn cluster(&self) -> Option<&dyn ClusterStore> {
         None
     }
+
+    /// The version of the store's layout (its tables, keys or collections), for stores that
+    /// keep a versioned schema; `None` (the default) for stores whose records carry their own
+    /// format version instead. Operators see it in `asyncz doctor`.
+    ///
+    /// # Behavior
+    /// - Read from the store when called (not remembered from `start`), so it shows what
+    ///   another process may have upgraded meanwhile.
+    /// - An unreachable store is an error, never a made-up version.
+    async fn schema_version(&self) -> Result<Option<SchemaVersion>> {
+        Ok(None)
+    }
+}
+
+/// A store's schema version ([`Store::schema_version`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SchemaVersion {
+    /// The version the stored layout has.
+    pub stored: u32,
+    /// The newest version this build of the store writes (a `start` upgrades an older layout
+    /// to it).
+    pub supported: u32,
+}
+
+impl SchemaVersion {
+    /// A store at `stored`, of a build that writes up to `supported`.
+    pub fn new(stored: u32, supported: u32) -> Self {
+        SchemaVersion { stored, supported }
+    }
 }
 
 /// An `Arc<S>` is a store too, so an application can keep a handle on the store it gave the
@@ -223,5 +253,8 @@ impl<S: Store + ?Sized> Store for Arc<S> {
     }
     fn cluster(&self) -> Option<&dyn ClusterStore> {
         (**self).cluster()
+    }
+    async fn schema_version(&self) -> Result<Option<SchemaVersion>> {
+        (**self).schema_version().await
     }
 }

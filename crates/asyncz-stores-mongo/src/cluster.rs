@@ -13,7 +13,7 @@
 //!   microseconds, with a unique index on `(task_id, scheduled_run_time)` (the ledger's key)
 //!   and indexes for history (`scheduled_run_time`), run requests (`state, created_at`) and
 //!   settling a dead node's runs (`node, state`).
-//! - A node document is `{_id: node id, host, pid, started_at, last_heartbeat, state}`.
+//! - A node document is `{_id: node id, host, pid, started_at, last_heartbeat, state, functions}` (`functions`: the names the node registered).
 //!
 //! # Whose clock
 //! Leases and heartbeat ages are judged on the **server's** clock: every claim, renewal,

@@ -1,9 +1,12 @@
 //! The schema's versions and the migrations between them. Version 1 is the task table of
 //! the single-process store (created in `store.rs`); version 2 adds cluster mode: the claim
 //! columns on the task table (`claimed_by`, `claimed_until`, `fence`), the run ledger
-//! `<table>_runs` and the node registry `<table>_nodes`. The version is kept in
-//! `<table>_meta`; `start` upgrades an older table in place (its records stay as they are)
-//! and refuses one made by a newer asyncz.
+//! `<table>_runs` and the node registry `<table>_nodes`; version 3 adds the `functions` a node
+//! publishes to the node registry. The version is kept in `<table>_meta` (`schema_version`),
+//! beside `compatible_version`, the oldest version whose builds can still use the tables
+//! (version 3 only adds a nullable column, so a version-2 build keeps working on them). `start`
+//! upgrades an older table in place (its records stay as they are) and refuses tables that
+//! need a newer asyncz.
 //!
 //! Every step is safe to run twice and by two processes starting at once: a column or index
 //! that exists already is not an error.
@@ -11,7 +14,10 @@
 use crate::store::{on_pool, Dialect, Pool};
 
 /// The schema version this build writes.
-pub(crate) const VERSION: i64 = 2;
+pub(crate) const VERSION: i64 = 3;
+
+/// The oldest schema version whose builds can use tables of [`VERSION`].
+const COMPATIBLE: i64 = 2;
 
 /// The quoted names of the tables and indexes that belong to task table `t`.
 #[derive(Debug)]
@@ -121,6 +127,24 @@ fn to_v2(d: Dialect, n: &Names) -> Vec<String> {
     ]
 }
 
+/// The statements from version 2 to 3.
+fn to_v3(d: Dialect, n: &Names) -> Vec<String> {
+    vec![format!(
+        "ALTER TABLE {} ADD COLUMN functions {} NULL",
+        n.nodes,
+        d.text()
+    )]
+}
+
+/// The statements from version `from` to `from + 1`.
+fn steps(d: Dialect, n: &Names, from: i64) -> Vec<String> {
+    match from {
+        1 => to_v2(d, n),
+        2 => to_v3(d, n),
+        _ => Vec::new(),
+    }
+}
+
 /// Whether `e` says the step was done already (by an earlier start or a process starting at
 /// the same time): a duplicate column, index or table.
 fn done_already(e: &sqlx::Error) -> bool {
@@ -140,22 +164,64 @@ fn done_already(e: &sqlx::Error) -> bool {
         || message.contains("duplicate column name")
 }
 
+/// The query that reads meta value `name`.
+fn read_meta(n: &Names, name: &str) -> String {
+    format!("SELECT value FROM {} WHERE name = '{name}'", n.meta)
+}
+
+/// The schema version the tables of `n` have now (1: no `_meta` row, a version-1 table).
+pub(crate) async fn stored_version(pool: &Pool, n: &Names) -> Result<i64, sqlx::Error> {
+    let read = read_meta(n, "schema_version");
+    let version: Option<i64> = on_pool!(pool, |p| sqlx::query_scalar::<_, i64>(&read)
+        .fetch_optional(p)
+        .await)?;
+    Ok(version.unwrap_or(1))
+}
+
+/// Writes meta value `name` (an update, or an insert when the row is missing).
+async fn write_meta(
+    pool: &Pool,
+    d: Dialect,
+    n: &Names,
+    name: &str,
+    value: i64,
+) -> Result<(), String> {
+    let update = format!(
+        "UPDATE {} SET value = {} WHERE name = '{name}'",
+        n.meta,
+        d.ph(1)
+    );
+    let insert = format!(
+        "INSERT INTO {} (name, value) VALUES ('{name}', {})",
+        n.meta,
+        d.ph(1)
+    );
+    let updated = on_pool!(pool, |p| sqlx::query(&update)
+        .bind(value)
+        .execute(p)
+        .await
+        .map(|r| r.rows_affected()))
+    .map_err(|e| format!("cannot write the schema's {name}: {e}"))?;
+    if updated == 0 {
+        if let Err(e) = on_pool!(pool, |p| sqlx::query(&insert)
+            .bind(value)
+            .execute(p)
+            .await
+            .map(|_| ()))
+        {
+            if !done_already(&e) {
+                return Err(format!("cannot write the schema's {name}: {e}"));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Brings the tables of `n` to [`VERSION`].
 pub(crate) async fn upgrade(pool: &Pool, d: Dialect, n: &Names) -> Result<(), String> {
     let create_meta = format!(
         "CREATE TABLE IF NOT EXISTS {} (name VARCHAR(64) NOT NULL PRIMARY KEY, value BIGINT NOT NULL)",
         n.meta
-    );
-    let read = format!("SELECT value FROM {} WHERE name = 'schema_version'", n.meta);
-    let update = format!(
-        "UPDATE {} SET value = {} WHERE name = 'schema_version'",
-        n.meta,
-        d.ph(1)
-    );
-    let insert = format!(
-        "INSERT INTO {} (name, value) VALUES ('schema_version', {})",
-        n.meta,
-        d.ph(1)
     );
     if let Err(e) = on_pool!(pool, |p| sqlx::query(&create_meta)
         .execute(p)
@@ -166,14 +232,21 @@ pub(crate) async fn upgrade(pool: &Pool, d: Dialect, n: &Names) -> Result<(), St
             return Err(format!("cannot create the schema table {}: {e}", n.meta));
         }
     }
-    let version: Option<i64> = on_pool!(pool, |p| sqlx::query_scalar::<_, i64>(&read)
-        .fetch_optional(p)
-        .await)
-    .map_err(|e| format!("cannot read the schema version from {}: {e}", n.meta))?;
-    let version = version.unwrap_or(1);
-    if version > VERSION {
+    let version = stored_version(pool, n)
+        .await
+        .map_err(|e| format!("cannot read the schema version from {}: {e}", n.meta))?;
+    let read_compatible = read_meta(n, "compatible_version");
+    let compatible: Option<i64> =
+        on_pool!(pool, |p| sqlx::query_scalar::<_, i64>(&read_compatible)
+            .fetch_optional(p)
+            .await)
+        .map_err(|e| format!("cannot read the schema version from {}: {e}", n.meta))?;
+    // Tables newer than this build are fine as long as their writer said this build can use
+    // them; before compatible_version existed every version needed its own build.
+    let needs = compatible.unwrap_or(version);
+    if needs > VERSION {
         return Err(format!(
-            "the tables were made by a newer asyncz (schema version {version}; this one knows up to {VERSION}): upgrade asyncz"
+            "the tables were made by a newer asyncz (schema version {version}, usable from version {needs}; this one knows up to {VERSION}): upgrade asyncz"
         ));
     }
     if version >= VERSION {
@@ -186,34 +259,21 @@ pub(crate) async fn upgrade(pool: &Pool, d: Dialect, n: &Names) -> Result<(), St
         to = VERSION,
         "upgrading the SQL store's schema"
     );
-    for step in to_v2(d, n) {
-        if let Err(e) = on_pool!(pool, |p| sqlx::query(&step).execute(p).await.map(|_| ())) {
-            if !done_already(&e) {
-                return Err(format!(
-                    "cannot upgrade the schema to version {VERSION} ({step}): {e}"
-                ));
+    for from in version..VERSION {
+        for step in steps(d, n, from) {
+            if let Err(e) = on_pool!(pool, |p| sqlx::query(&step).execute(p).await.map(|_| ())) {
+                if !done_already(&e) {
+                    return Err(format!(
+                        "cannot upgrade the schema to version {} ({step}): {e}",
+                        from + 1
+                    ));
+                }
             }
         }
     }
-    let updated = on_pool!(pool, |p| sqlx::query(&update)
-        .bind(VERSION)
-        .execute(p)
-        .await
-        .map(|r| r.rows_affected()))
-    .map_err(|e| format!("cannot write the schema version: {e}"))?;
-    if updated == 0 {
-        if let Err(e) = on_pool!(pool, |p| sqlx::query(&insert)
-            .bind(VERSION)
-            .execute(p)
-            .await
-            .map(|_| ()))
-        {
-            if !done_already(&e) {
-                return Err(format!("cannot write the schema version: {e}"));
-            }
-        }
-    }
-    Ok(())
+    // The compatible version first: a reader that sees the new schema_version finds it.
+    write_meta(pool, d, n, "compatible_version", COMPATIBLE).await?;
+    write_meta(pool, d, n, "schema_version", VERSION).await
 }
 
 /// The statements that drop the tables of cluster mode and the schema version.

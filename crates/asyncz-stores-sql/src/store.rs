@@ -871,4 +871,20 @@ impl Store for SqlStore {
     fn cluster(&self) -> Option<&dyn asyncz_core::cluster::ClusterStore> {
         Some(self)
     }
+
+    async fn schema_version(&self) -> Result<Option<asyncz_core::SchemaVersion>> {
+        let s = self.started()?;
+        let stored = crate::schema::stored_version(&s.backend, &self.cluster_sql.names)
+            .await
+            .map_err(|e| self.db_error(&s, "cannot read the schema version", e))?;
+        let stored = u32::try_from(stored).map_err(|_| {
+            Error::invalid(
+                format!("store '{}' (sql) schema_version", s.alias()),
+                format!("{stored} is not a version"),
+            )
+        })?;
+        // VERSION is a small positive constant.
+        let supported = u32::try_from(crate::schema::VERSION).unwrap_or(u32::MAX);
+        Ok(Some(asyncz_core::SchemaVersion::new(stored, supported)))
+    }
 }

@@ -9,10 +9,10 @@ use std::time::Duration;
 
 use asyncz_core::chrono::{Duration as Span, Utc};
 use asyncz_core::cluster::{
-    ClaimRequest, CommitResult, FireCommit, FireUpdate, HistoryQuery, RunFinish, RunKind,
+    ClaimRequest, CommitResult, FireCommit, FireUpdate, HistoryQuery, NodeInfo, RunFinish, RunKind,
     RunRecord, RunState,
 };
-use asyncz_core::{async_trait, Result, Store};
+use asyncz_core::{async_trait, Result, SchemaVersion, Store};
 use asyncz_stores_sql::{SqlStore, SqlStoreConfig};
 use asyncz_testkit::{sample_task, store_context, t0, Capabilities, StoreHarness};
 
@@ -161,10 +161,69 @@ async fn an_old_table_is_upgraded_in_place(url: &str, blob: &str, id_type: &str)
     let again = SqlStore::new(SqlStoreConfig::new(url).tablename(format!("{prefix}_old"))).unwrap();
     again.start(store_context()).await.unwrap();
     assert!(again.lookup_task("old").await.unwrap().is_some());
-    // A schema from a newer asyncz is refused, naming the versions.
+    assert_eq!(
+        again.schema_version().await.unwrap(),
+        Some(SchemaVersion::new(3, 3))
+    );
+    // A version-2 schema (before nodes published their functions) gains the column; a node
+    // registered before keeps its row and reads back with no functions.
+    let nodes_table = format!("{prefix}_old_nodes");
+    let cluster = again.cluster().unwrap();
+    cluster
+        .heartbeat(&NodeInfo::new("before", "h", 1, Utc::now()))
+        .await
+        .unwrap();
+    for sql in [
+        format!("ALTER TABLE {nodes_table} DROP COLUMN functions"),
+        format!("UPDATE {prefix}_old_meta SET value = 2 WHERE name = 'schema_version'"),
+        format!("DELETE FROM {prefix}_old_meta WHERE name = 'compatible_version'"),
+    ] {
+        again.execute_raw(&sql).await.unwrap();
+    }
+    assert_eq!(
+        again.schema_version().await.unwrap(),
+        Some(SchemaVersion::new(2, 3))
+    );
+    let v3 = SqlStore::new(SqlStoreConfig::new(url).tablename(format!("{prefix}_old"))).unwrap();
+    v3.start(store_context()).await.unwrap();
+    assert_eq!(
+        v3.schema_version().await.unwrap(),
+        Some(SchemaVersion::new(3, 3))
+    );
+    let v3_cluster = v3.cluster().unwrap();
+    let nodes = v3_cluster.list_nodes().await.unwrap();
+    assert_eq!(nodes.len(), 1, "{nodes:?}");
+    assert!(nodes[0].functions.is_empty(), "{nodes:?}");
+    v3_cluster
+        .heartbeat(
+            &NodeInfo::new("after", "h", 2, Utc::now())
+                .with_functions(["jobs:b".to_owned(), "jobs:a".to_owned()]),
+        )
+        .await
+        .unwrap();
+    let after = v3_cluster.list_nodes().await.unwrap();
+    let after = after.iter().find(|n| n.node_id == "after").unwrap();
+    assert_eq!(after.functions, ["jobs:a", "jobs:b"]);
+    v3.shutdown().await.unwrap();
+    // A newer schema that says this version can use it is used as it is.
+    for sql in [
+        format!("UPDATE {prefix}_old_meta SET value = 4 WHERE name = 'schema_version'"),
+        format!("UPDATE {prefix}_old_meta SET value = 3 WHERE name = 'compatible_version'"),
+    ] {
+        again.execute_raw(&sql).await.unwrap();
+    }
+    let compatible =
+        SqlStore::new(SqlStoreConfig::new(url).tablename(format!("{prefix}_old"))).unwrap();
+    compatible.start(store_context()).await.unwrap();
+    assert_eq!(
+        compatible.schema_version().await.unwrap(),
+        Some(SchemaVersion::new(4, 3))
+    );
+    compatible.shutdown().await.unwrap();
+    // A schema from a newer asyncz that this one cannot use is refused, naming the versions.
     again
         .execute_raw(&format!(
-            "UPDATE {prefix}_old_meta SET value = 99 WHERE name = 'schema_version'"
+            "UPDATE {prefix}_old_meta SET value = 99 WHERE name IN ('schema_version', 'compatible_version')"
         ))
         .await
         .unwrap();

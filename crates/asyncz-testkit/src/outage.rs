@@ -98,4 +98,8 @@ impl<S: Store> Store for OutageStore<S> {
         records.extend(self.undecodable.iter().cloned());
         records
     }
+    async fn schema_version(&self) -> Result<Option<asyncz_core::SchemaVersion>> {
+        self.check()?;
+        self.inner.schema_version().await
+    }
 }

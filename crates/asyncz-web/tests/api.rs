@@ -1012,6 +1012,13 @@ async fn run_now_on_a_cluster_node_is_a_request_whose_record_shows_the_outcome()
     assert_eq!(nodes.len(), 1);
     assert_eq!(nodes[0]["node_id"], "web-node");
     assert_eq!(nodes[0]["alive"], true);
+    // The node publishes the functions it registered (sorted).
+    let functions = nodes[0]["functions"].as_array().unwrap();
+    assert!(functions.contains(&json!("fail")), "{functions:?}");
+    assert!(
+        functions.windows(2).all(|w| w[0].as_str() < w[1].as_str()),
+        "{functions:?}"
+    );
     let (_, status) = call(
         &app.router,
         Method::GET,

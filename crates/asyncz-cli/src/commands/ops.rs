@@ -4,7 +4,8 @@
 
 use std::time::Duration;
 
-use asyncz::{Map, ScheduleState, Scheduler, TaskInfoQuery, Value};
+use asyncz::cluster::NodeInfo;
+use asyncz::{Map, ScheduleState, Scheduler, TaskInfo, TaskInfoQuery, Value};
 use chrono::{DateTime, Utc};
 use clap::Args;
 use serde_json::json;
@@ -135,7 +136,7 @@ async fn alive_nodes(
     scheduler: &Scheduler,
     alias: &str,
     timeout: Duration,
-) -> (Option<usize>, Option<DateTime<Utc>>) {
+) -> (Option<Vec<NodeInfo>>, Option<DateTime<Utc>>) {
     let Ok(store) = scheduler.lookup_store(alias) else {
         return (None, None);
     };
@@ -145,9 +146,95 @@ async fn alive_nodes(
     let now = cluster.store_time().await.ok();
     let nodes = cluster.list_nodes().await.ok().map(|nodes| {
         let at = now.unwrap_or_else(Utc::now);
-        nodes.iter().filter(|n| n.is_alive(at, timeout)).count()
+        nodes
+            .into_iter()
+            .filter(|n| n.is_alive(at, timeout))
+            .collect()
     });
     (nodes, now)
+}
+
+/// The `schema` finding of a store: its layout version against this build's.
+async fn schema_check(scheduler: &Scheduler, alias: &str) -> (&'static str, String) {
+    let store = match scheduler.lookup_store(alias) {
+        Ok(store) => store,
+        Err(e) => return ("error", format!("cannot read the schema version: {e}")),
+    };
+    match store.schema_version().await {
+        Ok(Some(v)) if v.stored == v.supported => {
+            ("ok", format!("schema version {} (current)", v.stored))
+        }
+        Ok(Some(v)) if v.stored < v.supported => (
+            "warn",
+            format!(
+                "schema version {}; this asyncz writes {}: the next scheduler start upgrades it in place",
+                v.stored, v.supported
+            ),
+        ),
+        Ok(Some(v)) => (
+            "warn",
+            format!(
+                "schema version {} is newer than this asyncz knows ({}); it is usable, but upgrade asyncz",
+                v.stored, v.supported
+            ),
+        ),
+        Ok(None) => (
+            "ok",
+            "not versioned: each record carries its own format version (see undecodable)".into(),
+        ),
+        Err(e) => ("error", format!("cannot read the schema version: {e}")),
+    }
+}
+
+/// The `functions` finding: tasks naming a function that no live node has registered, judged
+/// by the names the live nodes publish with their heartbeats.
+fn functions_check(infos: &[TaskInfo], alive: &[NodeInfo]) -> (&'static str, String, Vec<String>) {
+    let publishing: Vec<&NodeInfo> = alive.iter().filter(|n| !n.functions.is_empty()).collect();
+    if publishing.is_empty() {
+        return (
+            "info",
+            "not checked: no live node publishes the functions it registered".into(),
+            vec![],
+        );
+    }
+    let known: std::collections::HashSet<&str> = publishing
+        .iter()
+        .flat_map(|n| n.functions.iter().map(String::as_str))
+        .collect();
+    let silent = alive.len() - publishing.len();
+    let note = if silent > 0 {
+        format!(" ({silent} live node(s) publish no names)")
+    } else {
+        String::new()
+    };
+    let unknown: Vec<String> = infos
+        .iter()
+        .filter(|i| {
+            i.callable_reference
+                .as_deref()
+                .is_some_and(|name| !known.contains(name))
+        })
+        .map(|i| i.id.clone())
+        .collect();
+    if unknown.is_empty() {
+        (
+            "ok",
+            format!(
+                "every task's function is registered on a live node ({} node(s) checked){note}",
+                publishing.len()
+            ),
+            vec![],
+        )
+    } else {
+        (
+            "warn",
+            format!(
+                "{} task(s) name a function no live node has registered{note}",
+                unknown.len()
+            ),
+            unknown,
+        )
+    }
 }
 
 /// `asyncz status`.
@@ -184,6 +271,7 @@ pub fn status(args: &StatusArgs) -> Result<String, CliError> {
                         .unwrap_or(0);
                     let next = infos.iter().filter_map(|i| i.next_run_time).min();
                     let (nodes, _) = alive_nodes(s, &o.alias, args.node_timeout).await;
+                    let nodes = nodes.map(|alive| alive.len());
                     json!({
                         "store": o.alias, "type": o.kind, "reachable": true,
                         "tasks_scheduled": scheduled, "tasks_paused": paused,
@@ -277,6 +365,8 @@ pub fn doctor(args: &DoctorArgs) -> Result<String, CliError> {
                 Ok(s) => s,
             };
             push("ok", "connectivity", &o.alias, format!("reachable ({})", o.kind), vec![]);
+            let (level, message) = schema_check(s, &o.alias).await;
+            push(level, "schema", &o.alias, message, vec![]);
             let infos = s
                 .get_task_infos(&TaskInfoQuery::new().store(o.alias.clone()))
                 .await
@@ -311,7 +401,10 @@ pub fn doctor(args: &DoctorArgs) -> Result<String, CliError> {
                 }
                 None => push("ok", "clock_skew", &o.alias, "the store has no clock to compare (not shared by a cluster)".into(), vec![]),
             }
-            if let Some(alive) = nodes {
+            if let Some(alive) = &nodes {
+                let (level, message, ids) = functions_check(&infos, alive);
+                push(level, "functions", &o.alias, message, ids);
+                let alive = alive.len();
                 let overdue: Vec<String> = infos
                     .iter()
                     .filter(|i| i.next_run_time.is_some_and(|t| Utc::now() - t > chrono::Duration::minutes(1)))
@@ -346,9 +439,6 @@ pub fn doctor(args: &DoctorArgs) -> Result<String, CliError> {
             } else {
                 push("warn", "never_fires", &o.alias, format!("{} task(s) will never fire again", never.len()), never);
             }
-        }
-        if !opened.is_empty() {
-            push("info", "functions", "*", "not checked: nodes do not publish which functions they register".into(), vec![]);
         }
         close(&opened).await;
         let warnings = checks.iter().filter(|c| c.level == "warn").count();

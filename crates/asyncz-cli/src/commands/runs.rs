@@ -120,6 +120,7 @@ pub fn node_json(node: &NodeInfo, now: DateTime<Utc>, timeout: Duration) -> Valu
         "heartbeat_age_ms": u64::try_from(node.heartbeat_age(now).as_millis()).unwrap_or(u64::MAX),
         "state": node.state.as_str(),
         "alive": node.is_alive(now, timeout),
+        "functions": node.functions,
     })
 }
 

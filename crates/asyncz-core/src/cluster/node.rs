@@ -42,6 +42,11 @@ pub struct NodeInfo {
     pub last_heartbeat: DateTime<Utc>,
     /// Alive or dead.
     pub state: NodeState,
+    /// The names of the functions the node has registered, sorted, refreshed with each
+    /// heartbeat. Operators use it to find tasks that no live node can run (`asyncz doctor`).
+    /// Empty for a node of an asyncz version that did not publish them.
+    #[serde(default)]
+    pub functions: Vec<String>,
 }
 
 impl NodeInfo {
@@ -60,7 +65,18 @@ impl NodeInfo {
             started_at,
             last_heartbeat: started_at,
             state: NodeState::Alive,
+            functions: Vec::new(),
         }
+    }
+
+    /// The same node publishing `functions` (stored sorted and without repeats).
+    #[must_use]
+    pub fn with_functions(mut self, functions: impl IntoIterator<Item = String>) -> Self {
+        let mut functions: Vec<String> = functions.into_iter().collect();
+        functions.sort_unstable();
+        functions.dedup();
+        self.functions = functions;
+        self
     }
 
     /// How old its heartbeat is at `now` (zero for a heartbeat in the future).

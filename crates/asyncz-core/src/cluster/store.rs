@@ -173,6 +173,11 @@ pub trait ClusterStore: Send + Sync {
     /// Registers or refreshes a node: `last_heartbeat` becomes the store's time and the node
     /// is alive. Returns the state it had (`None`: new), so a node declared dead while it was
     /// paused learns it.
+    ///
+    /// # Behavior
+    /// - Host, pid, start time and [`NodeInfo::functions`] are replaced by `node`'s; the
+    ///   functions read back as written (any names, an empty list as empty).
+    /// - [`ClusterStore::mark_dead_nodes`] keeps what the node published.
     async fn heartbeat(&self, node: &NodeInfo) -> Result<Option<NodeState>>;
 
     /// Every registered node, alive ones first.

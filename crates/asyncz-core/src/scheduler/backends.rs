@@ -17,7 +17,7 @@ use super::{Scheduler, SchedulerState};
 use crate::cluster::ClusterStore;
 use crate::events::{Event, EXECUTOR_ADDED, EXECUTOR_REMOVED, STORE_ADDED, STORE_REMOVED};
 use crate::executor::Executor;
-use crate::store::{Store, StoreContext};
+use crate::store::{SchemaVersion, Store, StoreContext};
 use crate::task::Task;
 use crate::{Error, Map, Result};
 
@@ -172,6 +172,10 @@ impl Store for BoundedStore {
     }
     fn cluster(&self) -> Option<&dyn ClusterStore> {
         self.inner.cluster()
+    }
+    async fn schema_version(&self) -> Result<Option<SchemaVersion>> {
+        self.bounded_op("schema_version", self.inner.schema_version())
+            .await
     }
 }
 

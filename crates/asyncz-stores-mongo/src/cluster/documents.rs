@@ -219,7 +219,30 @@ pub(super) fn node_of(document: &Document) -> Result<NodeInfo> {
     );
     node.last_heartbeat = required_time(NODE, document, "last_heartbeat")?;
     node.state = node_state_of(document)?;
+    node.functions = functions_of(document)?;
     Ok(node)
+}
+
+/// The `functions` a node published (missing: a node of a build that did not publish them).
+fn functions_of(document: &Document) -> Result<Vec<String>> {
+    let Some(value) = document.get("functions") else {
+        return Ok(Vec::new());
+    };
+    let not_names = || {
+        bad(
+            "node",
+            &id_of(document),
+            "field 'functions' is not a list of names".to_owned(),
+        )
+    };
+    match value {
+        Bson::Null => Ok(Vec::new()),
+        Bson::Array(items) => items
+            .iter()
+            .map(|item| item.as_str().map(str::to_owned).ok_or_else(not_names))
+            .collect(),
+        _ => Err(not_names()),
+    }
 }
 
 #[cfg(test)]

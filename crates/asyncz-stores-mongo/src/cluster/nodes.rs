@@ -22,6 +22,7 @@ pub(super) async fn heartbeat(store: &MongoStore, node: &NodeInfo) -> Result<Opt
         "started_at": asyncz_core::truncate_to_micros(node.started_at).timestamp_micros(),
         "last_heartbeat": now_expr(),
         "state": NodeState::Alive.as_str(),
+        "functions": {"$literal": &node.functions},
     }}];
     let before = s
         .backend

@@ -119,6 +119,9 @@ pub(crate) struct WireNode {
     started: String,
     hb: String,
     state: String,
+    /// Skipped when empty: Lua's cjson would write an empty list back as `{}`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    functions: Vec<String>,
 }
 
 impl WireNode {
@@ -132,6 +135,7 @@ impl WireNode {
             started: micros(node.started_at),
             hb: micros(node.last_heartbeat),
             state: node.state.as_str().to_owned(),
+            functions: node.functions.clone(),
         };
         serde_json::to_string(&wire).unwrap_or_default()
     }
@@ -153,6 +157,7 @@ impl WireNode {
         );
         node.last_heartbeat = time("hb", &wire.hb)?;
         node.state = node_state(&wire.state)?;
+        node.functions = wire.functions;
         Ok(node)
     }
 }

@@ -9,9 +9,30 @@ use asyncz_core::{Error, Result};
 use super::{in_tx, micros_of, time_of};
 use crate::store::{on_pool, IdColumn, IdParam, SqlStore};
 
-const COLUMNS: &str = "node_id, host, pid, started_at, last_heartbeat, state";
+const COLUMNS: &str = "node_id, host, pid, started_at, last_heartbeat, state, functions";
 
-type NodeRow = (IdColumn, String, i64, i64, i64, String);
+type NodeRow = (IdColumn, String, i64, i64, i64, String, Option<String>);
+
+/// The `functions` column: the names as a JSON array (`NULL` for a node of a build that did
+/// not publish them, or none registered).
+fn functions_text(node: &NodeInfo) -> Option<String> {
+    if node.functions.is_empty() {
+        return None;
+    }
+    serde_json::to_string(&node.functions).ok()
+}
+
+fn functions_of(node_id: &str, text: Option<&str>) -> Result<Vec<String>> {
+    match text {
+        None | Some("") => Ok(Vec::new()),
+        Some(text) => serde_json::from_str(text).map_err(|e| {
+            Error::invalid(
+                format!("node '{node_id}' functions"),
+                format!("not a JSON list of names ({e})"),
+            )
+        }),
+    }
+}
 
 fn state_of(node_id: &str, state: &str) -> Result<NodeState> {
     match state {
@@ -25,7 +46,8 @@ fn state_of(node_id: &str, state: &str) -> Result<NodeState> {
 }
 
 fn node_of(row: NodeRow) -> Result<NodeInfo> {
-    let (IdColumn(id), host, pid, started, beat, state) = row;
+    let (IdColumn(id), host, pid, started, beat, state, functions) = row;
+    let functions = functions_of(&id, functions.as_deref())?;
     let pid = u32::try_from(pid)
         .map_err(|_| Error::invalid(format!("node '{id}' pid"), format!("{pid} is not a u32")))?;
     let started = time_of(&format!("node '{id}' started_at"), started)?;
@@ -34,6 +56,7 @@ fn node_of(row: NodeRow) -> Result<NodeInfo> {
     let mut node = NodeInfo::new(id, host, pid, started);
     node.last_heartbeat = beat;
     node.state = state;
+    node.functions = functions;
     Ok(node)
 }
 
@@ -48,21 +71,25 @@ impl SqlStore {
             c.for_update
         );
         let update = format!(
-            "UPDATE {nodes} SET host = {}, pid = {}, started_at = {}, last_heartbeat = {}, state = 'alive' WHERE node_id = {}",
+            "UPDATE {nodes} SET host = {}, pid = {}, started_at = {}, last_heartbeat = {}, state = 'alive', functions = {} WHERE node_id = {}",
             c.ph(1),
             c.ph(2),
             c.ph(3),
             c.ph(4),
-            c.ph(5)
+            c.ph(5),
+            c.ph(6)
         );
         let insert = format!(
-            "INSERT INTO {nodes} ({COLUMNS}) VALUES ({}, {}, {}, {}, {}, 'alive')",
+            "INSERT INTO {nodes} ({COLUMNS}) VALUES ({}, {}, {}, {}, {}, 'alive', {})",
             c.ph(1),
             c.ph(2),
             c.ph(3),
             c.ph(4),
-            c.ph(5)
+            c.ph(5),
+            c.ph(6)
         );
+        let functions = functions_text(node);
+        let functions = functions.as_deref();
         let id = IdParam(&node.node_id);
         let (host, pid, started) = (
             node.host.as_str(),
@@ -81,6 +108,7 @@ impl SqlStore {
                         .bind(pid)
                         .bind(started)
                         .bind(now)
+                        .bind(functions)
                         .bind(id)
                         .execute(&mut *tx)
                         .await?
@@ -92,6 +120,7 @@ impl SqlStore {
                         .bind(pid)
                         .bind(started)
                         .bind(now)
+                        .bind(functions)
                         .execute(&mut *tx)
                         .await?
                 }

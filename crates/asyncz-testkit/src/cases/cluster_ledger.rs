@@ -828,6 +828,47 @@ pub(super) fn cases<H: StoreHarness>() -> Vec<StoreCase<H>> {
             );
             Ok(())
         }),
+        case!(a_heartbeat_publishes_the_node_functions, ANY, |h, store| {
+            let c = cluster_of(&**store)?;
+            let names = |list: &[&str]| list.iter().map(|n| (*n).to_owned()).collect::<Vec<_>>();
+            let me = node("fn-node").with_functions(names(&["jobs:report", "jobs:clean up"]));
+            c.heartbeat(&me).await.map_err(err)?;
+            let listed = node_state(c, "fn-node").await?.ok_or("not listed")?;
+            ensure!(
+                listed.functions == names(&["jobs:clean up", "jobs:report"]),
+                "functions after the first heartbeat: {:?}",
+                listed.functions
+            );
+            // A later heartbeat replaces the list (functions registered after the start), and an
+            // empty list reads back empty.
+            let more = node("fn-node").with_functions(names(&["jobs:report", "$weird.name", "ü"]));
+            c.heartbeat(&more).await.map_err(err)?;
+            let listed = node_state(c, "fn-node").await?.ok_or("not listed")?;
+            ensure!(
+                listed.functions == names(&["$weird.name", "jobs:report", "ü"]),
+                "functions after the second heartbeat: {:?}",
+                listed.functions
+            );
+            c.heartbeat(&node("fn-node")).await.map_err(err)?;
+            let listed = node_state(c, "fn-node").await?.ok_or("not listed")?;
+            ensure!(
+                listed.functions.is_empty(),
+                "functions after a heartbeat with none: {:?}",
+                listed.functions
+            );
+            // Marking a node dead keeps what it published.
+            c.heartbeat(&me).await.map_err(err)?;
+            tokio::time::sleep(Duration::from_millis(400)).await;
+            c.mark_dead_nodes(Duration::from_millis(200))
+                .await
+                .map_err(err)?;
+            let dead = node_state(c, "fn-node").await?.ok_or("not listed")?;
+            ensure!(
+                dead.state == NodeState::Dead && dead.functions.len() == 2,
+                "after being marked dead: {dead:?}"
+            );
+            Ok(())
+        }),
         case!(
             racing_mark_dead_nodes_return_each_death_once,
             ANY,

@@ -154,7 +154,7 @@ pub(crate) async fn nodes(State(state): State<Arc<AppState>>, viewer: Viewer) ->
         @else {
             div.table-wrap {
                 table.nodes {
-                    thead { tr { th scope="col" { "Node" } th scope="col" { "Host" } th scope="col" { "Pid" } th scope="col" { "Started" } th scope="col" { "Heartbeat" } th scope="col" { "State" } } }
+                    thead { tr { th scope="col" { "Node" } th scope="col" { "Host" } th scope="col" { "Pid" } th scope="col" { "Started" } th scope="col" { "Heartbeat" } th scope="col" { "State" } th scope="col" { "Functions" } } }
                     tbody {
                         @for n in &nodes {
                             tr {
@@ -164,6 +164,10 @@ pub(crate) async fn nodes(State(state): State<Arc<AppState>>, viewer: Viewer) ->
                                 td { (viewer.time(n.started_at)) }
                                 td { (humanize((viewer.now - n.last_heartbeat).num_seconds().max(0) as u64)) " ago" }
                                 td { span class=(if n.state == NodeState::Alive { "node alive" } else { "node dead" }) { (n.state.as_str()) } }
+                                td {
+                                    @if n.functions.is_empty() { span.muted { "not published" } }
+                                    @else { (n.functions.join(", ")) }
+                                }
                             }
                         }
                     }

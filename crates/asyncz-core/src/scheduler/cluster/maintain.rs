@@ -74,8 +74,13 @@ async fn housekeeping(weak: Weak<Inner>, node: &Node) {
 
 impl Scheduler {
     async fn beat(&self, node: &Node, store: &BoundedStore, cluster: &dyn ClusterStore) {
+        // Functions registered after the join are published with the next heartbeat.
+        let refreshed = node
+            .info
+            .clone()
+            .with_functions(self.inner.functions.names());
         let beat = store
-            .bounded_op("heartbeat", cluster.heartbeat(&node.info))
+            .bounded_op("heartbeat", cluster.heartbeat(&refreshed))
             .await;
         self.inner
             .observed

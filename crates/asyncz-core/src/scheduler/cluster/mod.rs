@@ -77,7 +77,8 @@ impl Scheduler {
             crate::cluster::host_name(),
             std::process::id(),
             self.inner.clock.now(),
-        );
+        )
+        .with_functions(self.inner.functions.names());
         let runtime = self.runtime_handle()?;
         let mut writers = HashMap::new();
         for store in &stores {
