@@ -264,7 +264,7 @@ fn is_leap(year: i32) -> bool {
     (year % 4 == 0 && year % 100 != 0) || year % 400 == 0
 }
 
-fn days_in_month(year: i32, month: u32) -> u32 {
+pub(super) fn days_in_month(year: i32, month: u32) -> u32 {
     match month {
         2 if is_leap(year) => 29,
         2 => 28,
@@ -284,7 +284,7 @@ fn weekday(year: i32, month: u32, day: u32) -> u32 {
     u32::try_from((sunday_based + 6) % 7).unwrap_or(0)
 }
 
-fn week_matches(mask: u64, year: i32, month: u32, day: u32) -> bool {
+pub(super) fn week_matches(mask: u64, year: i32, month: u32, day: u32) -> bool {
     NaiveDate::from_ymd_opt(year, month, day)
         .is_some_and(|date| mask & (1u64 << date.iso_week().week()) != 0)
 }

@@ -230,6 +230,53 @@ async fn a_task_a_year_behind_on_a_one_second_interval_is_bounded() {
     scheduler.shutdown(false).await.unwrap();
 }
 
+/// The cron trigger counts missed fires by the day too (asyncz-triggers `cron/count.rs`), so a
+/// one-second cron in a zone with daylight saving time catches up a year in one round.
+#[tokio::test]
+async fn a_task_a_year_behind_on_a_one_second_cron_coalesces_in_one_round() {
+    let (scheduler, clock) = manual_scheduler(t0() - secs(1));
+    scheduler.register("tick", |_ctx: CallContext| ()).unwrap();
+    let cron = asyncz::CronTrigger::builder()
+        .second("*")
+        .timezone(asyncz::chrono_tz::Europe::Berlin)
+        .start_at(t0())
+        .build()
+        .unwrap();
+    scheduler
+        .add_task(
+            TaskBuilder::new()
+                .function("tick")
+                .id("every-second")
+                .trigger(cron)
+                .coalesce(true)
+                .mistrigger_grace_time(None),
+        )
+        .await
+        .unwrap();
+    scheduler.start().await.unwrap();
+    let mut rx = scheduler.subscribe(TASK_SUBMITTED);
+    let now = t0() + chrono::Duration::days(DAYS_BEHIND);
+    clock.set(now);
+    scheduler.process_tasks().await;
+    let events = drain(&mut rx);
+    let s = submission(&events);
+    assert_eq!(s.scheduled_run_times, [now], "coalesced into the latest");
+    // Every second of the year fires once, except the hour repeated when Berlin's clocks went
+    // back (2026-10-25): its wall times fire once, in the first pass.
+    assert_eq!(
+        s.coalesced_run_count + 1,
+        DAYS_BEHIND as u64 * 86400 + 1 - 3600,
+        "every missed fire time is counted"
+    );
+    let task = scheduler
+        .get_task("every-second", None)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(task.next_run_time(), Some(now + secs(1)));
+    scheduler.shutdown(false).await.unwrap();
+}
+
 #[tokio::test]
 async fn a_finished_task_is_removed_after_its_last_run() {
     let (scheduler, clock) = manual_scheduler(t0() - secs(5));
