@@ -177,12 +177,18 @@ mod tests {
             let deadline = Utc::now() + chrono::Duration::microseconds(micros);
             SystemClock.sleep_until(deadline).await;
             let woke = Utc::now();
-            assert!(woke >= deadline, "{micros} µs: woke {woke} before {deadline}");
+            assert!(
+                woke >= deadline,
+                "{micros} µs: woke {woke} before {deadline}"
+            );
         }
         // A deadline in the past returns at once.
         let past = Utc::now() - chrono::Duration::seconds(1);
-        tokio::time::timeout(std::time::Duration::from_secs(1), SystemClock.sleep_until(past))
-            .await
-            .expect("a past deadline returns at once");
+        tokio::time::timeout(
+            std::time::Duration::from_secs(1),
+            SystemClock.sleep_until(past),
+        )
+        .await
+        .expect("a past deadline returns at once");
     }
 }

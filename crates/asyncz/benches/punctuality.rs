@@ -86,6 +86,9 @@ fn main() {
         percentile(&values, 0.50),
         percentile(&values, 0.99),
         values.last().copied().unwrap_or(0.0),
-        cpu.map_or("n/a".to_owned(), |c| format!("{:.1}% of a core", 100.0 * c / wall)),
+        cpu.map_or("n/a".to_owned(), |c| format!(
+            "{:.1}% of a core",
+            100.0 * c / wall
+        )),
     );
 }
