@@ -59,8 +59,8 @@ impl Clock for MicrosClock {
 }
 
 /// The wall clock. Long waits use tokio timers (millisecond wheel, no polling); the last
-/// 2 ms before a deadline is slept on a blocking-pool thread with the operating
-/// system's high-resolution sleep, so a fire starts within tens of microseconds of its time
+/// 2 ms before a deadline is waited on a timer thread of its own with the operating
+/// system's high-resolution timed wait, so a fire starts within tens of microseconds of its time
 /// instead of up to a millisecond late, without spinning a core.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct SystemClock;
@@ -89,16 +89,79 @@ impl Clock for SystemClock {
                     tokio::time::sleep(duration - PRECISE_TAIL).await;
                     continue;
                 }
-                // At most PRECISE_TAIL on a blocking thread; if it is dropped (the engine was
-                // woken for another reason) the thread finishes its short sleep unobserved.
-                if tokio::task::spawn_blocking(move || std::thread::sleep(duration))
-                    .await
-                    .is_err()
-                {
+                // The last stretch on the process's timer thread; a wait dropped meanwhile (the
+                // engine was woken for another reason) is forgotten there.
+                let ended = match precise::wait(std::time::Instant::now() + duration) {
+                    Some(done) => done.await.is_ok(),
+                    None => false,
+                };
+                if !ended {
                     tokio::time::sleep(duration).await;
                 }
             }
         })
+    }
+}
+
+/// One thread per process that ends the last [`PRECISE_TAIL`] of [`SystemClock`] waits with
+/// the operating system's high-resolution timed wait. It is its own thread, not tokio's
+/// blocking pool: sync jobs may hold every thread of that pool, and the engine's wakeups must
+/// never queue behind them. Idle, it blocks in `recv` and costs nothing.
+mod precise {
+    use std::sync::mpsc::{self, RecvTimeoutError};
+    use std::sync::OnceLock;
+    use std::time::Instant;
+
+    use tokio::sync::oneshot;
+
+    struct Wait {
+        at: Instant,
+        done: oneshot::Sender<()>,
+    }
+
+    /// The thread's queue; `None` when the thread could not be started (the caller then
+    /// falls back to tokio's timer).
+    static TIMER: OnceLock<Option<mpsc::Sender<Wait>>> = OnceLock::new();
+
+    /// A receiver that completes at `at` (`None`: no timer thread).
+    pub(super) fn wait(at: Instant) -> Option<oneshot::Receiver<()>> {
+        let timer = TIMER.get_or_init(|| {
+            let (tx, rx) = mpsc::channel();
+            std::thread::Builder::new()
+                .name("asyncz-timer".into())
+                .spawn(move || run(&rx))
+                .ok()
+                .map(|_| tx)
+        });
+        let (done, receiver) = oneshot::channel();
+        timer.as_ref()?.send(Wait { at, done }).ok()?;
+        Some(receiver)
+    }
+
+    fn run(requests: &mpsc::Receiver<Wait>) {
+        let mut pending: Vec<Wait> = Vec::new();
+        loop {
+            let now = Instant::now();
+            let mut i = 0;
+            while i < pending.len() {
+                if pending[i].at <= now || pending[i].done.is_closed() {
+                    let wait = pending.swap_remove(i);
+                    // A closed receiver is a dropped wait: nothing to tell.
+                    let _ = wait.done.send(());
+                } else {
+                    i += 1;
+                }
+            }
+            let next = match pending.iter().map(|w| w.at).min() {
+                Some(at) => requests.recv_timeout(at.saturating_duration_since(Instant::now())),
+                None => requests.recv().map_err(|_| RecvTimeoutError::Disconnected),
+            };
+            match next {
+                Ok(wait) => pending.push(wait),
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => return,
+            }
+        }
     }
 }
 
@@ -190,5 +253,38 @@ mod tests {
         )
         .await
         .expect("a past deadline returns at once");
+    }
+
+    /// The precise tail does not queue behind tokio's blocking pool: with its only thread
+    /// held by a long sync job, a wait of a millisecond still ends in time.
+    #[test]
+    fn a_full_blocking_pool_does_not_delay_the_system_clock() {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .max_blocking_threads(1)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        runtime.block_on(async {
+            let (held_tx, held_rx) = std::sync::mpsc::channel::<()>();
+            let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+            let job = tokio::task::spawn_blocking(move || {
+                let _ = held_tx.send(());
+                let _ = release_rx.recv();
+            });
+            held_rx.recv().expect("the blocking thread is held");
+            for _ in 0..3 {
+                let deadline = Utc::now() + chrono::Duration::milliseconds(1);
+                tokio::time::timeout(
+                    std::time::Duration::from_secs(2),
+                    SystemClock.sleep_until(deadline),
+                )
+                .await
+                .expect("the wait ends although the blocking pool is full");
+                assert!(Utc::now() >= deadline);
+            }
+            release_tx.send(()).expect("release");
+            job.await.expect("job");
+        });
     }
 }

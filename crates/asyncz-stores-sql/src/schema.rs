@@ -3,10 +3,11 @@
 //! columns on the task table (`claimed_by`, `claimed_until`, `fence`), the run ledger
 //! `<table>_runs` and the node registry `<table>_nodes`; version 3 adds the `functions` a node
 //! publishes to the node registry. The version is kept in `<table>_meta` (`schema_version`),
-//! beside `compatible_version`, the oldest version whose builds can still use the tables
-//! (version 3 only adds a nullable column, so a version-2 build keeps working on them). `start`
-//! upgrades an older table in place (its records stay as they are) and refuses tables that
-//! need a newer asyncz.
+//! beside `compatible_version`, the oldest version whose builds could use the tables (version
+//! 3 only adds a nullable column that version-2 statements never name, so it writes 2; builds
+//! of version 2 predate the row and still refuse version 3). `start` upgrades an older table in
+//! place (its records stay as they are) and refuses tables that need a newer asyncz. Versions
+//! are only ever raised, so two builds starting at once cannot move them back.
 //!
 //! Every step is safe to run twice and by two processes starting at once: a column or index
 //! that exists already is not an error.
@@ -178,7 +179,8 @@ pub(crate) async fn stored_version(pool: &Pool, n: &Names) -> Result<i64, sqlx::
     Ok(version.unwrap_or(1))
 }
 
-/// Writes meta value `name` (an update, or an insert when the row is missing).
+/// Raises meta value `name` to `value` (an update when it is lower, an insert when the row is
+/// missing; a row already at `value` or above stays).
 async fn write_meta(
     pool: &Pool,
     d: Dialect,
@@ -186,10 +188,13 @@ async fn write_meta(
     name: &str,
     value: i64,
 ) -> Result<(), String> {
+    // Only ever raised: a build starting beside a newer one never writes its older version
+    // over the newer one's.
     let update = format!(
-        "UPDATE {} SET value = {} WHERE name = '{name}'",
+        "UPDATE {} SET value = {} WHERE name = '{name}' AND value < {}",
         n.meta,
-        d.ph(1)
+        d.ph(1),
+        d.ph(2)
     );
     let insert = format!(
         "INSERT INTO {} (name, value) VALUES ('{name}', {})",
@@ -197,6 +202,7 @@ async fn write_meta(
         d.ph(1)
     );
     let updated = on_pool!(pool, |p| sqlx::query(&update)
+        .bind(value)
         .bind(value)
         .execute(p)
         .await

@@ -180,7 +180,8 @@ async fn schema_check(scheduler: &Scheduler, alias: &str) -> (&'static str, Stri
         ),
         Ok(None) => (
             "ok",
-            "not versioned: each record carries its own format version (see undecodable)".into(),
+            "the store keeps no versioned schema (records that cannot be read show under undecodable)"
+                .into(),
         ),
         Err(e) => ("error", format!("cannot read the schema version: {e}")),
     }
@@ -203,7 +204,7 @@ fn functions_check(infos: &[TaskInfo], alive: &[NodeInfo]) -> (&'static str, Str
         .collect();
     let silent = alive.len() - publishing.len();
     let note = if silent > 0 {
-        format!(" ({silent} live node(s) publish no names)")
+        format!(" ({silent} live node(s) publish no names and may run them)")
     } else {
         String::new()
     };
@@ -226,8 +227,10 @@ fn functions_check(infos: &[TaskInfo], alive: &[NodeInfo]) -> (&'static str, Str
             vec![],
         )
     } else {
+        // A node that publishes nothing may run them: only an answer from every node warns.
+        let level = if silent > 0 { "info" } else { "warn" };
         (
-            "warn",
+            level,
             format!(
                 "{} task(s) name a function no live node has registered{note}",
                 unknown.len()
@@ -400,6 +403,9 @@ pub fn doctor(args: &DoctorArgs) -> Result<String, CliError> {
                     push(level, "clock_skew", &o.alias, format!("this host and the store differ by {ms}ms"), vec![]);
                 }
                 None => push("ok", "clock_skew", &o.alias, "the store has no clock to compare (not shared by a cluster)".into(), vec![]),
+            }
+            if nodes.is_none() {
+                push("info", "functions", &o.alias, "not checked: the store has no node registry".into(), vec![]);
             }
             if let Some(alive) = &nodes {
                 let (level, message, ids) = functions_check(&infos, alive);

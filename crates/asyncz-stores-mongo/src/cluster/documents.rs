@@ -219,30 +219,39 @@ pub(super) fn node_of(document: &Document) -> Result<NodeInfo> {
     );
     node.last_heartbeat = required_time(NODE, document, "last_heartbeat")?;
     node.state = node_state_of(document)?;
-    node.functions = functions_of(document)?;
+    node.functions = functions_of(document);
     Ok(node)
 }
 
 /// The `functions` a node published (missing: a node of a build that did not publish them).
-fn functions_of(document: &Document) -> Result<Vec<String>> {
-    let Some(value) = document.get("functions") else {
-        return Ok(Vec::new());
+/// They are advisory (only `asyncz doctor` reads them), so a value that is not a list of
+/// strings is logged, naming what was found, and read as none: it must not stop listing nodes
+/// or marking them dead.
+fn functions_of(document: &Document) -> Vec<String> {
+    let found = match document.get("functions") {
+        None | Some(Bson::Null) => return Vec::new(),
+        Some(Bson::Array(items)) => {
+            let names: Option<Vec<String>> = items
+                .iter()
+                .map(|i| i.as_str().map(str::to_owned))
+                .collect();
+            match names {
+                Some(names) => return names,
+                None => format!(
+                    "a list holding {:?}",
+                    items.iter().find(|i| i.as_str().is_none())
+                ),
+            }
+        }
+        Some(other) => format!("{:?}", other.element_type()),
     };
-    let not_names = || {
-        bad(
-            "node",
-            &id_of(document),
-            "field 'functions' is not a list of names".to_owned(),
-        )
-    };
-    match value {
-        Bson::Null => Ok(Vec::new()),
-        Bson::Array(items) => items
-            .iter()
-            .map(|item| item.as_str().map(str::to_owned).ok_or_else(not_names))
-            .collect(),
-        _ => Err(not_names()),
-    }
+    tracing::warn!(
+        target: "asyncz.stores",
+        node = %id_of(document),
+        "node '{}' field 'functions' is {found}, not a list of names; read as none",
+        id_of(document)
+    );
+    Vec::new()
 }
 
 #[cfg(test)]

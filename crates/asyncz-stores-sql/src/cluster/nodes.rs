@@ -22,14 +22,20 @@ fn functions_text(node: &NodeInfo) -> Option<String> {
     serde_json::to_string(&node.functions).ok()
 }
 
-fn functions_of(node_id: &str, text: Option<&str>) -> Result<Vec<String>> {
+/// The names in a `functions` column. They are advisory (only `asyncz doctor` reads them), so
+/// a value that is not a JSON list of names is logged and read as none: it must not stop
+/// `list_nodes` or `mark_dead_nodes`, whose deaths settle runs.
+fn functions_of(node_id: &str, text: Option<&str>) -> Vec<String> {
     match text {
-        None | Some("") => Ok(Vec::new()),
-        Some(text) => serde_json::from_str(text).map_err(|e| {
-            Error::invalid(
-                format!("node '{node_id}' functions"),
-                format!("not a JSON list of names ({e})"),
-            )
+        None | Some("") => Vec::new(),
+        Some(text) => serde_json::from_str(text).unwrap_or_else(|e| {
+            tracing::warn!(
+                target: "asyncz.stores",
+                node = node_id,
+                error = %e,
+                "node '{node_id}' functions: not a JSON list of names; read as none"
+            );
+            Vec::new()
         }),
     }
 }
@@ -47,7 +53,7 @@ fn state_of(node_id: &str, state: &str) -> Result<NodeState> {
 
 fn node_of(row: NodeRow) -> Result<NodeInfo> {
     let (IdColumn(id), host, pid, started, beat, state, functions) = row;
-    let functions = functions_of(&id, functions.as_deref())?;
+    let functions = functions_of(&id, functions.as_deref());
     let pid = u32::try_from(pid)
         .map_err(|_| Error::invalid(format!("node '{id}' pid"), format!("{pid} is not a u32")))?;
     let started = time_of(&format!("node '{id}' started_at"), started)?;
