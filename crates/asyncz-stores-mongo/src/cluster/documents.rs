@@ -227,7 +227,7 @@ pub(super) fn node_of(document: &Document) -> Result<NodeInfo> {
 /// They are advisory (only `asyncz doctor` reads them), so a value that is not a list of
 /// strings is logged, naming what was found, and read as none: it must not stop listing nodes
 /// or marking them dead.
-fn functions_of(document: &Document) -> Vec<String> {
+pub(super) fn functions_of(document: &Document) -> Vec<String> {
     let found = match document.get("functions") {
         None | Some(Bson::Null) => return Vec::new(),
         Some(Bson::Array(items)) => {
