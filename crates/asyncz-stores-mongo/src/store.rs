@@ -258,7 +258,21 @@ impl Store for MongoStore {
     }
 
     async fn shutdown(&self) -> Result<()> {
-        self.started.take();
+        if let Some(s) = self.started.take() {
+            // A client made here is shut down now. Dropped instead, the driver ends its
+            // sessions in a task spawned on the runtime, and that task panics inside the
+            // driver when the runtime is going away (a CLI process exiting prints the trace).
+            // An application's own client stays open: it is theirs to close.
+            if self.client.is_none() {
+                s.backend
+                    .tasks
+                    .client()
+                    .clone()
+                    .shutdown()
+                    .immediate(true)
+                    .await;
+            }
+        }
         Ok(())
     }
 
