@@ -90,7 +90,9 @@ pub use scheduler::{
     Scheduler, SchedulerBuilder, SchedulerInfo, SchedulerState, SortKey, StoreInfo, TaskHandle,
     TaskInfoQuery, MAX_PREVIEW_COUNT,
 };
-pub use store::{sort_tasks, SchemaVersion, Store, StoreContext};
+pub use store::{
+    sort_tasks, store_schedules_one_by_one, ScheduleChange, SchemaVersion, Store, StoreContext,
+};
 pub use task::{
     RunTimes, ScheduleState, Task, TaskDefaults, TaskInfo, TaskState, MAX_RUN_TIMES_PER_SUBMISSION,
 };

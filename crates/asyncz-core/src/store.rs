@@ -160,6 +160,22 @@ pub trait Store: fmt::Debug + Send + Sync + 'static {
     /// Deletes every task.
     async fn remove_all_tasks(&self) -> Result<()>;
 
+    /// Writes the new schedules of a round's due tasks: each change as
+    /// [`Store::update_task`] or [`Store::delete_task`] would. The engine calls it with up to
+    /// a thousand changes at a time, so a store that can should write them in one transaction
+    /// (one pipeline, one lock): a persistent store writing them one by one makes the last
+    /// due task of a round late by a round trip (and an fsync) per task before it.
+    ///
+    /// # Behavior
+    /// - `Ok` holds one result per change, in order. A missing id is
+    ///   [`crate::Error::TaskLookup`] for that change only and does not stop the others.
+    /// - `Err` means the batch as a whole failed: the engine runs none of its tasks and retries
+    ///   them after the store retry interval. A transactional store writes none of them then.
+    /// - The default writes the changes one by one ([`store_schedules_one_by_one`]).
+    async fn store_schedules(&self, changes: &[ScheduleChange]) -> Result<Vec<Result<()>>> {
+        Ok(store_schedules_one_by_one(self, changes).await)
+    }
+
     /// Records this store could not decode (corrupt, written with another encryption key, a
     /// newer format), as `(task id, why)`.
     ///
@@ -188,6 +204,43 @@ pub trait Store: fmt::Debug + Send + Sync + 'static {
     async fn schema_version(&self) -> Result<Option<SchemaVersion>> {
         Ok(None)
     }
+}
+
+/// A due task's new schedule, as a round writes it ([`Store::store_schedules`]).
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum ScheduleChange {
+    /// Replace the stored task with this one (its next run time moved on).
+    Update(Task),
+    /// The task's schedule is over: delete the task with this id.
+    Delete(String),
+}
+
+impl ScheduleChange {
+    /// The id of the task the change is about.
+    pub fn task_id(&self) -> &str {
+        match self {
+            ScheduleChange::Update(task) => task.id(),
+            ScheduleChange::Delete(id) => id,
+        }
+    }
+}
+
+/// Writes `changes` with one [`Store::update_task`] or [`Store::delete_task`] call each: the
+/// default of [`Store::store_schedules`], for stores with nothing better (and for a store's
+/// own batch to fall back on).
+pub async fn store_schedules_one_by_one<S: Store + ?Sized>(
+    store: &S,
+    changes: &[ScheduleChange],
+) -> Vec<Result<()>> {
+    let mut results = Vec::with_capacity(changes.len());
+    for change in changes {
+        results.push(match change {
+            ScheduleChange::Update(task) => store.update_task(task).await,
+            ScheduleChange::Delete(id) => store.delete_task(id).await,
+        });
+    }
+    results
 }
 
 /// A store's schema version ([`Store::schema_version`]).
@@ -247,6 +300,9 @@ impl<S: Store + ?Sized> Store for Arc<S> {
     }
     async fn remove_all_tasks(&self) -> Result<()> {
         (**self).remove_all_tasks().await
+    }
+    async fn store_schedules(&self, changes: &[ScheduleChange]) -> Result<Vec<Result<()>>> {
+        (**self).store_schedules(changes).await
     }
     fn undecodable_records(&self) -> Vec<(String, String)> {
         (**self).undecodable_records()

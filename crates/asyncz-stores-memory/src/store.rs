@@ -4,7 +4,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use asyncz_core::chrono::{DateTime, Utc};
-use asyncz_core::{async_trait, Error, Result, Store, StoreContext, Task};
+use asyncz_core::{async_trait, Error, Result, ScheduleChange, Store, StoreContext, Task};
 
 /// Index key: scheduled tasks by time, paused ones (`None`) last, ties by id.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -38,6 +38,32 @@ impl Key {
 struct State {
     tasks: HashMap<Arc<str>, Box<Task>>,
     index: BTreeSet<Key>,
+}
+
+impl State {
+    fn update(&mut self, task: &Task) -> Result<()> {
+        let Some(stored) = self.tasks.get_mut(task.id()) else {
+            return Err(Error::task_lookup(task.id()));
+        };
+        let old_key = Key::of(stored);
+        let new_key = Key::of(task);
+        **stored = task.clone();
+        if new_key != old_key {
+            self.index.remove(&old_key);
+            self.index.insert(new_key);
+        }
+        Ok(())
+    }
+
+    fn delete(&mut self, task_id: &str) -> Result<()> {
+        match self.tasks.remove(task_id) {
+            Some(task) => {
+                self.index.remove(&Key::of(&task));
+                Ok(())
+            }
+            None => Err(Error::task_lookup(task_id)),
+        }
+    }
 }
 
 /// Keeps tasks in memory (spec: `MemoryStore`).
@@ -132,31 +158,27 @@ impl Store for MemoryStore {
     }
 
     async fn update_task(&self, task: &Task) -> Result<()> {
-        let mut state = self.state();
-        let State { tasks, index } = &mut *state;
-        let Some(stored) = tasks.get_mut(task.id()) else {
-            return Err(Error::task_lookup(task.id()));
-        };
-        let old_key = Key::of(stored);
-        let new_key = Key::of(task);
-        **stored = task.clone();
-        if new_key != old_key {
-            index.remove(&old_key);
-            index.insert(new_key);
-        }
-        Ok(())
+        self.state().update(task)
     }
 
     async fn delete_task(&self, task_id: &str) -> Result<()> {
+        self.state().delete(task_id)
+    }
+
+    /// Every change under one lock.
+    async fn store_schedules(&self, changes: &[ScheduleChange]) -> Result<Vec<Result<()>>> {
         let mut state = self.state();
-        match state.tasks.remove(task_id) {
-            Some(task) => {
-                let key = Key::of(&task);
-                state.index.remove(&key);
-                Ok(())
-            }
-            None => Err(Error::task_lookup(task_id)),
-        }
+        Ok(changes
+            .iter()
+            .map(|change| match change {
+                ScheduleChange::Update(task) => state.update(task),
+                ScheduleChange::Delete(id) => state.delete(id),
+                other => Err(Error::backend(
+                    "store (memory)",
+                    format!("unknown schedule change for task {:?}", other.task_id()),
+                )),
+            })
+            .collect())
     }
 
     async fn remove_all_tasks(&self) -> Result<()> {

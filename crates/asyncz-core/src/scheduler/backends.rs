@@ -17,7 +17,7 @@ use super::{Scheduler, SchedulerState};
 use crate::cluster::ClusterStore;
 use crate::events::{Event, EXECUTOR_ADDED, EXECUTOR_REMOVED, STORE_ADDED, STORE_REMOVED};
 use crate::executor::Executor;
-use crate::store::{SchemaVersion, Store, StoreContext};
+use crate::store::{ScheduleChange, SchemaVersion, Store, StoreContext};
 use crate::task::Task;
 use crate::{Error, Map, Result};
 
@@ -165,6 +165,10 @@ impl Store for BoundedStore {
     }
     async fn remove_all_tasks(&self) -> Result<()> {
         self.bounded_op("remove_all_tasks", self.inner.remove_all_tasks())
+            .await
+    }
+    async fn store_schedules(&self, changes: &[ScheduleChange]) -> Result<Vec<Result<()>>> {
+        self.bounded_op("store_schedules", self.inner.store_schedules(changes))
             .await
     }
     fn undecodable_records(&self) -> Vec<(String, String)> {

@@ -14,7 +14,7 @@ use super::backends::BoundedStore;
 use super::schedule::Schedule;
 use super::{Inner, Scheduler, SchedulerState};
 use crate::events::{Event, SubmissionSource, TASK_REMOVED};
-use crate::store::Store;
+use crate::store::{ScheduleChange, Store};
 use crate::task::{RunTimes, Task};
 use crate::Error;
 
@@ -47,8 +47,13 @@ pub(crate) async fn run(weak: Weak<Inner>) {
     }
 }
 
-/// How many due tasks the engine stores before letting the runs stored so far be submitted.
-const YIELD_EVERY: usize = 64;
+/// The first batch of a round's schedule writes: small, so the first runs start soon.
+const FIRST_BATCH: usize = 8;
+/// The largest batch a persistent store writes at once (one transaction, one pipeline).
+const MAX_BATCH: usize = 1024;
+/// The largest batch of a store in memory: its writes cost nothing, and the submitting half
+/// gets to run after each batch.
+const MAX_BATCH_IN_MEMORY: usize = 64;
 
 /// What one engine round works with.
 pub(crate) struct Round {
@@ -58,16 +63,75 @@ pub(crate) struct Round {
     lock_path: Option<String>,
 }
 
+/// A due task whose new schedule is to be stored.
+struct Planned {
+    task: Task,
+    run_times: RunTimes,
+    /// Its schedule is over: the change deletes it.
+    finished: bool,
+}
+
+/// What a due task comes to before its schedule is stored.
+enum Plan {
+    /// Store this change, then run (boxed: the other variants are small).
+    Store(Box<(Planned, ScheduleChange)>),
+    /// Not run; dispatch this event.
+    Dropped(Event),
+    /// Nothing to do (not due).
+    Nothing,
+}
+
+/// The due tasks planned but not stored yet. Batches double from [`FIRST_BATCH`] up to the
+/// store's largest, so the first runs of a big round start after a small write.
+struct Batch {
+    planned: Vec<Planned>,
+    changes: Vec<ScheduleChange>,
+    size: usize,
+    max: usize,
+}
+
+impl Batch {
+    fn new(persistent: bool) -> Self {
+        let max = if persistent {
+            MAX_BATCH
+        } else {
+            MAX_BATCH_IN_MEMORY
+        };
+        Batch {
+            planned: Vec::new(),
+            changes: Vec::new(),
+            size: FIRST_BATCH.min(max),
+            max,
+        }
+    }
+
+    fn push(&mut self, planned: Planned, change: ScheduleChange) {
+        self.planned.push(planned);
+        self.changes.push(change);
+    }
+
+    fn is_full(&self) -> bool {
+        self.planned.len() >= self.size
+    }
+
+    /// Empties the batch into its tasks and their changes, and doubles the next one.
+    fn take(&mut self) -> (Vec<Planned>, Vec<ScheduleChange>) {
+        self.size = (self.size * 2).min(self.max);
+        (
+            std::mem::take(&mut self.planned),
+            std::mem::take(&mut self.changes),
+        )
+    }
+}
+
 /// A due task after its new schedule was stored.
 enum Advanced {
     /// Submit these run times; `after` follows the job (a finished task's `TASK_REMOVED`).
     Run(Task, RunTimes, Vec<Event>),
     /// Not run; dispatch this event.
     Dropped(Event),
-    /// Nothing to do (not due, or deleted meanwhile).
+    /// Nothing to do (every due time dropped, no event wanted).
     Nothing,
-    /// The new schedule could not be stored: not run, retried later.
-    WriteFailed,
 }
 
 impl Scheduler {
@@ -221,30 +285,32 @@ impl Scheduler {
                 return Err(round.retry_at);
             }
         };
+        let mut batch = Batch::new(store.is_persistent());
         let mut dropped = Vec::new();
         let mut write_failed = false;
-        for (i, task) in due.into_iter().enumerate() {
-            if i % YIELD_EVERY == YIELD_EVERY - 1 {
-                // A store that answers at once never yields: let the submitting half run.
-                tokio::task::yield_now().await;
-            }
+        for task in due {
             let id = task.id.clone();
-            // A panicking trigger or store must not kill the engine loop.
-            let one = AssertUnwindSafe(self.advance(task, store, round));
-            match one.catch_unwind().await {
-                Ok(Advanced::Run(task, times, after)) => {
-                    // The receiver outlives this function (it is joined with it).
-                    let _ = runs.send((task, times, after));
+            // A panicking trigger must not kill the engine loop.
+            match AssertUnwindSafe(self.plan(task, store, round))
+                .catch_unwind()
+                .await
+            {
+                Ok(Plan::Store(planned)) => {
+                    let (planned, change) = *planned;
+                    batch.push(planned, change);
                 }
-                Ok(Advanced::Dropped(event)) => dropped.push(event),
-                Ok(Advanced::Nothing) => {}
-                Ok(Advanced::WriteFailed) => write_failed = true,
+                Ok(Plan::Dropped(event)) => dropped.push(event),
+                Ok(Plan::Nothing) => {}
                 Err(panic) => {
                     log!(error, self, task = ?id, error = %crate::executor::panic_message(panic.as_ref()), "processing a due task panicked; retrying later");
                     write_failed = true;
                 }
             }
+            if batch.is_full() {
+                write_failed |= self.flush(&mut batch, store, &runs, &mut dropped).await;
+            }
         }
+        write_failed |= self.flush(&mut batch, store, &runs, &mut dropped).await;
         drop(_file_lock);
         drop(_locked);
         for event in dropped {
@@ -265,41 +331,108 @@ impl Scheduler {
         );
     }
 
-    /// Stores a due task's new schedule (deleting it when its schedule is over) and returns
-    /// the run to submit. A run whose schedule cannot be stored is not run: it would run again
-    /// at every round.
-    async fn advance(&self, mut task: Task, store: &BoundedStore, round: &Round) -> Advanced {
-        let alias = store.alias();
+    /// Works out a due task's new schedule without storing it. A task whose executor is
+    /// gone is removed here (rare; not worth a batch).
+    async fn plan(&self, task: Task, store: &BoundedStore, round: &Round) -> Plan {
         if self.lookup_executor(&task.executor).is_err() {
             log!(error, self, task = ?task.id, executor = %task.executor, "executor lookup failed for task; removing it from the store");
             return match store.delete_task(&task.id).await {
-                Ok(()) => Advanced::Dropped(Event::task(TASK_REMOVED, &task.id, Some(alias))),
-                Err(_) => Advanced::Nothing,
+                Ok(()) => Plan::Dropped(Event::task(TASK_REMOVED, &task.id, Some(store.alias()))),
+                Err(_) => Plan::Nothing,
             };
         }
         let run_times = round.schedule.due(&task, round.now);
         let Some(last) = run_times.latest else {
-            return Advanced::Nothing;
+            return Plan::Nothing;
         };
         let next = round.schedule.after_fire(&task, last, round.now);
-        let finished = next.is_none();
-        // Persist the new schedule before the job can run, so a crash never replays it.
-        let written = if finished {
-            store.delete_task(&task.id).await
-        } else {
-            let mut updated = task.clone();
-            updated.next_run_time = next;
-            store.update_task(&updated).await
+        let change = match next {
+            None => ScheduleChange::Delete(task.id.to_string()),
+            Some(_) => {
+                let mut updated = task.clone();
+                updated.next_run_time = next;
+                ScheduleChange::Update(updated)
+            }
         };
-        match written {
-            Ok(()) => {}
-            // Deleted meanwhile (by an operator): nothing to run.
-            Err(Error::TaskLookup { .. }) => return Advanced::Nothing,
-            Err(e) => {
-                log!(error, self, task = ?task.id, store = %alias, error = %e, "cannot store the next run time of a due task; not running it now, retrying later");
-                return Advanced::WriteFailed;
+        let finished = next.is_none();
+        Plan::Store(Box::new((
+            Planned {
+                task,
+                run_times,
+                finished,
+            },
+            change,
+        )))
+    }
+
+    /// Stores the batch's new schedules in one [`Store::store_schedules`] call and sends each
+    /// run whose schedule was stored to `runs`. Returns whether a write failed. A run whose
+    /// schedule cannot be stored is not run: it would run again at every round.
+    async fn flush(
+        &self,
+        batch: &mut Batch,
+        store: &BoundedStore,
+        runs: &tokio::sync::mpsc::UnboundedSender<(Task, RunTimes, Vec<Event>)>,
+        dropped: &mut Vec<Event>,
+    ) -> bool {
+        if batch.planned.is_empty() {
+            return false;
+        }
+        let alias = store.alias();
+        let (planned, changes) = batch.take();
+        // Persist the new schedules before the jobs can run, so a crash never replays them.
+        let written = match AssertUnwindSafe(store.store_schedules(&changes))
+            .catch_unwind()
+            .await
+        {
+            Ok(Ok(results)) if results.len() == changes.len() => results,
+            Ok(Ok(results)) => {
+                log!(error, self, store = %alias, changes = changes.len(), results = results.len(), "the store answered a batch of schedule changes with the wrong number of results; not running them now, retrying later");
+                return true;
+            }
+            Ok(Err(e)) => {
+                log!(error, self, store = %alias, tasks = changes.len(), error = %e, "cannot store the next run times of due tasks; not running them now, retrying later");
+                return true;
+            }
+            Err(panic) => {
+                log!(error, self, store = %alias, error = %crate::executor::panic_message(panic.as_ref()), "storing the next run times of due tasks panicked; retrying later");
+                return true;
+            }
+        };
+        let mut write_failed = false;
+        for (planned, written) in planned.into_iter().zip(written) {
+            match written {
+                Ok(()) => {}
+                // Deleted meanwhile (by an operator): nothing to run.
+                Err(Error::TaskLookup { .. }) => continue,
+                Err(e) => {
+                    log!(error, self, task = ?planned.task.id, store = %alias, error = %e, "cannot store the next run time of a due task; not running it now, retrying later");
+                    write_failed = true;
+                    continue;
+                }
+            }
+            match self.advanced(planned, alias) {
+                Advanced::Run(task, times, after) => {
+                    // The receiver outlives the round (it is joined with it).
+                    let _ = runs.send((task, times, after));
+                }
+                Advanced::Dropped(event) => dropped.push(event),
+                Advanced::Nothing => {}
             }
         }
+        // A store that answers at once never yields: let the submitting half start the runs
+        // stored so far.
+        tokio::task::yield_now().await;
+        write_failed
+    }
+
+    /// What a due task whose new schedule was stored comes to.
+    fn advanced(&self, planned: Planned, alias: &str) -> Advanced {
+        let Planned {
+            mut task,
+            run_times,
+            finished,
+        } = planned;
         self.count_folded(&task, &run_times);
         let after = if finished && self.wants(TASK_REMOVED) {
             vec![Event::task(TASK_REMOVED, &task.id, Some(alias))]

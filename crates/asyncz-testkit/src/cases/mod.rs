@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use asyncz_core::chrono::{DateTime, Duration as Span, Utc};
-use asyncz_core::{Callable, Error, Map, Store, Task, TriggerContext, Value};
+use asyncz_core::{Callable, Error, Map, ScheduleChange, Store, Task, TriggerContext, Value};
 use serde_json::json;
 use std::future::Future;
 use std::pin::Pin;
@@ -287,6 +287,97 @@ fn contract_cases<H: StoreHarness>() -> Vec<StoreCase<H>> {
             );
             Ok(())
         }),
+        case!(
+            store_schedules_writes_each_change_in_order,
+            ANY,
+            |h, store| {
+                for i in 0..3 {
+                    store
+                        .add_task(&sample_task(&format!("t{i}"), at_us(i)))
+                        .await
+                        .map_err(err)?;
+                }
+                let changes = [
+                    ScheduleChange::Update(sample_task("t0", at_us(5_000_000))),
+                    ScheduleChange::Delete("t1".into()),
+                    ScheduleChange::Update(sample_task("ghost", at_us(1))),
+                    ScheduleChange::Delete("ghost".into()),
+                    ScheduleChange::Update(sample_task("t2", None)),
+                ];
+                let results = store.store_schedules(&changes).await.map_err(err)?;
+                ensure!(
+                    results.len() == changes.len(),
+                    "{} results for {} changes: {results:?}",
+                    results.len(),
+                    changes.len()
+                );
+                for i in [0, 1, 4] {
+                    ensure!(
+                        results[i].is_ok(),
+                        "change {i} ({:?}) failed: {:?}",
+                        changes[i].task_id(),
+                        results[i]
+                    );
+                }
+                for i in [2, 3] {
+                    ensure!(
+                        matches!(results[i], Err(Error::TaskLookup { .. })),
+                        "change {i} of a missing id: {:?}",
+                        results[i]
+                    );
+                }
+                let all = store.get_all_tasks().await.map_err(err)?;
+                ensure!(
+                    ids(&all) == ["t0", "t2"],
+                    "after the batch: {:?}",
+                    ids(&all)
+                );
+                let next = store.get_next_run_time().await.map_err(err)?;
+                ensure!(next == at_us(5_000_000), "next run time {next:?}");
+                let due = store.get_due_tasks(t0()).await.map_err(err)?;
+                ensure!(due.is_empty(), "due after the batch: {:?}", ids(&due));
+                let results = store.store_schedules(&[]).await.map_err(err)?;
+                ensure!(results.is_empty(), "an empty batch answered {results:?}");
+                Ok(())
+            }
+        ),
+        case!(
+            store_schedules_writes_a_thousand_changes,
+            ANY,
+            |h, store| {
+                for i in 0..1000 {
+                    store
+                        .add_task(&sample_task(&format!("t{i:04}"), at_us(i)))
+                        .await
+                        .map_err(err)?;
+                }
+                let changes: Vec<ScheduleChange> = (0..1000)
+                    .map(|i| {
+                        let id = format!("t{i:04}");
+                        if i % 2 == 0 {
+                            ScheduleChange::Delete(id)
+                        } else {
+                            ScheduleChange::Update(sample_task(&id, at_us(10_000_000 - i)))
+                        }
+                    })
+                    .collect();
+                let results = store.store_schedules(&changes).await.map_err(err)?;
+                let failed = results.iter().filter(|r| r.is_err()).count();
+                ensure!(
+                    results.len() == 1000 && failed == 0,
+                    "{} results, {failed} failed",
+                    results.len()
+                );
+                let all = store.get_all_tasks().await.map_err(err)?;
+                ensure!(all.len() == 500, "{} tasks left", all.len());
+                ensure!(
+                    all.first().map(|t| t.id()) == Some("t0999"),
+                    "first after the batch: {:?}",
+                    all.first().map(|t| t.id())
+                );
+                Ok(())
+            }
+        ),
         case!(remove_all_tasks_empties_the_store, ANY, |h, store| {
             for i in 0..5 {
                 store

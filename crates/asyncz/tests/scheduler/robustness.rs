@@ -412,3 +412,128 @@ async fn a_huge_store_retry_interval_is_refused_by_config_and_harmless_from_the_
     );
     scheduler.shutdown(true).await.unwrap();
 }
+
+/// A persistent store that records the size of each batch of schedule changes and fails a
+/// whole batch while `failing` is set. Single writes are counted: a round must not use them.
+#[derive(Debug, Clone, Default)]
+struct BatchingStore {
+    inner: MemoryStore,
+    failing: Arc<AtomicBool>,
+    batches: Arc<std::sync::Mutex<Vec<usize>>>,
+    single_writes: Arc<AtomicU32>,
+}
+
+#[async_trait]
+impl Store for BatchingStore {
+    fn kind(&self) -> &'static str {
+        "batching"
+    }
+    fn is_persistent(&self) -> bool {
+        true
+    }
+    async fn start(&self, ctx: StoreContext) -> asyncz::Result<()> {
+        self.inner.start(ctx).await
+    }
+    async fn shutdown(&self) -> asyncz::Result<()> {
+        Ok(())
+    }
+    async fn lookup_task(&self, id: &str) -> asyncz::Result<Option<Task>> {
+        self.inner.lookup_task(id).await
+    }
+    async fn get_due_tasks(&self, now: DateTime<Utc>) -> asyncz::Result<Vec<Task>> {
+        self.inner.get_due_tasks(now).await
+    }
+    async fn get_next_run_time(&self) -> asyncz::Result<Option<DateTime<Utc>>> {
+        self.inner.get_next_run_time().await
+    }
+    async fn get_all_tasks(&self) -> asyncz::Result<Vec<Task>> {
+        self.inner.get_all_tasks().await
+    }
+    async fn add_task(&self, task: &Task) -> asyncz::Result<()> {
+        self.inner.add_task(task).await
+    }
+    async fn update_task(&self, task: &Task) -> asyncz::Result<()> {
+        self.single_writes.fetch_add(1, Ordering::SeqCst);
+        self.inner.update_task(task).await
+    }
+    async fn delete_task(&self, id: &str) -> asyncz::Result<()> {
+        self.single_writes.fetch_add(1, Ordering::SeqCst);
+        self.inner.delete_task(id).await
+    }
+    async fn remove_all_tasks(&self) -> asyncz::Result<()> {
+        self.inner.remove_all_tasks().await
+    }
+    async fn store_schedules(
+        &self,
+        changes: &[asyncz::ScheduleChange],
+    ) -> asyncz::Result<Vec<asyncz::Result<()>>> {
+        if self.failing.load(Ordering::SeqCst) {
+            return Err(Error::backend("store 'batching'", "connection reset"));
+        }
+        self.batches.lock().unwrap().push(changes.len());
+        self.inner.store_schedules(changes).await
+    }
+}
+
+#[tokio::test]
+async fn a_round_stores_its_schedules_in_growing_batches_and_a_failed_batch_runs_nothing() {
+    let clock = asyncz::ManualClock::new(t0() - asyncz::chrono::Duration::seconds(1));
+    let store = BatchingStore::default();
+    let scheduler = asyncz::builder()
+        .clock(clock.clone())
+        .executor("default", asyncz::DebugExecutor::new())
+        .store("default", store.clone())
+        .store_retry_interval(Duration::from_secs(3))
+        .build()
+        .unwrap();
+    let runs = Arc::new(AtomicU32::new(0));
+    let r = Arc::clone(&runs);
+    scheduler
+        .register("tick", move |_ctx: CallContext| {
+            r.fetch_add(1, Ordering::SeqCst);
+        })
+        .unwrap();
+    // 250 repeating tasks and 50 one-off tasks (their change deletes them), all due at t0.
+    for i in 0..300 {
+        let task = TaskBuilder::new()
+            .id(format!("t{i:03}"))
+            .function("tick")
+            .mistrigger_grace_time(None);
+        let task = if i < 250 {
+            task.trigger(IntervalTrigger::new().minutes(1).start_at(t0()))
+        } else {
+            task.trigger(DateTrigger::new(t0()))
+        };
+        scheduler.add_task(task).await.unwrap();
+    }
+    scheduler.start().await.unwrap();
+
+    store.failing.store(true, Ordering::SeqCst);
+    clock.set(t0());
+    assert_eq!(
+        scheduler.process_tasks().await,
+        Some(Duration::from_secs(3)),
+        "a failed batch is retried after the store retry interval"
+    );
+    assert_eq!(
+        runs.load(Ordering::SeqCst),
+        0,
+        "nothing of a failed batch runs"
+    );
+    assert_eq!(store.inner.len(), 300, "a failed batch loses no task");
+
+    store.failing.store(false, Ordering::SeqCst);
+    clock.set(t0() + asyncz::chrono::Duration::seconds(3));
+    scheduler.process_tasks().await;
+    assert_eq!(runs.load(Ordering::SeqCst), 300, "every due task ran once");
+    assert_eq!(
+        *store.batches.lock().unwrap(),
+        [8, 16, 32, 64, 128, 52],
+        "batches double from 8"
+    );
+    assert_eq!(store.single_writes.load(Ordering::SeqCst), 0);
+    assert_eq!(store.inner.len(), 250, "the one-off tasks were deleted");
+    scheduler.process_tasks().await;
+    assert_eq!(runs.load(Ordering::SeqCst), 300, "and only once");
+    scheduler.shutdown(true).await.unwrap();
+}
