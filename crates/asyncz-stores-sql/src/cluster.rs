@@ -33,11 +33,11 @@ pub(crate) struct ClusterSql {
     pub(crate) names: Names,
     dialect: Dialect,
     /// The store's clock in microseconds (`None`: SQLite, the scheduler's clock).
-    now: Option<String>,
+    pub(crate) now: Option<String>,
     /// The statement that opens a transaction.
-    begin: &'static str,
+    pub(crate) begin: &'static str,
     /// Run on the connection before `begin`.
-    pre_begin: Option<&'static str>,
+    pub(crate) pre_begin: Option<&'static str>,
     /// Locks the selected rows, skipping those another transaction holds.
     skip_locked: &'static str,
     /// Locks the selected rows, waiting for them.
@@ -146,7 +146,7 @@ macro_rules! in_tx {
         }
     }};
 }
-use in_tx;
+pub(crate) use in_tx;
 
 impl SqlStore {
     /// [`SqlStore::db_error`] for a statement with `FOR UPDATE SKIP LOCKED`: a server that
@@ -172,7 +172,7 @@ impl SqlStore {
 
 /// A failure that left nothing written and may pass on a retry: a deadlock, a
 /// serialization failure, a lock wait timeout, SQLite's busy database.
-fn is_transient(e: &sqlx::Error) -> bool {
+pub(crate) fn is_transient(e: &sqlx::Error) -> bool {
     let Some(d) = e.as_database_error() else {
         return false;
     };

@@ -7,7 +7,9 @@ use std::time::{Duration, Instant};
 use asyncz_core::chrono::{DateTime, Utc};
 use asyncz_core::record::StartedCell;
 use asyncz_core::retry::{connect_within, Attempt};
-use asyncz_core::{async_trait, Error, Result, Store, StoreContext, Task};
+use asyncz_core::{async_trait, Error, Result, ScheduleChange, Store, StoreContext, Task};
+
+use crate::cluster::in_tx;
 
 use crate::config::{redact, SqlStoreConfig};
 
@@ -851,6 +853,75 @@ impl Store for SqlStore {
         }
         self.started.undecodable().clear(task_id);
         Ok(())
+    }
+
+    /// Every change in one transaction: one fsync on SQLite, one commit on a server, instead
+    /// of one per due task.
+    async fn store_schedules(&self, changes: &[ScheduleChange]) -> Result<Vec<Result<()>>> {
+        let s = self.started()?;
+        // Encoded before the transaction: a task that cannot be encoded fails alone.
+        let mut encoded: Vec<Result<Option<Vec<u8>>>> = changes
+            .iter()
+            .map(|change| match change {
+                ScheduleChange::Update(task) => s.records.encode(task).map(Some),
+                ScheduleChange::Delete(_) => Ok(None),
+                other => Err(Error::invalid(
+                    "schedule change",
+                    format!(
+                        "task {:?}: a kind of change this store does not know",
+                        other.task_id()
+                    ),
+                )),
+            })
+            .collect();
+        let found: Vec<bool> = in_tx!(self, s, |tx, now| {
+            let mut found = Vec::with_capacity(changes.len());
+            for (change, bytes) in changes.iter().zip(&encoded) {
+                let exists = match (change, bytes) {
+                    (ScheduleChange::Update(task), Ok(Some(bytes))) => {
+                        let affected = sqlx::query(&self.sql.update)
+                            .bind(micros(task.next_run_time()))
+                            .bind(bytes.as_slice())
+                            .bind(IdParam(task.id()))
+                            .execute(&mut *tx)
+                            .await?
+                            .rows_affected();
+                        // MySQL counts changed rows, not matched ones.
+                        affected > 0
+                            || sqlx::query_scalar::<_, i64>(&self.sql.exists)
+                                .bind(IdParam(task.id()))
+                                .fetch_one(&mut *tx)
+                                .await?
+                                > 0
+                    }
+                    (ScheduleChange::Delete(id), Ok(_)) => {
+                        sqlx::query(&self.sql.delete)
+                            .bind(IdParam(id))
+                            .execute(&mut *tx)
+                            .await?
+                            .rows_affected()
+                            > 0
+                    }
+                    _ => true,
+                };
+                found.push(exists);
+            }
+            found
+        })
+        .map_err(|e| self.db_error(&s, "cannot store the new schedules", e))?;
+        Ok(changes
+            .iter()
+            .zip(encoded.drain(..))
+            .zip(found)
+            .map(|((change, encoded), found)| {
+                encoded?;
+                if !found {
+                    return Err(Error::task_lookup(change.task_id()));
+                }
+                self.started.undecodable().clear(change.task_id());
+                Ok(())
+            })
+            .collect())
     }
 
     async fn remove_all_tasks(&self) -> Result<()> {
