@@ -7,7 +7,7 @@ use asyncz_core::chrono::{DateTime, Utc};
 use asyncz_core::cluster::ClusterStore;
 use asyncz_core::record::StartedCell;
 use asyncz_core::retry::{connect_within, Attempt};
-use asyncz_core::{async_trait, Error, Result, Store, StoreContext, Task};
+use asyncz_core::{async_trait, Error, Result, ScheduleChange, Store, StoreContext, Task};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{AsyncCommands, Script};
 
@@ -38,6 +38,27 @@ local n = redis.call('HDEL', KEYS[1], ARGV[1])
 redis.call('ZREM', KEYS[2], ARGV[1])
 redis.call('HDEL', KEYS[3], ARGV[1])
 return n";
+
+/// Writes a batch of schedule changes, four arguments each: `u` or `d`, the id, the record
+/// and the score (empty for a delete). Answers 1 per change written, 0 per missing id.
+const SCHEDULES: &str = r"
+local out = {}
+for i = 1, #ARGV, 4 do
+  local id = ARGV[i + 1]
+  if ARGV[i] == 'd' then
+    out[#out + 1] = redis.call('HDEL', KEYS[1], id)
+    redis.call('ZREM', KEYS[2], id)
+    redis.call('HDEL', KEYS[3], id)
+  elseif redis.call('HEXISTS', KEYS[1], id) == 0 then
+    out[#out + 1] = 0
+  else
+    redis.call('HSET', KEYS[1], id, ARGV[i + 2])
+    if ARGV[i + 3] == '' then redis.call('ZREM', KEYS[2], id) else redis.call('ZADD', KEYS[2], ARGV[i + 3], id) end
+    redis.call('HDEL', KEYS[3], id)
+    out[#out + 1] = 1
+  end
+end
+return out";
 
 /// The live connection; dropped after a connection failure and made again on next use, so
 /// the store recovers whatever state the old connection was left in.
@@ -434,6 +455,79 @@ impl Store for RedisStore {
         }
         self.started.undecodable().clear(task_id);
         Ok(())
+    }
+
+    /// Every change in one script: one round trip, applied atomically.
+    async fn store_schedules(&self, changes: &[ScheduleChange]) -> Result<Vec<Result<()>>> {
+        let s = self.started()?;
+        let script = Script::new(SCHEDULES);
+        let mut invocation = script.prepare_invoke();
+        invocation
+            .key(&self.config.tasks_key)
+            .key(&self.config.run_times_key)
+            .key(self.cluster_keys.claims());
+        // A task that cannot be encoded fails alone and is not sent.
+        let mut results: Vec<Option<Result<()>>> = Vec::with_capacity(changes.len());
+        let mut sent = 0usize;
+        for change in changes {
+            match change {
+                ScheduleChange::Update(task) => match s.records.encode(task) {
+                    Ok(bytes) => {
+                        invocation
+                            .arg("u")
+                            .arg(task.id())
+                            .arg(bytes)
+                            .arg(score(task.next_run_time()));
+                        sent += 1;
+                        results.push(None);
+                    }
+                    Err(e) => results.push(Some(Err(e))),
+                },
+                ScheduleChange::Delete(id) => {
+                    invocation.arg("d").arg(id.as_str()).arg("").arg("");
+                    sent += 1;
+                    results.push(None);
+                }
+                other => results.push(Some(Err(Error::invalid(
+                    "schedule change",
+                    format!(
+                        "task {:?}: a kind of change this store does not know",
+                        other.task_id()
+                    ),
+                )))),
+            }
+        }
+        let written: Vec<i64> = if sent == 0 {
+            Vec::new()
+        } else {
+            let mut conn = self.conn(&s).await?;
+            invocation
+                .invoke_async(&mut conn)
+                .await
+                .map_err(|e| self.err(&s, "cannot store the new schedules", e))?
+        };
+        if written.len() != sent {
+            return Err(Error::backend(
+                format!("store '{}' (redis)", s.alias()),
+                format!("{} answers to {sent} schedule changes", written.len()),
+            ));
+        }
+        let mut written = written.into_iter();
+        Ok(changes
+            .iter()
+            .zip(results)
+            .map(|(change, result)| {
+                if let Some(result) = result {
+                    return result;
+                }
+                if written.next() == Some(1) {
+                    self.started.undecodable().clear(change.task_id());
+                    Ok(())
+                } else {
+                    Err(Error::task_lookup(change.task_id()))
+                }
+            })
+            .collect())
     }
 
     async fn remove_all_tasks(&self) -> Result<()> {
