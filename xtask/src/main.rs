@@ -1,7 +1,8 @@
 //! Workspace automation (matklad's xtask pattern): `cargo xtask <command>`.
 //!
 //! - `test`      formatting check, clippy with warnings denied, every test and doc test
-//! - `bench`     the criterion benchmarks (`cargo bench -p asyncz`)
+//! - `bench`     the criterion benchmarks (`cargo bench -p asyncz`); `bench punctuality`
+//!   asyncz beside tokio-cron-scheduler (`cargo bench -p asyncz-bench --bench peers`)
 //! - `quickstart` runs the quickstart example
 //! - `test-backends` runs the store suites against real servers (see `backends.rs`)
 //! - `chaos` runs the cluster chaos test (`asyncz-chaos` in asyncz-examples)
@@ -36,6 +37,8 @@ const HELP: &str = "usage: cargo xtask <test|test-backends|chaos|bench|quickstar
   test-backends  the store suites against real servers [--backend NAME]... [--list]
   chaos          the cluster chaos test: --backend NAME [--backend ...] [--nodes N] [--seconds S] [--seed X]
   bench          criterion benchmarks of the scheduler (cargo bench -p asyncz);
+                 bench punctuality [--tasks 100,1000,10000] [--seconds 20] [--only NAME]:
+                   asyncz beside tokio-cron-scheduler, N tasks firing every second;
                  bench cluster --backend NAME [--tasks N] [--nodes 1,2,3]: cluster fires per second
   quickstart     run the quickstart example";
 
@@ -55,6 +58,16 @@ fn main() -> ExitCode {
                     "warnings",
                 ])
                 && cargo(&["test", "--workspace"])
+        }
+        "bench" if rest.first() == Some(&"punctuality") => {
+            // asyncz beside tokio-cron-scheduler, N tasks firing every second.
+            let mut a = vec!["bench", "-p", "asyncz-bench", "--bench", "peers", "--"];
+            if rest.len() > 1 {
+                a.extend(rest.iter().skip(1).copied());
+            } else {
+                a.extend(["--tasks", "100,1000,10000", "--seconds", "20"]);
+            }
+            cargo(&a)
         }
         "bench" if rest.first() == Some(&"cluster") => {
             // Fires per second with 1, 2, 3 node processes (release build).

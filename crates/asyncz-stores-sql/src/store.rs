@@ -213,6 +213,8 @@ impl Dialect {
 /// The SQL text of every statement, built once from the table name.
 #[derive(Debug)]
 struct Sql {
+    /// The quoted table name.
+    table: String,
     create: String,
     index: String,
     lookup: String,
@@ -242,6 +244,7 @@ impl Sql {
         let t = d.quote(tablename);
         let i = d.quote(&format!("{tablename}_next_run_time"));
         Sql {
+            table: t.clone(),
             create: format!(
                 "CREATE TABLE IF NOT EXISTS {t} (id {} NOT NULL PRIMARY KEY, next_run_time BIGINT NULL, state {} NOT NULL)",
                 d.id_type(),
@@ -293,6 +296,61 @@ impl Sql {
         }
     }
 }
+
+impl Sql {
+    /// An `UPDATE` of `n` tasks in one statement (see `update`). Binds `(id, next_run_time)`
+    /// `n` times, then `(id, state)` `n` times, then the `n` ids.
+    fn update_many(&self, d: Dialect, n: usize) -> String {
+        let when = |first: usize| {
+            (0..n)
+                .map(|i| {
+                    format!(
+                        "WHEN {} THEN {}",
+                        d.ph(first + 2 * i),
+                        d.ph(first + 2 * i + 1)
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        format!(
+            "UPDATE {} SET next_run_time = CASE id {} END, state = CASE id {} END, claimed_by = NULL, claimed_until = NULL, fence = fence + 1 WHERE id IN ({})",
+            self.table,
+            when(1),
+            when(1 + 2 * n),
+            Self::list(d, 1 + 4 * n, n)
+        )
+    }
+
+    /// A `DELETE` of `n` tasks; binds the `n` ids.
+    fn delete_many(&self, d: Dialect, n: usize) -> String {
+        format!(
+            "DELETE FROM {} WHERE id IN ({})",
+            self.table,
+            Self::list(d, 1, n)
+        )
+    }
+
+    /// Which of `n` ids are stored; binds the `n` ids.
+    fn existing(&self, d: Dialect, n: usize) -> String {
+        format!(
+            "SELECT id FROM {} WHERE id IN ({})",
+            self.table,
+            Self::list(d, 1, n)
+        )
+    }
+
+    fn list(d: Dialect, first: usize, n: usize) -> String {
+        (first..first + n)
+            .map(|i| d.ph(i))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+/// How many tasks one statement of `store_schedules` writes (5 parameters each: well under
+/// every server's limit on parameters).
+const SCHEDULES_PER_STATEMENT: usize = 200;
 
 pub(crate) type Started = asyncz_core::record::Started<Pool>;
 
@@ -874,37 +932,76 @@ impl Store for SqlStore {
                 )),
             })
             .collect();
+        // Updates and deletes, each in statements of up to SCHEDULES_PER_STATEMENT tasks.
+        let mut updates: Vec<(usize, &Task, &[u8])> = Vec::new();
+        let mut deletes: Vec<(usize, &str)> = Vec::new();
+        for (i, (change, bytes)) in changes.iter().zip(&encoded).enumerate() {
+            match (change, bytes) {
+                (ScheduleChange::Update(task), Ok(Some(bytes))) => {
+                    updates.push((i, task, bytes.as_slice()));
+                }
+                (ScheduleChange::Delete(id), Ok(_)) => deletes.push((i, id.as_str())),
+                _ => {}
+            }
+        }
+        let (d, statements) = (self.dialect, &self.sql);
+        // The ids of `$ids` that are stored, read in the transaction `$tx`.
+        macro_rules! stored_of {
+            ($tx:ident, $ids:expr) => {{
+                let ids: &[&str] = $ids;
+                let sql = statements.existing(d, ids.len());
+                let mut q = sqlx::query_as::<_, (IdColumn,)>(&sql);
+                for id in ids {
+                    q = q.bind(IdParam(id));
+                }
+                q.fetch_all(&mut *$tx)
+                    .await?
+                    .into_iter()
+                    .map(|(id,)| id.0)
+                    .collect::<std::collections::HashSet<String>>()
+            }};
+        }
         let found: Vec<bool> = in_tx!(self, s, |tx, now| {
-            let mut found = Vec::with_capacity(changes.len());
-            for (change, bytes) in changes.iter().zip(&encoded) {
-                let exists = match (change, bytes) {
-                    (ScheduleChange::Update(task), Ok(Some(bytes))) => {
-                        let affected = sqlx::query(&self.sql.update)
-                            .bind(micros(task.next_run_time()))
-                            .bind(bytes.as_slice())
-                            .bind(IdParam(task.id()))
-                            .execute(&mut *tx)
-                            .await?
-                            .rows_affected();
-                        // MySQL counts changed rows, not matched ones.
-                        affected > 0
-                            || sqlx::query_scalar::<_, i64>(&self.sql.exists)
-                                .bind(IdParam(task.id()))
-                                .fetch_one(&mut *tx)
-                                .await?
-                                > 0
+            let mut found = vec![true; changes.len()];
+            for part in updates.chunks(SCHEDULES_PER_STATEMENT) {
+                let sql = self.sql.update_many(d, part.len());
+                let mut q = sqlx::query(&sql);
+                for (_, task, _) in part {
+                    q = q
+                        .bind(IdParam(task.id()))
+                        .bind(micros(task.next_run_time()));
+                }
+                for (_, task, bytes) in part {
+                    q = q.bind(IdParam(task.id())).bind(*bytes);
+                }
+                for (_, task, _) in part {
+                    q = q.bind(IdParam(task.id()));
+                }
+                // Every stored row changes (its fence moves), so fewer rows than tasks means
+                // some ids are not stored: ask which.
+                if (q.execute(&mut *tx).await?.rows_affected() as usize) < part.len() {
+                    let ids: Vec<&str> = part.iter().map(|(_, task, _)| task.id()).collect();
+                    let stored = stored_of!(tx, &ids);
+                    for (i, task, _) in part {
+                        found[*i] = stored.contains(task.id());
                     }
-                    (ScheduleChange::Delete(id), Ok(_)) => {
-                        sqlx::query(&self.sql.delete)
-                            .bind(IdParam(id))
-                            .execute(&mut *tx)
-                            .await?
-                            .rows_affected()
-                            > 0
+                }
+            }
+            for part in deletes.chunks(SCHEDULES_PER_STATEMENT) {
+                let ids: Vec<&str> = part.iter().map(|(_, id)| *id).collect();
+                // Which are stored, read first: a delete reports only how many it removed.
+                let stored = stored_of!(tx, &ids);
+                if !stored.is_empty() {
+                    let sql = self.sql.delete_many(d, ids.len());
+                    let mut q = sqlx::query(&sql);
+                    for id in &ids {
+                        q = q.bind(IdParam(id));
                     }
-                    _ => true,
-                };
-                found.push(exists);
+                    q.execute(&mut *tx).await?;
+                }
+                for (i, id) in part {
+                    found[*i] = stored.contains(*id);
+                }
             }
             found
         })
