@@ -207,6 +207,9 @@ pub trait Store: fmt::Debug + Send + Sync + 'static {
 }
 
 /// A due task's new schedule, as a round writes it ([`Store::store_schedules`]).
+// Not boxed: almost every change of a round is an update, so a box would cost an allocation
+// per change and save no memory in the batch.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub enum ScheduleChange {

@@ -1,7 +1,8 @@
 //! The engine loop: each round reads every store's due tasks side by side, stores their new
-//! schedules under that store's lock and submits each run once its schedule is stored (the
-//! submitting never waits for the storing, so an inline executor's job may call back into the
-//! scheduler), and sleeps until the earliest next run time or a wakeup.
+//! schedules under that store's lock in batches ([`crate::Store::store_schedules`]: one
+//! transaction or pipeline per batch, not a round trip per task) and submits each run once its
+//! batch is stored (the submitting never waits for the storing, so an inline executor's job may
+//! call back into the scheduler), and sleeps until the earliest next run time or a wakeup.
 
 use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Weak};
@@ -73,10 +74,10 @@ struct Planned {
 
 /// What a due task comes to before its schedule is stored.
 enum Plan {
-    /// Store this change, then run (boxed: the other variants are small).
+    /// Store this change, then run.
     Store(Box<(Planned, ScheduleChange)>),
     /// Not run; dispatch this event.
-    Dropped(Event),
+    Dropped(Box<Event>),
     /// Nothing to do (not due).
     Nothing,
 }
@@ -240,9 +241,6 @@ impl Scheduler {
         }
     }
 
-    /// Under the store's lock (and its lock file, with a lock path): reads the due tasks and
-    /// stores their new schedules. Returns the runs to submit and whether a write failed, or
-    /// when to retry the store.
     /// Hands one due run to its executor; a panicking executor does not end the round.
     async fn submit_due(&self, task: Task, run_times: RunTimes, after: Vec<Event>) {
         let id = task.id.clone();
@@ -299,7 +297,7 @@ impl Scheduler {
                     let (planned, change) = *planned;
                     batch.push(planned, change);
                 }
-                Ok(Plan::Dropped(event)) => dropped.push(event),
+                Ok(Plan::Dropped(event)) => dropped.push(*event),
                 Ok(Plan::Nothing) => {}
                 Err(panic) => {
                     log!(error, self, task = ?id, error = %crate::executor::panic_message(panic.as_ref()), "processing a due task panicked; retrying later");
@@ -337,7 +335,11 @@ impl Scheduler {
         if self.lookup_executor(&task.executor).is_err() {
             log!(error, self, task = ?task.id, executor = %task.executor, "executor lookup failed for task; removing it from the store");
             return match store.delete_task(&task.id).await {
-                Ok(()) => Plan::Dropped(Event::task(TASK_REMOVED, &task.id, Some(store.alias()))),
+                Ok(()) => Plan::Dropped(Box::new(Event::task(
+                    TASK_REMOVED,
+                    &task.id,
+                    Some(store.alias()),
+                ))),
                 Err(_) => Plan::Nothing,
             };
         }
