@@ -6,7 +6,7 @@ use std::time::Duration;
 use asyncz_core::chrono::{DateTime, Utc};
 use asyncz_core::cluster::ClusterStore;
 use asyncz_core::record::StartedCell;
-use asyncz_core::{async_trait, Error, Result, Store, StoreContext, Task};
+use asyncz_core::{async_trait, Error, Result, ScheduleChange, Store, StoreContext, Task};
 use futures::TryStreamExt;
 use mongodb::bson::{doc, spec::BinarySubtype, Binary, Bson, Document};
 use mongodb::options::{ClientOptions, IndexOptions};
@@ -227,6 +227,82 @@ impl MongoStore {
     }
 }
 
+/// How many statements one `update` or `delete` command of `store_schedules` carries.
+const SCHEDULES_PER_COMMAND: usize = 200;
+
+/// The update that stores `task` (encoded as `bytes`). The same write ends any cluster claim
+/// on the task (clears it, moves its fence), so a node that claimed it before this change
+/// cannot commit over it.
+fn update_of(task: &Task, bytes: Vec<u8>) -> Document {
+    match task.next_run_time() {
+        Some(t) => doc! {
+            "$set": {"state": binary(bytes), "next_run_time": t.timestamp_micros()},
+            "$unset": {"claimed_by": "", "claimed_until": ""},
+            "$inc": {"fence": 1_i64},
+        },
+        // Paused: the field goes away, so the sparse index leaves the task out.
+        None => doc! {
+            "$set": {"state": binary(bytes)},
+            "$unset": {"next_run_time": "", "claimed_by": "", "claimed_until": ""},
+            "$inc": {"fence": 1_i64},
+        },
+    }
+}
+
+impl MongoStore {
+    /// Runs a multi-statement write command; returns how many documents it matched (`n`).
+    /// A statement's write error fails the whole call.
+    async fn write_command(
+        &self,
+        s: &Started,
+        database: &mongodb::Database,
+        command: Document,
+        what: &str,
+    ) -> Result<usize> {
+        let reply = database
+            .run_command(command)
+            .await
+            .map_err(|e| self.err(s, what, e))?;
+        if let Ok(errors) = reply.get_array("writeErrors") {
+            if !errors.is_empty() {
+                return Err(Error::backend(
+                    format!("store '{}' (mongo)", s.alias()),
+                    format!("{what}: {errors:?}"),
+                ));
+            }
+        }
+        let n = match reply.get("n") {
+            Some(Bson::Int32(n)) => i64::from(*n),
+            Some(Bson::Int64(n)) => *n,
+            Some(Bson::Double(n)) => *n as i64,
+            _ => 0,
+        };
+        Ok(usize::try_from(n).unwrap_or(0))
+    }
+
+    /// Which of `ids` are stored.
+    async fn stored_of(
+        &self,
+        s: &Started,
+        ids: &[&str],
+    ) -> Result<std::collections::HashSet<String>> {
+        let found: Vec<Document> = s
+            .backend
+            .tasks
+            .find(doc! {"_id": {"$in": ids.to_vec()}})
+            .projection(doc! {"_id": 1})
+            .await
+            .map_err(|e| self.err(s, "cannot read", e))?
+            .try_collect()
+            .await
+            .map_err(|e| self.err(s, "cannot read", e))?;
+        Ok(found
+            .iter()
+            .filter_map(|d| d.get_str("_id").ok().map(str::to_owned))
+            .collect())
+    }
+}
+
 #[async_trait]
 impl Store for MongoStore {
     fn kind(&self) -> &'static str {
@@ -349,22 +425,7 @@ impl Store for MongoStore {
 
     async fn update_task(&self, task: &Task) -> Result<()> {
         let s = self.started()?;
-        let bytes = s.records.encode(task)?;
-        // The same write ends any cluster claim on the task (clears it, moves its fence), so a
-        // node that claimed it before this change cannot commit over it.
-        let update = match task.next_run_time() {
-            Some(t) => doc! {
-                "$set": {"state": binary(bytes), "next_run_time": t.timestamp_micros()},
-                "$unset": {"claimed_by": "", "claimed_until": ""},
-                "$inc": {"fence": 1_i64},
-            },
-            // Paused: the field goes away, so the sparse index leaves the task out.
-            None => doc! {
-                "$set": {"state": binary(bytes)},
-                "$unset": {"next_run_time": "", "claimed_by": "", "claimed_until": ""},
-                "$inc": {"fence": 1_i64},
-            },
-        };
+        let update = update_of(task, s.records.encode(task)?);
         let result = s
             .backend
             .tasks
@@ -392,6 +453,81 @@ impl Store for MongoStore {
         }
         self.started.undecodable().clear(task_id);
         Ok(())
+    }
+
+    /// The changes in `update` and `delete` commands of up to 200 statements each: a round
+    /// trip per 200 tasks instead of one per task. Not one transaction (each document's write
+    /// is atomic on its own, as with `update_task`).
+    async fn store_schedules(&self, changes: &[ScheduleChange]) -> Result<Vec<Result<()>>> {
+        let s = self.started()?;
+        let tasks = &s.backend.tasks;
+        let ns = tasks.namespace();
+        let database = tasks.client().database(&ns.db);
+        let mut results: Vec<Option<Result<()>>> = Vec::with_capacity(changes.len());
+        let mut updates: Vec<(usize, &str, Document)> = Vec::new();
+        let mut deletes: Vec<(usize, &str)> = Vec::new();
+        for (i, change) in changes.iter().enumerate() {
+            results.push(None);
+            match change {
+                ScheduleChange::Update(task) => match s.records.encode(task) {
+                    Ok(bytes) => updates.push((i, task.id(), update_of(task, bytes))),
+                    Err(e) => results[i] = Some(Err(e)),
+                },
+                ScheduleChange::Delete(id) => deletes.push((i, id.as_str())),
+                other => {
+                    results[i] = Some(Err(Error::invalid(
+                        "schedule change",
+                        format!(
+                            "task {:?}: a kind of change this store does not know",
+                            other.task_id()
+                        ),
+                    )))
+                }
+            }
+        }
+        let mut found = vec![true; changes.len()];
+        for part in updates.chunks(SCHEDULES_PER_COMMAND) {
+            let statements: Vec<Document> = part
+                .iter()
+                .map(|(_, id, update)| doc! {"q": {"_id": *id}, "u": update.clone()})
+                .collect();
+            let command = doc! {"update": &ns.coll, "updates": statements, "ordered": false};
+            let matched = self.write_command(&s, &database, command, "cannot update").await?;
+            if matched < part.len() {
+                let ids: Vec<&str> = part.iter().map(|(_, id, _)| *id).collect();
+                let stored = self.stored_of(&s, &ids).await?;
+                for (i, id, _) in part {
+                    found[*i] = stored.contains(*id);
+                }
+            }
+        }
+        for part in deletes.chunks(SCHEDULES_PER_COMMAND) {
+            let ids: Vec<&str> = part.iter().map(|(_, id)| *id).collect();
+            // Which are stored, read first: a delete reports only how many it removed.
+            let stored = self.stored_of(&s, &ids).await?;
+            let statements: Vec<Document> = ids
+                .iter()
+                .map(|id| doc! {"q": {"_id": *id}, "limit": 1})
+                .collect();
+            let command = doc! {"delete": &ns.coll, "deletes": statements, "ordered": false};
+            self.write_command(&s, &database, command, "cannot delete").await?;
+            for (i, id) in part {
+                found[*i] = stored.contains(*id);
+            }
+        }
+        Ok(changes
+            .iter()
+            .zip(results)
+            .zip(found)
+            .map(|((change, result), found)| match result {
+                Some(result) => result,
+                None if found => {
+                    self.started.undecodable().clear(change.task_id());
+                    Ok(())
+                }
+                None => Err(Error::task_lookup(change.task_id())),
+            })
+            .collect())
     }
 
     async fn remove_all_tasks(&self) -> Result<()> {
