@@ -492,7 +492,9 @@ impl Store for MongoStore {
                 .map(|(_, id, update)| doc! {"q": {"_id": *id}, "u": update.clone()})
                 .collect();
             let command = doc! {"update": &ns.coll, "updates": statements, "ordered": false};
-            let matched = self.write_command(&s, &database, command, "cannot update").await?;
+            let matched = self
+                .write_command(&s, &database, command, "cannot update")
+                .await?;
             if matched < part.len() {
                 let ids: Vec<&str> = part.iter().map(|(_, id, _)| *id).collect();
                 let stored = self.stored_of(&s, &ids).await?;
@@ -510,7 +512,8 @@ impl Store for MongoStore {
                 .map(|id| doc! {"q": {"_id": *id}, "limit": 1})
                 .collect();
             let command = doc! {"delete": &ns.coll, "deletes": statements, "ordered": false};
-            self.write_command(&s, &database, command, "cannot delete").await?;
+            self.write_command(&s, &database, command, "cannot delete")
+                .await?;
             for (i, id) in part {
                 found[*i] = stored.contains(*id);
             }
