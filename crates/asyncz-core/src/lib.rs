@@ -91,7 +91,8 @@ pub use scheduler::{
     TaskInfoQuery, MAX_PREVIEW_COUNT,
 };
 pub use store::{
-    sort_tasks, store_schedules_one_by_one, ScheduleChange, SchemaVersion, Store, StoreContext,
+    chunks_by, sort_tasks, store_schedules_one_by_one, ScheduleChange, SchemaVersion, Store,
+    StoreContext,
 };
 pub use task::{
     RunTimes, ScheduleState, Task, TaskDefaults, TaskInfo, TaskState, MAX_RUN_TIMES_PER_SUBMISSION,

@@ -301,7 +301,7 @@ fn task_only(task: TaskLabel<'_>) -> Vec<Label> {
 }
 
 /// The store operations the store wrapper times, by name (the `op` label).
-pub(crate) const STORE_OPS: [&str; 10] = [
+pub(crate) const STORE_OPS: [&str; 11] = [
     "start",
     "shutdown",
     "lookup_task",
@@ -312,13 +312,14 @@ pub(crate) const STORE_OPS: [&str; 10] = [
     "update_task",
     "delete_task",
     "remove_all_tasks",
+    "store_schedules",
 ];
 
 /// One store's series, registered when the store is wrapped and again when the scheduler
 /// starts (so a recorder installed between build and start is used).
 #[derive(Debug)]
 pub(crate) struct StoreHandles {
-    calls: [::metrics::Histogram; 10],
+    calls: [::metrics::Histogram; 11],
     errors: ::metrics::Counter,
 }
 

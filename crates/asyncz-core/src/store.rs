@@ -169,11 +169,22 @@ pub trait Store: fmt::Debug + Send + Sync + 'static {
     /// # Behavior
     /// - `Ok` holds one result per change, in order. A missing id is
     ///   [`crate::Error::TaskLookup`] for that change only and does not stop the others.
-    /// - `Err` means the batch as a whole failed: the engine runs none of its tasks and retries
-    ///   them after the store retry interval. A transactional store writes none of them then.
+    /// - `Err` must mean that **nothing** of the batch was written: the engine runs none of its
+    ///   tasks and retries them after the store retry interval (a task written but not run
+    ///   would lose that run). A store that cannot promise it (no transaction across the
+    ///   batch) answers `Ok` with an error for each change it could not write.
     /// - The default writes the changes one by one ([`store_schedules_one_by_one`]).
+    /// - The engine calls it only when [`Store::batches_schedules`] is true; otherwise it
+    ///   writes each change with its own call (each under its own store timeout).
     async fn store_schedules(&self, changes: &[ScheduleChange]) -> Result<Vec<Result<()>>> {
         Ok(store_schedules_one_by_one(self, changes).await)
+    }
+
+    /// True when the store implements [`Store::store_schedules`] as a batch of its own (one
+    /// transaction, one pipeline, one lock). The engine then hands it up to 1,024 changes in
+    /// one call, under one store timeout. `false` (the default) keeps one call per change.
+    fn batches_schedules(&self) -> bool {
+        false
     }
 
     /// Records this store could not decode (corrupt, written with another encryption key, a
@@ -246,6 +257,46 @@ pub async fn store_schedules_one_by_one<S: Store + ?Sized>(
     results
 }
 
+/// Splits `items` into runs of at most `max_items` and about `max_bytes` (by `size` of each;
+/// an item larger than `max_bytes` goes alone), in order: the statements or commands of a
+/// store's [`Store::store_schedules`], kept under the server's limits on parameters and on the
+/// size of a packet or command.
+pub fn chunks_by<T>(
+    items: &[T],
+    max_items: usize,
+    max_bytes: usize,
+    size: impl Fn(&T) -> usize,
+) -> Vec<&[T]> {
+    let mut out = Vec::new();
+    let (mut start, mut bytes) = (0, 0usize);
+    for (i, item) in items.iter().enumerate() {
+        let n = size(item);
+        if i > start && (i - start >= max_items.max(1) || bytes.saturating_add(n) > max_bytes) {
+            out.push(&items[start..i]);
+            (start, bytes) = (i, 0);
+        }
+        bytes = bytes.saturating_add(n);
+    }
+    if start < items.len() {
+        out.push(&items[start..]);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::chunks_by;
+
+    #[test]
+    fn chunks_keep_order_and_both_limits() {
+        let items = [1usize, 1, 1, 5, 1, 9, 1];
+        let runs = chunks_by(&items, 3, 6, |n| *n);
+        assert_eq!(runs, [&[1, 1, 1][..], &[5, 1], &[9], &[1]]);
+        assert!(chunks_by(&[] as &[usize], 3, 6, |n| *n).is_empty());
+        assert_eq!(chunks_by(&items, 0, usize::MAX, |n| *n).len(), items.len());
+    }
+}
+
 /// A store's schema version ([`Store::schema_version`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
@@ -306,6 +357,9 @@ impl<S: Store + ?Sized> Store for Arc<S> {
     }
     async fn store_schedules(&self, changes: &[ScheduleChange]) -> Result<Vec<Result<()>>> {
         (**self).store_schedules(changes).await
+    }
+    fn batches_schedules(&self) -> bool {
+        (**self).batches_schedules()
     }
     fn undecodable_records(&self) -> Vec<(String, String)> {
         (**self).undecodable_records()

@@ -165,6 +165,10 @@ impl Store for MemoryStore {
         self.state().delete(task_id)
     }
 
+    fn batches_schedules(&self) -> bool {
+        true
+    }
+
     /// Every change under one lock.
     async fn store_schedules(&self, changes: &[ScheduleChange]) -> Result<Vec<Result<()>>> {
         let mut state = self.state();

@@ -227,8 +227,19 @@ impl MongoStore {
     }
 }
 
-/// How many statements one `update` or `delete` command of `store_schedules` carries.
+/// How many statements one `update` or `delete` command of `store_schedules` carries at
+/// most, and about how many bytes (a command must stay under the server's 16 MiB).
 const SCHEDULES_PER_COMMAND: usize = 200;
+const SCHEDULE_BYTES_PER_COMMAND: usize = 4 << 20;
+
+fn chunks<T>(items: &[T], size: impl Fn(&T) -> usize) -> Vec<&[T]> {
+    asyncz_core::chunks_by(
+        items,
+        SCHEDULES_PER_COMMAND,
+        SCHEDULE_BYTES_PER_COMMAND,
+        size,
+    )
+}
 
 /// The update that stores `task` (encoded as `bytes`). The same write ends any cluster claim
 /// on the task (clears it, moves its fence), so a node that claimed it before this change
@@ -259,10 +270,30 @@ impl MongoStore {
         command: Document,
         what: &str,
     ) -> Result<usize> {
+        let mut command = command;
+        // `run_command` applies no write concern of its own: pass the collection's (from the
+        // URL or the client), so a `w=majority` is honoured as by `update_one`.
+        if let Some(concern) = s.backend.tasks.write_concern() {
+            let concern = mongodb::bson::to_document(concern).map_err(|e| {
+                Error::backend(
+                    format!("store '{}' (mongo)", s.alias()),
+                    format!("{what}: cannot encode the write concern: {e}"),
+                )
+            })?;
+            if !concern.is_empty() {
+                command.insert("writeConcern", concern);
+            }
+        }
         let reply = database
             .run_command(command)
             .await
             .map_err(|e| self.err(s, what, e))?;
+        if let Ok(error) = reply.get_document("writeConcernError") {
+            return Err(Error::backend(
+                format!("store '{}' (mongo)", s.alias()),
+                format!("{what}: {error:?}"),
+            ));
+        }
         if let Ok(errors) = reply.get_array("writeErrors") {
             if !errors.is_empty() {
                 return Err(Error::backend(
@@ -455,6 +486,10 @@ impl Store for MongoStore {
         Ok(())
     }
 
+    fn batches_schedules(&self) -> bool {
+        true
+    }
+
     /// The changes in `update` and `delete` commands of up to 200 statements each: a round
     /// trip per 200 tasks instead of one per task. Not one transaction (each document's write
     /// is atomic on its own, as with `update_task`).
@@ -464,13 +499,17 @@ impl Store for MongoStore {
         let ns = tasks.namespace();
         let database = tasks.client().database(&ns.db);
         let mut results: Vec<Option<Result<()>>> = Vec::with_capacity(changes.len());
-        let mut updates: Vec<(usize, &str, Document)> = Vec::new();
+        // (index, id, update, encoded size)
+        let mut updates: Vec<(usize, &str, Document, usize)> = Vec::new();
         let mut deletes: Vec<(usize, &str)> = Vec::new();
         for (i, change) in changes.iter().enumerate() {
             results.push(None);
             match change {
                 ScheduleChange::Update(task) => match s.records.encode(task) {
-                    Ok(bytes) => updates.push((i, task.id(), update_of(task, bytes))),
+                    Ok(bytes) => {
+                        let size = bytes.len() + task.id().len();
+                        updates.push((i, task.id(), update_of(task, bytes), size));
+                    }
                     Err(e) => results[i] = Some(Err(e)),
                 },
                 ScheduleChange::Delete(id) => deletes.push((i, id.as_str())),
@@ -485,37 +524,72 @@ impl Store for MongoStore {
                 }
             }
         }
+        // Not one transaction: once a command has written, a later failure must not fail the
+        // whole call (the engine would not run what was written). Each command's changes get
+        // its outcome.
+        let backend = format!("store '{}' (mongo)", s.alias());
+        let mut first_error: Option<String> = None;
         let mut found = vec![true; changes.len()];
-        for part in updates.chunks(SCHEDULES_PER_COMMAND) {
+        for part in chunks(&updates, |(_, _, _, size)| *size) {
             let statements: Vec<Document> = part
                 .iter()
-                .map(|(_, id, update)| doc! {"q": {"_id": *id}, "u": update.clone()})
+                .map(|(_, id, update, _)| doc! {"q": {"_id": *id}, "u": update.clone()})
                 .collect();
             let command = doc! {"update": &ns.coll, "updates": statements, "ordered": false};
-            let matched = self
-                .write_command(&s, &database, command, "cannot update")
-                .await?;
-            if matched < part.len() {
-                let ids: Vec<&str> = part.iter().map(|(_, id, _)| *id).collect();
-                let stored = self.stored_of(&s, &ids).await?;
-                for (i, id, _) in part {
-                    found[*i] = stored.contains(*id);
+            let ids: Vec<&str> = part.iter().map(|(_, id, _, _)| *id).collect();
+            let outcome = match &first_error {
+                // The server just failed: the rest is not tried in this call.
+                Some(e) => Err(e.clone()),
+                None => match self
+                    .write_command(&s, &database, command, "cannot update")
+                    .await
+                {
+                    Ok(matched) if matched >= part.len() => Ok(None),
+                    Ok(_) => self.stored_of(&s, &ids).await.map(Some),
+                    Err(e) => Err(e),
+                }
+                .map_err(|e| e.to_string()),
+            };
+            if let Err(e) = &outcome {
+                first_error.get_or_insert_with(|| e.clone());
+            }
+            for (i, id, _, _) in part {
+                match &outcome {
+                    Ok(None) => {}
+                    Ok(Some(stored)) => found[*i] = stored.contains(*id),
+                    Err(e) => results[*i] = Some(Err(Error::backend(backend.clone(), e.clone()))),
                 }
             }
         }
-        for part in deletes.chunks(SCHEDULES_PER_COMMAND) {
+        for part in chunks(&deletes, |(_, id)| id.len()) {
             let ids: Vec<&str> = part.iter().map(|(_, id)| *id).collect();
             // Which are stored, read first: a delete reports only how many it removed.
-            let stored = self.stored_of(&s, &ids).await?;
-            let statements: Vec<Document> = ids
-                .iter()
-                .map(|id| doc! {"q": {"_id": *id}, "limit": 1})
-                .collect();
-            let command = doc! {"delete": &ns.coll, "deletes": statements, "ordered": false};
-            self.write_command(&s, &database, command, "cannot delete")
-                .await?;
+            let outcome = match &first_error {
+                Some(e) => Err(e.clone()),
+                None => match self.stored_of(&s, &ids).await {
+                    Ok(stored) => {
+                        let statements: Vec<Document> = ids
+                            .iter()
+                            .map(|id| doc! {"q": {"_id": *id}, "limit": 1})
+                            .collect();
+                        let command =
+                            doc! {"delete": &ns.coll, "deletes": statements, "ordered": false};
+                        self.write_command(&s, &database, command, "cannot delete")
+                            .await
+                            .map(|_| stored)
+                    }
+                    Err(e) => Err(e),
+                }
+                .map_err(|e| e.to_string()),
+            };
+            if let Err(e) = &outcome {
+                first_error.get_or_insert_with(|| e.clone());
+            }
             for (i, id) in part {
-                found[*i] = stored.contains(*id);
+                match &outcome {
+                    Ok(stored) => found[*i] = stored.contains(*id),
+                    Err(e) => results[*i] = Some(Err(Error::backend(backend.clone(), e.clone()))),
+                }
             }
         }
         Ok(changes

@@ -457,6 +457,10 @@ impl Store for RedisStore {
         Ok(())
     }
 
+    fn batches_schedules(&self) -> bool {
+        true
+    }
+
     /// Every change in one script: one round trip, applied atomically.
     async fn store_schedules(&self, changes: &[ScheduleChange]) -> Result<Vec<Result<()>>> {
         let s = self.started()?;

@@ -351,6 +351,9 @@ impl Sql {
 /// How many tasks one statement of `store_schedules` writes (5 parameters each: well under
 /// every server's limit on parameters).
 const SCHEDULES_PER_STATEMENT: usize = 200;
+/// About how many bytes of records one statement carries: under MySQL's smallest default
+/// `max_allowed_packet` (4 MiB on 5.7) with room to spare.
+const SCHEDULE_BYTES_PER_STATEMENT: usize = 1 << 20;
 
 pub(crate) type Started = asyncz_core::record::Started<Pool>;
 
@@ -913,6 +916,10 @@ impl Store for SqlStore {
         Ok(())
     }
 
+    fn batches_schedules(&self) -> bool {
+        true
+    }
+
     /// Every change in one transaction: one fsync on SQLite, one commit on a server, instead
     /// of one per due task.
     async fn store_schedules(&self, changes: &[ScheduleChange]) -> Result<Vec<Result<()>>> {
@@ -963,7 +970,12 @@ impl Store for SqlStore {
         }
         let found: Vec<bool> = in_tx!(self, s, |tx, now| {
             let mut found = vec![true; changes.len()];
-            for part in updates.chunks(SCHEDULES_PER_STATEMENT) {
+            for part in asyncz_core::chunks_by(
+                &updates,
+                SCHEDULES_PER_STATEMENT,
+                SCHEDULE_BYTES_PER_STATEMENT,
+                |(_, task, bytes)| bytes.len() + task.id().len(),
+            ) {
                 let sql = self.sql.update_many(d, part.len());
                 let mut q = sqlx::query(&sql);
                 for (_, task, _) in part {

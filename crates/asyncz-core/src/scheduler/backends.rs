@@ -167,9 +167,28 @@ impl Store for BoundedStore {
         self.bounded_op("remove_all_tasks", self.inner.remove_all_tasks())
             .await
     }
+    /// A store with a batch of its own gets one bounded call; any other store one bounded
+    /// `update_task` / `delete_task` per change, so its timeout, metrics and health stay per
+    /// write.
     async fn store_schedules(&self, changes: &[ScheduleChange]) -> Result<Vec<Result<()>>> {
-        self.bounded_op("store_schedules", self.inner.store_schedules(changes))
-            .await
+        if !self.inner.batches_schedules() {
+            return Ok(crate::store::store_schedules_one_by_one(self, changes).await);
+        }
+        let results = self
+            .bounded_op("store_schedules", self.inner.store_schedules(changes))
+            .await?;
+        // A change the store could not write is a failure of the store as a call would be.
+        if let Some(e) = results
+            .iter()
+            .filter_map(|r| r.as_ref().err())
+            .find(|e| is_store_failure(e))
+        {
+            self.health.failed(e);
+        }
+        Ok(results)
+    }
+    fn batches_schedules(&self) -> bool {
+        self.inner.batches_schedules()
     }
     fn undecodable_records(&self) -> Vec<(String, String)> {
         self.inner.undecodable_records()

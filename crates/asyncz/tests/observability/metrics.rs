@@ -205,7 +205,7 @@ fn run_metrics_follow_success_failure_missed_and_max_instances() {
         assert!(!seen
             .histogram(
                 STORE_CALL_SECONDS,
-                &[("store", "default"), ("op", "update_task")]
+                &[("store", "default"), ("op", "store_schedules")]
             )
             .is_empty());
         assert_eq!(seen.counter(STORE_ERRORS_TOTAL, &[("store", "default")]), 0);

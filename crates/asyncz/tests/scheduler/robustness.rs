@@ -463,6 +463,9 @@ impl Store for BatchingStore {
     async fn remove_all_tasks(&self) -> asyncz::Result<()> {
         self.inner.remove_all_tasks().await
     }
+    fn batches_schedules(&self) -> bool {
+        true
+    }
     async fn store_schedules(
         &self,
         changes: &[asyncz::ScheduleChange],
