@@ -2,6 +2,8 @@
 //! percentiles and lost fires. The benchmarks themselves are in `benches/` (`cargo xtask bench
 //! punctuality`); this crate is not published.
 
+#![deny(missing_docs)]
+
 /// The runs one scheduler made in a measuring window.
 #[derive(Debug, Clone, Default)]
 pub struct Samples {
